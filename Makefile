@@ -1,0 +1,45 @@
+# Warden. `make demo` and `make test` do everything on a fresh Debian machine as root:
+# install the Debian packages that are missing, build, run.
+SHELL := /bin/bash
+.DEFAULT_GOAL := build
+
+PREFIX ?= /usr/local
+# The launch path is one static process: no dynamic loader, no shared Swift runtime.
+RELEASE_FLAGS := -c release --static-swift-stdlib -Xswiftc -static-executable
+BIN := $(CURDIR)/.build/release
+DEBIAN_PACKAGES := libseccomp-dev libcap-dev gcc libc6-dev pkg-config python3 git curl bubblewrap \
+	hyperfine nftables iproute2 procps util-linux busybox-static file
+
+.PHONY: deps build test unit-test escape-test demo bench install clean
+
+deps:
+	@missing=""; \
+	for package in $(DEBIAN_PACKAGES); do \
+		dpkg-query -W -f='$${Status}' $$package 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$package"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		echo "make: installing Debian packages:$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+build: deps
+	swift build $(RELEASE_FLAGS) 2>&1 | grep -v "statically linked applications requires at runtime\|is dangerous, better use" || true
+	@test -x $(BIN)/warden && test -x $(BIN)/warden-admin && test -x $(BIN)/warden-bench
+
+# Unit tests and the escape suite (run through the real release binary). As root in CI.
+test: build
+	WARDEN_BIN=$(BIN)/warden WARDEN_ADMIN_BIN=$(BIN)/warden-admin swift test --parallel --num-workers 2
+
+demo: build
+	WARDEN_BIN=$(BIN)/warden bash scripts/demo.sh
+
+bench: build
+	$(BIN)/warden-bench --warden $(BIN)/warden
+
+install: build
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/warden/policies/seccomp
+	install -m 0755 $(BIN)/warden $(BIN)/warden-admin $(DESTDIR)$(PREFIX)/bin/
+	install -m 0644 policies/seccomp/*.json $(DESTDIR)$(PREFIX)/share/warden/policies/seccomp/
+
+clean:
+	rm -rf .build

@@ -1,0 +1,56 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "warden",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "warden", targets: ["warden"]),
+        .executable(name: "warden-admin", targets: ["warden-admin"]),
+        .executable(name: "warden-bench", targets: ["warden-bench"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        // C libraries, wrapped through pkg-config. Only Sandbox and WardenSystem import them.
+        .systemLibrary(
+            name: "CSeccomp", pkgConfig: "libseccomp", providers: [.apt(["libseccomp-dev"])]),
+        .systemLibrary(name: "CCap", pkgConfig: "libcap", providers: [.apt(["libcap-dev"])]),
+        // The one hand-written C target: code that runs between clone and exec, and syscalls
+        // libc does not wrap. Every symbol is prefixed `wd_`.
+        .target(name: "CWardenShim", linkerSettings: [.linkedLibrary("cap")]),
+
+        // A thin layer over Linux: descriptors, errno, poll, signals, terminals, hashing.
+        .target(name: "WardenSystem", dependencies: ["CWardenShim"]),
+        // Isolation: namespaces, mounts, identity, seccomp, Landlock, cgroups, rlimits.
+        .target(name: "Sandbox", dependencies: ["WardenSystem", "CWardenShim", "CSeccomp", "CCap"]),
+        // `warden` commands.
+        .target(
+            name: "WardenCLI",
+            dependencies: [
+                "Sandbox", "WardenSystem",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+        // `warden-admin` commands.
+        .target(
+            name: "Admin",
+            dependencies: [
+                "Sandbox", "WardenSystem",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+        .executableTarget(name: "warden", dependencies: ["WardenCLI"]),
+        .executableTarget(name: "warden-admin", dependencies: ["Admin"]),
+        .executableTarget(name: "warden-bench", dependencies: ["WardenSystem"]),
+
+        .testTarget(name: "SandboxTests", dependencies: ["Sandbox", "WardenSystem"]),
+        .testTarget(
+            name: "CLITests",
+            dependencies: [
+                "WardenCLI", "Admin", "Sandbox", "WardenSystem",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+        .testTarget(name: "EscapeTests", dependencies: ["WardenSystem"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

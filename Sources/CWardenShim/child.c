@@ -1,0 +1,692 @@
+// The sandbox child, from clone to exec, and its life as pid 1.
+//
+// Why C: this code runs in a copy of a multi-threaded Swift process. Only async-signal-safe
+// operations are allowed: raw syscalls, no allocation, no locks, no stdio. Every failure is
+// reported to the parent as (step, index, errno) over the control channel and ends the child.
+#define _GNU_SOURCE
+#include "shim_internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <limits.h>
+#include <net/if.h>
+#include <sched.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/capability.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <unistd.h>
+#include <linux/openat2.h>
+#include <linux/seccomp.h>
+
+#define RESOLVE_SAFE (RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS)
+
+static int control_fd = -1;
+
+__attribute__((noreturn)) static void exit_now(int code) {
+    syscall(SYS_exit_group, code);
+    __builtin_unreachable();
+}
+
+__attribute__((noreturn)) static void fail(uint32_t step, int32_t index, int err) {
+    struct wd_msg msg;
+    memset(&msg, 0, sizeof msg);
+    msg.type = WD_MSG_SETUP_FAILED;
+    msg.step = step;
+    msg.index = index;
+    msg.err = err;
+    wd_send_msg(control_fd, &msg, -1);
+    exit_now(WD_CHILD_SETUP_EXIT);
+}
+
+#define CHECK(expr, step, index)                   \
+    do {                                           \
+        if ((expr) < 0) fail((step), (index), errno); \
+    } while (0)
+
+// ---------------------------------------------------------------------------------------------
+// Path resolution inside the new root: never follows a symlink, never leaves the root.
+
+static int open_safe(int dirfd, const char *path, int flags, uint64_t extra_resolve) {
+    if (path == NULL || path[0] == '\0') path = ".";
+    return wd_openat2(dirfd, path, (uint64_t)(flags | O_CLOEXEC), 0, RESOLVE_SAFE | extra_resolve);
+}
+
+// mkdir -p beneath dirfd, one component at a time; returns an O_PATH descriptor of the last one.
+static int ensure_dir(int dirfd, const char *path, mode_t mode) {
+    char buf[PATH_MAX];
+    size_t len = strlen(path);
+    if (len >= sizeof buf) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    memcpy(buf, path, len + 1);
+    int current = open_safe(dirfd, ".", O_PATH | O_DIRECTORY, 0);
+    if (current < 0) return -1;
+    char *component = buf;
+    while (*component) {
+        char *slash = strchr(component, '/');
+        if (slash) *slash = '\0';
+        if (*component != '\0') {
+            if (mkdirat(current, component, mode) < 0 && errno != EEXIST) {
+                int saved = errno;
+                close(current);
+                errno = saved;
+                return -1;
+            }
+            int next = open_safe(current, component, O_PATH | O_DIRECTORY, 0);
+            int saved = errno;
+            close(current);
+            if (next < 0) {
+                errno = saved;
+                return -1;
+            }
+            current = next;
+        }
+        if (!slash) break;
+        component = slash + 1;
+    }
+    return current;
+}
+
+// Splits path into its parent (created when `create` is set) and leaf.
+static int open_parent(int rootfd, const char *path, int create, const char **leaf) {
+    const char *slash = strrchr(path, '/');
+    if (slash == NULL) {
+        *leaf = path;
+        return open_safe(rootfd, ".", O_PATH | O_DIRECTORY, 0);
+    }
+    char buf[PATH_MAX];
+    size_t len = (size_t)(slash - path);
+    if (len >= sizeof buf) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    memcpy(buf, path, len);
+    buf[len] = '\0';
+    *leaf = slash + 1;
+    if (create) return ensure_dir(rootfd, buf, 0755);
+    return open_safe(rootfd, buf, O_PATH | O_DIRECTORY, 0);
+}
+
+// Opens (and optionally creates) a mount point. Returns an O_PATH descriptor.
+static int mount_point(int rootfd, const struct wd_op *op) {
+    int is_dir = (op->flags & WD_OPF_DIR) != 0;
+    if (op->flags & WD_OPF_CREATE) {
+        if (is_dir) return ensure_dir(rootfd, op->path, 0755);
+        const char *leaf;
+        int parent = open_parent(rootfd, op->path, 1, &leaf);
+        if (parent < 0) return -1;
+        int fd = openat(parent, leaf, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0644);
+        if (fd >= 0) {
+            close(fd);
+        } else if (errno != EEXIST) {
+            int saved = errno;
+            close(parent);
+            errno = saved;
+            return -1;
+        }
+        int target = open_safe(parent, leaf, O_PATH, 0);
+        int saved = errno;
+        close(parent);
+        errno = saved;
+        return target;
+    }
+    return open_safe(rootfd, op->path, O_PATH | (is_dir ? O_DIRECTORY : 0), 0);
+}
+
+static int attach(int mount_fd, int target_fd) {
+    return wd_move_mount(mount_fd, "", target_fd, "",
+                         MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH);
+}
+
+// Creates a detached filesystem from "key=value,flag,..." options (fsopen/fsconfig/fsmount).
+static int make_filesystem(const char *fstype, const char *options, uint64_t attrs) {
+    int fs = (int)syscall(SYS_fsopen, fstype, FSOPEN_CLOEXEC);
+    if (fs < 0) return -1;
+    char buf[512];
+    size_t len = options ? strlen(options) : 0;
+    if (len >= sizeof buf) {
+        close(fs);
+        errno = E2BIG;
+        return -1;
+    }
+    if (len) memcpy(buf, options, len);
+    buf[len] = '\0';
+    char *token = buf;
+    while (token && *token) {
+        char *comma = strchr(token, ',');
+        if (comma) *comma = '\0';
+        char *equals = strchr(token, '=');
+        long rc;
+        if (equals) {
+            *equals = '\0';
+            rc = syscall(SYS_fsconfig, fs, FSCONFIG_SET_STRING, token, equals + 1, 0);
+        } else {
+            rc = syscall(SYS_fsconfig, fs, FSCONFIG_SET_FLAG, token, NULL, 0);
+        }
+        if (rc < 0) {
+            int saved = errno;
+            close(fs);
+            errno = saved;
+            return -1;
+        }
+        token = comma ? comma + 1 : NULL;
+    }
+    if (syscall(SYS_fsconfig, fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0) {
+        int saved = errno;
+        close(fs);
+        errno = saved;
+        return -1;
+    }
+    int mnt = (int)syscall(SYS_fsmount, fs, FSMOUNT_CLOEXEC, attrs);
+    int saved = errno;
+    close(fs);
+    errno = saved;
+    return mnt;
+}
+
+static int write_all(int fd, const char *data, size_t len) {
+    while (len > 0) {
+        ssize_t n = write(fd, data, len);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return -1;
+        }
+        data += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+// One mount-plan operation. Returns 0, or -1 with errno set.
+static int run_op(int rootfd, const struct wd_op *op) {
+    unsigned recursive = (op->flags & WD_OPF_RECURSIVE) ? AT_RECURSIVE : 0;
+    switch (op->kind) {
+    case WD_OP_MKDIR: {
+        int fd = ensure_dir(rootfd, op->path, op->mode);
+        if (fd < 0) return -1;
+        close(fd);
+        return 0;
+    }
+    case WD_OP_SYMLINK: {
+        const char *leaf;
+        int parent = open_parent(rootfd, op->path, 1, &leaf);
+        if (parent < 0) return -1;
+        int rc = symlinkat(op->arg, parent, leaf);
+        int saved = errno;
+        close(parent);
+        errno = saved;
+        return rc;
+    }
+    case WD_OP_WRITE_FILE: {
+        const char *leaf;
+        int parent = open_parent(rootfd, op->path, 1, &leaf);
+        if (parent < 0) return -1;
+        int fd = openat(parent, leaf, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC,
+                        op->mode);
+        int saved = errno;
+        close(parent);
+        if (fd < 0) {
+            errno = saved;
+            return -1;
+        }
+        int rc = write_all(fd, op->data, op->data_len);
+        if (rc == 0) rc = fchmod(fd, op->mode);
+        saved = errno;
+        close(fd);
+        errno = saved;
+        return rc;
+    }
+    case WD_OP_ATTACH: {
+        int target = mount_point(rootfd, op);
+        if (target < 0) return -1;
+        int rc = attach(op->fd, target);
+        int saved = errno;
+        close(target);
+        close(op->fd);
+        errno = saved;
+        return rc;
+    }
+    case WD_OP_MOUNT: {
+        int mnt = make_filesystem(op->arg, op->data, op->attr_set);
+        if (mnt < 0) return -1;
+        int target = mount_point(rootfd, op);
+        if (target < 0) {
+            int saved = errno;
+            close(mnt);
+            if (saved == ENOENT && (op->flags & WD_OPF_OPTIONAL)) return 0;
+            errno = saved;
+            return -1;
+        }
+        int rc = attach(mnt, target);
+        int saved = errno;
+        close(target);
+        close(mnt);
+        errno = saved;
+        return rc;
+    }
+    case WD_OP_REBIND:
+    case WD_OP_SELF_BIND: {
+        // SELF_BIND resolves path beneath the directory `arg` without crossing into another
+        // mount; REBIND clones the mount found at `arg` onto path.
+        int base = -1, source, target;
+        if (op->kind == WD_OP_SELF_BIND) {
+            base = open_safe(rootfd, op->arg, O_PATH | O_DIRECTORY, 0);
+            if (base < 0) return -1;
+            source = open_safe(base, op->path, O_PATH, RESOLVE_NO_XDEV);
+            if (source < 0) {
+                int saved = errno;
+                close(base);
+                if (saved == ENOENT && (op->flags & WD_OPF_OPTIONAL)) return 0;
+                errno = saved;
+                return -1;
+            }
+            struct stat st;
+            if (fstat(source, &st) < 0 ||
+                ((op->flags & WD_OPF_DIR) ? !S_ISDIR(st.st_mode) : !S_ISREG(st.st_mode))) {
+                // Type check: something other than what the plan protects sits there; an
+                // agent-planted FIFO or device must not be bound. Refuse.
+                close(source);
+                close(base);
+                errno = ENOTDIR;
+                if (!(op->flags & WD_OPF_DIR)) errno = EISDIR;
+                return -1;
+            }
+            target = dup(source);
+        } else {
+            source = open_safe(rootfd, op->arg, O_PATH, 0);
+            if (source < 0) return -1;
+            target = mount_point(rootfd, op);
+            if (target < 0) {
+                int saved = errno;
+                close(source);
+                if (saved == ENOENT && (op->flags & WD_OPF_OPTIONAL)) return 0;
+                errno = saved;
+                return -1;
+            }
+        }
+        int tree = wd_open_tree(source, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH |
+                                                recursive);
+        int rc = tree;
+        if (rc >= 0 && (op->attr_set || op->attr_clr))
+            rc = wd_mount_setattr(tree, "", AT_EMPTY_PATH | recursive, op->attr_set, op->attr_clr,
+                                  0, -1);
+        if (rc >= 0) rc = attach(tree, target);
+        int saved = errno;
+        if (tree >= 0) close(tree);
+        close(source);
+        close(target);
+        if (base >= 0) close(base);
+        errno = saved;
+        return rc < 0 ? -1 : 0;
+    }
+    case WD_OP_SETATTR: {
+        int target = open_safe(rootfd, op->path, O_PATH, 0);
+        if (target < 0) {
+            if (errno == ENOENT && (op->flags & WD_OPF_OPTIONAL)) return 0;
+            return -1;
+        }
+        int rc = wd_mount_setattr(target, "", AT_EMPTY_PATH | recursive, op->attr_set,
+                                  op->attr_clr, 0, -1);
+        int saved = errno;
+        close(target);
+        errno = saved;
+        return rc;
+    }
+    default:
+        errno = EINVAL;
+        return -1;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+static int bring_loopback_up(void) {
+    int sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (sock < 0) return -1;
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof ifr);
+    memcpy(ifr.ifr_name, "lo", 3);
+    int rc = ioctl(sock, SIOCGIFFLAGS, &ifr);
+    if (rc == 0) {
+        ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+        rc = ioctl(sock, SIOCSIFFLAGS, &ifr);
+    }
+    int saved = errno;
+    close(sock);
+    errno = saved;
+    return rc;
+}
+
+// Opens a pseudo-terminal in the sandbox's own devpts; returns the slave, sends the master.
+static int open_terminal(const struct wd_plan *plan) {
+    int master = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (master < 0) return -1;
+    int unlock = 0;
+    if (ioctl(master, TIOCSPTLCK, &unlock) < 0) return -1;
+    int slave = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (slave < 0) return -1;
+    // The workload reopens its terminal by name (ttyname, /dev/pts/N): it must own it.
+    if (fchown(slave, plan->agent_uid, (gid_t)-1) < 0) return -1;
+    if (ioctl(slave, TIOCSWINSZ, &plan->winsize) < 0) return -1;
+    struct wd_msg msg;
+    memset(&msg, 0, sizeof msg);
+    msg.type = WD_MSG_PTY_MASTER;
+    if (wd_send_msg(control_fd, &msg, master) < 0) return -1;
+    close(master);
+    return slave;
+}
+
+static void apply_landlock(const struct wd_plan *plan) {
+    struct wd_landlock_ruleset_attr attr;
+    memset(&attr, 0, sizeof attr);
+    attr.handled_access_fs = plan->landlock_handled_fs;
+    attr.scoped = plan->landlock_scoped;
+    size_t size = plan->landlock_abi >= 6 ? 24 : (plan->landlock_abi >= 4 ? 16 : 8);
+    int ruleset = (int)syscall(SYS_landlock_create_ruleset, &attr, size, 0);
+    CHECK(ruleset, WD_STEP_LANDLOCK_RULESET, 0);
+    for (size_t i = 0; i < plan->landlock_rule_count; i++) {
+        const struct wd_landlock_rule *rule = &plan->landlock_rules[i];
+        int fd = open(rule->path, O_PATH | O_CLOEXEC);
+        CHECK(fd, WD_STEP_LANDLOCK_RULE, (int32_t)i);
+        struct stat st;
+        CHECK(fstat(fd, &st), WD_STEP_LANDLOCK_RULE, (int32_t)i);
+        struct wd_landlock_path_beneath_attr beneath;
+        beneath.allowed_access = rule->access & plan->landlock_handled_fs;
+        if (!S_ISDIR(st.st_mode)) beneath.allowed_access &= WD_LANDLOCK_FILE_ACCESS;
+        beneath.parent_fd = fd;
+        CHECK(syscall(SYS_landlock_add_rule, ruleset, WD_LANDLOCK_RULE_PATH_BENEATH, &beneath, 0),
+              WD_STEP_LANDLOCK_RULE, (int32_t)i);
+        close(fd);
+    }
+    CHECK(syscall(SYS_landlock_restrict_self, ruleset, 0), WD_STEP_LANDLOCK_RESTRICT, 0);
+    close(ruleset);
+}
+
+static int load_filter(const struct sock_filter *filter, size_t len, unsigned flags) {
+    struct sock_fprog prog;
+    prog.len = (unsigned short)len;
+    prog.filter = (struct sock_filter *)filter;
+    return (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, &prog);
+}
+
+// Closes every descriptor except the listed ones (R2: nothing the caller leaked survives).
+static int close_all_except(const int *keep, int count) {
+    int sorted[4];
+    int n = 0;
+    for (int i = 0; i < count && n < 4; i++)
+        if (keep[i] > 2) sorted[n++] = keep[i];
+    for (int i = 1; i < n; i++)
+        for (int j = i; j > 0 && sorted[j - 1] > sorted[j]; j--) {
+            int t = sorted[j];
+            sorted[j] = sorted[j - 1];
+            sorted[j - 1] = t;
+        }
+    unsigned int low = 3;
+    for (int i = 0; i < n; i++) {
+        if ((unsigned)sorted[i] > low &&
+            syscall(SYS_close_range, low, (unsigned)sorted[i] - 1, 0) < 0)
+            return -1;
+        low = (unsigned)sorted[i] + 1;
+    }
+    return (int)syscall(SYS_close_range, low, ~0U, 0);
+}
+
+static uint64_t cap_words(const struct __user_cap_data_struct *data, int which) {
+    const struct __user_cap_data_struct *lo = &data[0], *hi = &data[1];
+    switch (which) {
+    case 0: return (uint64_t)lo->effective | ((uint64_t)hi->effective << 32);
+    case 1: return (uint64_t)lo->permitted | ((uint64_t)hi->permitted << 32);
+    default: return (uint64_t)lo->inheritable | ((uint64_t)hi->inheritable << 32);
+    }
+}
+
+static void report_ready(void) {
+    struct wd_msg msg;
+    memset(&msg, 0, sizeof msg);
+    msg.type = WD_MSG_WORKLOAD_READY;
+    struct __user_cap_header_struct header = { _LINUX_CAPABILITY_VERSION_3, 0 };
+    struct __user_cap_data_struct data[2];
+    memset(data, 0, sizeof data);
+    if (syscall(SYS_capget, &header, data) == 0) {
+        msg.value[WD_READY_CAP_EFFECTIVE] = (int64_t)cap_words(data, 0);
+        msg.value[WD_READY_CAP_PERMITTED] = (int64_t)cap_words(data, 1);
+        msg.value[WD_READY_CAP_INHERITABLE] = (int64_t)cap_words(data, 2);
+    } else {
+        msg.value[WD_READY_CAP_EFFECTIVE] = -1;
+    }
+    uint64_t bounding = 0, ambient = 0;
+    for (int cap = 0; cap < 64; cap++) {
+        int in_bounding = prctl(PR_CAPBSET_READ, cap, 0, 0, 0);
+        if (in_bounding < 0) break;
+        if (in_bounding > 0) bounding |= 1ULL << cap;
+        if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_IS_SET, cap, 0, 0) > 0) ambient |= 1ULL << cap;
+    }
+    msg.value[WD_READY_CAP_BOUNDING] = (int64_t)bounding;
+    msg.value[WD_READY_CAP_AMBIENT] = (int64_t)ambient;
+    msg.value[WD_READY_SECUREBITS] = prctl(PR_GET_SECUREBITS, 0, 0, 0, 0);
+    msg.value[WD_READY_NO_NEW_PRIVS] = prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0);
+    msg.value[WD_READY_UID_GID] = ((int64_t)getuid() << 32) | (int64_t)getgid();
+    wd_send_msg(control_fd, &msg, -1);
+}
+
+// execvp without allocation, reporting the most meaningful errno.
+static int exec_workload(const struct wd_plan *plan) {
+    const char *command = plan->argv[0];
+    char *const *argv = (char *const *)plan->argv;
+    char *const *envp = (char *const *)plan->envp;
+    if (strchr(command, '/')) {
+        execve(command, argv, envp);
+        return errno;
+    }
+    const char *path = plan->exec_path ? plan->exec_path : "/usr/bin:/bin";
+    int result = ENOENT;
+    size_t command_len = strlen(command);
+    while (*path) {
+        const char *colon = strchr(path, ':');
+        size_t dir_len = colon ? (size_t)(colon - path) : strlen(path);
+        char candidate[PATH_MAX];
+        if (dir_len > 0 && dir_len + command_len + 2 <= sizeof candidate) {
+            memcpy(candidate, path, dir_len);
+            candidate[dir_len] = '/';
+            memcpy(candidate + dir_len + 1, command, command_len + 1);
+            execve(candidate, argv, envp);
+            if (errno == EACCES || errno == EPERM) {
+                result = errno;
+            } else if (errno != ENOENT && errno != ENOTDIR) {
+                return errno;
+            }
+        }
+        if (!colon) break;
+        path = colon + 1;
+    }
+    return result;
+}
+
+__attribute__((noreturn)) static void workload_main(const struct wd_plan *plan, int slave) {
+    // Signals: pid 1 blocked everything; the workload starts with defaults.
+    struct sigaction dfl;
+    memset(&dfl, 0, sizeof dfl);
+    dfl.sa_handler = SIG_DFL;
+    for (int sig = 1; sig < NSIG; sig++) {
+        if (sig != SIGKILL && sig != SIGSTOP) sigaction(sig, &dfl, NULL);
+    }
+    sigset_t none;
+    sigemptyset(&none);
+    CHECK(sigprocmask(SIG_SETMASK, &none, NULL), WD_STEP_W_SIGNALS, 0);
+
+    if (slave >= 0) {
+        CHECK(setsid(), WD_STEP_W_TERMINAL, 0);
+        CHECK(ioctl(slave, TIOCSCTTY, 0), WD_STEP_W_TERMINAL, 1);
+        for (int std = 0; std < 3; std++) {
+            if (plan->pty_stdio_mask & (1u << std)) CHECK(dup2(slave, std), WD_STEP_W_TERMINAL, 2);
+        }
+        close(slave);
+    }
+    if (plan->null_stdio_mask) {
+        int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+        CHECK(null, WD_STEP_W_TERMINAL, 3);
+        for (int std = 0; std < 3; std++) {
+            if (plan->null_stdio_mask & (1u << std)) CHECK(dup2(null, std), WD_STEP_W_TERMINAL, 4);
+        }
+        close(null);
+    }
+    for (size_t i = 0; i < plan->rlimit_count; i++) {
+        struct rlimit limit = { plan->rlimits[i].soft, plan->rlimits[i].hard };
+        CHECK(setrlimit(plan->rlimits[i].resource, &limit), WD_STEP_W_RLIMIT, (int32_t)i);
+    }
+    if (plan->set_groups) CHECK(setgroups(0, NULL), WD_STEP_W_SETGROUPS, 0);
+    CHECK(setresgid(plan->agent_gid, plan->agent_gid, plan->agent_gid), WD_STEP_W_SETGID, 0);
+    CHECK(setresuid(plan->agent_uid, plan->agent_uid, plan->agent_uid), WD_STEP_W_SETUID, 0);
+    // Securebits keep capabilities across setuid (NO_SETUID_FIXUP); empty every set now.
+    if (plan->caps_empty) CHECK(cap_set_proc((cap_t)plan->caps_empty), WD_STEP_W_CAPS, 0);
+    umask(022);
+    CHECK(chdir(plan->cwd), WD_STEP_W_CHDIR, 0);
+    // Everything above 2 closes at exec; the control channel stays until then to report.
+    CHECK((int)syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC), WD_STEP_CLOSE_FDS, 1);
+    report_ready();
+    int err = exec_workload(plan);
+    struct wd_msg msg;
+    memset(&msg, 0, sizeof msg);
+    msg.type = WD_MSG_EXEC_FAILED;
+    msg.err = err;
+    wd_send_msg(control_fd, &msg, -1);
+    exit_now(err == ENOENT ? 127 : 126);
+}
+
+// pid 1: reap everything, forward signals to the workload, report its status, then exit (the
+// kernel then kills whatever else is left in the pid namespace).
+__attribute__((noreturn)) static void init_loop(pid_t workload) {
+    sigset_t all;
+    sigfillset(&all);
+    for (;;) {
+        siginfo_t info;
+        int sig = sigwaitinfo(&all, &info);
+        if (sig < 0) {
+            if (errno == EINTR) continue;
+            exit_now(WD_CHILD_SETUP_EXIT);
+        }
+        if (sig != SIGCHLD) {
+            kill(workload, sig);
+            continue;
+        }
+        for (;;) {
+            int status = 0;
+            pid_t pid = waitpid(-1, &status, WNOHANG | __WALL);
+            if (pid <= 0) break;
+            if (pid == workload) {
+                struct wd_msg msg;
+                memset(&msg, 0, sizeof msg);
+                msg.type = WD_MSG_WORKLOAD_EXITED;
+                msg.value[0] = status;
+                wd_send_msg(control_fd, &msg, -1);
+                exit_now(0);
+            }
+        }
+    }
+}
+
+__attribute__((noreturn)) void wd_child_main(const struct wd_plan *plan) {
+    control_fd = plan->control_fd;
+    sigset_t all;
+    sigfillset(&all);
+    sigprocmask(SIG_BLOCK, &all, NULL);
+    umask(0);
+
+    // Wait until the parent has written our id maps and placed us in our cgroups.
+    struct wd_msg go;
+    int passed = -1;
+    ssize_t got = wd_recv_msg(control_fd, &go, &passed);
+    if (got <= 0 || go.type != WD_MSG_GO) exit_now(WD_CHILD_SETUP_EXIT);
+
+    if (plan->set_groups) CHECK(setgroups(0, NULL), WD_STEP_SETGROUPS, 0);
+    CHECK(setresgid(plan->init_gid, plan->init_gid, plan->init_gid), WD_STEP_SETGID, 0);
+    CHECK(setresuid(plan->init_uid, plan->init_uid, plan->init_uid), WD_STEP_SETUID, 0);
+    // Credential changes clear the parent-death signal, so set it only now, then make sure the
+    // parent did not die in between (its end of the channel would be closed).
+    prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+    {
+        char byte;
+        ssize_t n = recv(control_fd, &byte, 1, MSG_DONTWAIT | MSG_PEEK);
+        if (n == 0) exit_now(WD_CHILD_SETUP_EXIT);
+    }
+    if (plan->new_cgroupns) CHECK(unshare(CLONE_NEWCGROUP), WD_STEP_CGROUPNS, 0);
+    CHECK(setsid(), WD_STEP_SETSID, 0);
+
+    // Filesystem: private propagation, a fresh tmpfs root, the plan, pivot_root.
+    CHECK(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL), WD_STEP_MOUNT_PRIVATE, 0);
+    int root = make_filesystem("tmpfs", plan->root_options, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV);
+    CHECK(root, WD_STEP_ROOT_TMPFS, 0);
+    int staging = open(plan->staging_dir, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    CHECK(staging, WD_STEP_ROOT_TMPFS, 1);
+    CHECK(attach(root, staging), WD_STEP_ROOT_TMPFS, 2);
+    close(staging);
+    for (size_t i = 0; i < plan->op_count; i++) {
+        CHECK(run_op(root, &plan->ops[i]), WD_STEP_OP, (int32_t)i);
+    }
+    CHECK(fchdir(root), WD_STEP_PIVOT_ROOT, 0);
+    CHECK(syscall(SYS_pivot_root, ".", "."), WD_STEP_PIVOT_ROOT, 1);
+    CHECK(umount2(".", MNT_DETACH), WD_STEP_PIVOT_ROOT, 2);
+    CHECK(chdir("/"), WD_STEP_PIVOT_ROOT, 3);
+    close(root);
+    CHECK(wd_mount_setattr(AT_FDCWD, "/", 0, MOUNT_ATTR_RDONLY, 0, 0, -1), WD_STEP_ROOT_READONLY, 0);
+
+    CHECK(sethostname(plan->hostname, strlen(plan->hostname)), WD_STEP_HOSTNAME, 0);
+    if (plan->loopback_up) CHECK(bring_loopback_up(), WD_STEP_LOOPBACK, 0);
+
+    int slave = -1;
+    if (plan->want_pty) {
+        slave = open_terminal(plan);
+        CHECK(slave, WD_STEP_PTY, 0);
+    }
+
+    // From here on nothing of the caller may remain: close every inherited descriptor.
+    int keep[2] = { control_fd, slave };
+    CHECK(close_all_except(keep, 2), WD_STEP_CLOSE_FDS, 0);
+
+    CHECK(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), WD_STEP_NO_NEW_PRIVS, 0);
+    if (plan->landlock_abi > 0) apply_landlock(plan);
+    CHECK(prctl(PR_SET_DUMPABLE, 0, 0, 0, 0), WD_STEP_DUMPABLE, 0);
+    wd_set_init_title("warden-init");
+
+    CHECK(cap_set_secbits(plan->securebits), WD_STEP_SECUREBITS, 0);
+    for (int cap = 0; cap < 64; cap++) {
+        if (prctl(PR_CAPBSET_READ, cap, 0, 0, 0) < 0) break;
+        CHECK(cap_drop_bound((cap_value_t)cap), WD_STEP_CAP_BOUNDING, cap);
+    }
+    CHECK(cap_reset_ambient(), WD_STEP_CAP_AMBIENT, 0);
+
+    // seccomp last (R9): it then covers pid 1 and everything it starts.
+    if (plan->seccomp_baseline_len > 0)
+        CHECK(load_filter(plan->seccomp_baseline, plan->seccomp_baseline_len, 0),
+              WD_STEP_SECCOMP_BASELINE, 0);
+    if (plan->seccomp_main_len > 0) {
+        int listener = load_filter(plan->seccomp_main, plan->seccomp_main_len,
+                                   SECCOMP_FILTER_FLAG_NEW_LISTENER);
+        CHECK(listener, WD_STEP_SECCOMP_MAIN, 0);
+        struct wd_msg msg;
+        memset(&msg, 0, sizeof msg);
+        msg.type = WD_MSG_SECCOMP_LISTENER;
+        CHECK(wd_send_msg(control_fd, &msg, listener), WD_STEP_SEND_FD, 0);
+        close(listener);
+    }
+
+    // A raw clone: glibc's fork() would run atfork handlers that take locks another thread of
+    // the original process may have held when we were cloned.
+    long workload = syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0);
+    CHECK(workload, WD_STEP_FORK_WORKLOAD, 0);
+    if (workload == 0) workload_main(plan, slave);
+
+    if (slave >= 0) close(slave);
+    if (plan->caps_init) CHECK(cap_set_proc((cap_t)plan->caps_init), WD_STEP_INIT_CAPS, 0);
+    init_loop((pid_t)workload);
+}

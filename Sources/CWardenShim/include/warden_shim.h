@@ -1,0 +1,260 @@
+// Warden's only hand-written C target.
+//
+// Why C: everything here runs in a child created by clone(2) from a multi-threaded Swift
+// process, before the workload is exec'd. Between clone and exec only async-signal-safe code
+// may run: no allocation, no locks, no Swift runtime. The child also stays alive as the
+// sandbox's pid 1, so its loop must not depend on anything the parent's threads might hold.
+// A few helpers exist because libc has no wrapper (open_tree, move_mount, mount_setattr,
+// fsopen/fsconfig/fsmount, landlock_*, clone3, pidfd_*), or because the kernel API is made
+// of macros Swift cannot import (CMSG_*, SCM_RIGHTS).
+//
+// Every exported symbol carries the `wd_` prefix.
+#ifndef WARDEN_SHIM_H
+#define WARDEN_SHIM_H
+
+#include <stdint.h>
+#include <stddef.h>
+#include <sys/types.h>
+#include <sys/ioctl.h>
+#include <sys/signalfd.h>
+#include <sys/vfs.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <linux/filter.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+// ---------------------------------------------------------------------------------------------
+// Mount plan: operations the child performs, in order, inside the fresh root (a tmpfs). Every
+// path is relative to the new root and resolved with openat2(RESOLVE_BENEATH |
+// RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS), so a symlink planted in an agent-writable tree
+// can never redirect a mount (R14).
+
+enum wd_op_kind {
+    WD_OP_MKDIR = 1,        // mkdir path (mode)
+    WD_OP_SYMLINK = 2,      // symlink path -> arg
+    WD_OP_WRITE_FILE = 3,   // create path with data[0..<data_len] (mode)
+    WD_OP_ATTACH = 4,       // attach detached mount `fd` at path (created as dir or file)
+    WD_OP_MOUNT = 5,        // new filesystem `arg` (fstype) with options `data` at path
+    WD_OP_REBIND = 6,       // clone the mount at `arg` (in the new root) onto path
+    WD_OP_SETATTR = 7,      // mount_setattr(path, attr_set, attr_clr)
+    WD_OP_SELF_BIND = 8,    // bind path onto itself (makes it a mount point), then attr_set
+};
+
+#define WD_OPF_DIR 0x1          // the mount point to create is a directory
+#define WD_OPF_RECURSIVE 0x2    // apply to the whole subtree
+#define WD_OPF_OPTIONAL 0x4     // a missing path is skipped, not an error
+#define WD_OPF_CREATE 0x8       // create the mount point if missing (dir or file per WD_OPF_DIR)
+
+struct wd_op {
+    uint32_t kind;
+    uint32_t flags;
+    const char *path;
+    const char *arg;
+    const char *data;
+    size_t data_len;
+    uint32_t mode;
+    int32_t fd;
+    uint64_t attr_set;
+    uint64_t attr_clr;
+};
+
+struct wd_landlock_rule {
+    const char *path;       // absolute path inside the sandbox
+    uint64_t access;        // LANDLOCK_ACCESS_FS_* granted beneath path
+};
+
+struct wd_rlimit {
+    int32_t resource;
+    uint64_t soft;
+    uint64_t hard;
+};
+
+// Everything the child needs, prepared by the parent before clone. The child only reads it
+// (its copy-on-write view of the parent's memory), never allocates.
+struct wd_plan {
+    int32_t control_fd;             // child's end of the SOCK_SEQPACKET control channel
+
+    // Identity inside the user namespace.
+    uint32_t init_uid, init_gid;    // pid 1
+    uint32_t agent_uid, agent_gid;  // the workload
+    int32_t set_groups;             // call setgroups(0) (not allowed when setgroups is denied)
+
+    int32_t new_cgroupns;           // unshare(CLONE_NEWCGROUP) after the parent placed us
+    int32_t loopback_up;            // bring `lo` up in the new network namespace
+
+    const char *staging_dir;        // where the new root tmpfs is attached before pivot_root
+    const char *root_options;       // tmpfs options of the new root
+    const struct wd_op *ops;
+    size_t op_count;
+    const char *hostname;
+    const char *cwd;                // working directory of the workload
+
+    // Terminal: when want_pty is set, pid 1 opens a pseudo-terminal in the sandbox's own
+    // devpts, sends the master to the parent and gives the slave to the workload's
+    // standard descriptors listed in pty_stdio_mask (bit 0 = stdin, 1 = stdout, 2 = stderr).
+    int32_t want_pty;
+    uint32_t pty_stdio_mask;
+    struct winsize winsize;
+    // Standard descriptors replaced by /dev/null in the workload (a caller's terminal that
+    // must not be handed in when no pseudo-terminal is relayed).
+    uint32_t null_stdio_mask;
+
+    // Landlock (abi 0 = not applied).
+    int32_t landlock_abi;
+    uint64_t landlock_handled_fs;
+    uint64_t landlock_scoped;
+    const struct wd_landlock_rule *landlock_rules;
+    size_t landlock_rule_count;
+
+    // seccomp: programs compiled by the parent. The baseline (optional) is installed first
+    // without a listener; the main filter is installed last with a listener that is sent to
+    // the parent so that every denial is answered (and counted) by the supervisor.
+    const struct sock_filter *seccomp_baseline;
+    size_t seccomp_baseline_len;
+    const struct sock_filter *seccomp_main;
+    size_t seccomp_main_len;
+
+    // Capabilities: opaque libcap cap_t objects prepared by the parent.
+    void *caps_init;                // pid 1 after the workload started (CAP_KILL only)
+    void *caps_empty;               // the workload: every set empty
+    uint32_t securebits;
+
+    const struct wd_rlimit *rlimits;
+    size_t rlimit_count;
+
+    const char *const *argv;        // workload argv (argv[0] is the command)
+    const char *const *envp;        // the workload's whole environment
+    const char *exec_path;          // PATH used to find argv[0] when it has no slash
+};
+
+// ---------------------------------------------------------------------------------------------
+// Control channel messages (child -> parent, except WD_MSG_GO).
+
+enum wd_msg_type {
+    WD_MSG_GO = 1,                // parent -> child: ids mapped, cgroups joined
+    WD_MSG_SETUP_FAILED = 2,      // step, index, err
+    WD_MSG_PTY_MASTER = 3,        // carries one descriptor
+    WD_MSG_SECCOMP_LISTENER = 4,  // carries one descriptor
+    WD_MSG_WORKLOAD_READY = 5,    // the workload is about to exec; values = its credentials
+    WD_MSG_EXEC_FAILED = 6,       // err
+    WD_MSG_WORKLOAD_EXITED = 7,   // value[0] = wait status
+};
+
+// Steps, so the parent can name exactly what failed.
+enum wd_step {
+    WD_STEP_WAIT_GO = 1,
+    WD_STEP_SETGROUPS,
+    WD_STEP_SETGID,
+    WD_STEP_SETUID,
+    WD_STEP_CGROUPNS,
+    WD_STEP_SETSID,
+    WD_STEP_MOUNT_PRIVATE,
+    WD_STEP_ROOT_TMPFS,
+    WD_STEP_OP,                 // index = op index
+    WD_STEP_PIVOT_ROOT,
+    WD_STEP_ROOT_READONLY,
+    WD_STEP_HOSTNAME,
+    WD_STEP_LOOPBACK,
+    WD_STEP_PTY,
+    WD_STEP_LANDLOCK_RULESET,
+    WD_STEP_LANDLOCK_RULE,      // index = rule index
+    WD_STEP_LANDLOCK_RESTRICT,
+    WD_STEP_NO_NEW_PRIVS,
+    WD_STEP_DUMPABLE,
+    WD_STEP_SECUREBITS,
+    WD_STEP_CAP_BOUNDING,
+    WD_STEP_CAP_AMBIENT,
+    WD_STEP_CLOSE_FDS,
+    WD_STEP_SECCOMP_BASELINE,
+    WD_STEP_SECCOMP_MAIN,
+    WD_STEP_SEND_FD,
+    WD_STEP_FORK_WORKLOAD,
+    WD_STEP_INIT_CAPS,
+    WD_STEP_W_SIGNALS,
+    WD_STEP_W_TERMINAL,
+    WD_STEP_W_RLIMIT,           // index = rlimit index
+    WD_STEP_W_SETGROUPS,
+    WD_STEP_W_SETGID,
+    WD_STEP_W_SETUID,
+    WD_STEP_W_CAPS,
+    WD_STEP_W_CHDIR,
+    WD_STEP_W_OOM_ADJ,
+    WD_STEP_COUNT
+};
+
+struct wd_msg {
+    uint32_t type;
+    uint32_t step;
+    int32_t index;
+    int32_t err;
+    int64_t value[8];
+};
+
+// Indices into wd_msg.value for WD_MSG_WORKLOAD_READY.
+enum {
+    WD_READY_CAP_EFFECTIVE = 0,
+    WD_READY_CAP_PERMITTED = 1,
+    WD_READY_CAP_INHERITABLE = 2,
+    WD_READY_CAP_BOUNDING = 3,
+    WD_READY_CAP_AMBIENT = 4,
+    WD_READY_SECUREBITS = 5,
+    WD_READY_NO_NEW_PRIVS = 6,
+    WD_READY_UID_GID = 7,       // uid << 32 | gid
+};
+
+// Exit status pid 1 uses when setup failed (the parent reports the step from the message).
+#define WD_CHILD_SETUP_EXIT 120
+
+// ---------------------------------------------------------------------------------------------
+// Parent-side entry points.
+
+// Clones the sandbox child with the given namespace flags. The child runs the plan and never
+// returns. Returns the child's pid (and a pidfd) or -1 with errno set.
+pid_t wd_spawn_sandbox(const struct wd_plan *plan, uint64_t clone_flags, int *pidfd_out);
+
+// Creates a user namespace holding exactly the given id maps ("inside outside count\n" lines)
+// and returns a descriptor to it (for idmapped mounts), or -1 with errno set.
+int wd_make_userns(const char *uid_map, const char *gid_map);
+
+// Sends one message with an optional descriptor (fd < 0 for none). Returns 0 or -1/errno.
+int wd_send_msg(int sock, const struct wd_msg *msg, int fd);
+// Receives one message and at most one descriptor (*fd_out = -1 when none). Returns the number
+// of bytes received (0 at end of stream) or -1/errno.
+ssize_t wd_recv_msg(int sock, struct wd_msg *msg, int *fd_out);
+
+// Thin wrappers for syscalls glibc 2.36 does not wrap.
+int wd_open_tree(int dirfd, const char *path, unsigned int flags);
+int wd_mount_setattr(int dirfd, const char *path, unsigned int flags, uint64_t attr_set,
+                     uint64_t attr_clr, uint64_t propagation, int userns_fd);
+int wd_openat2(int dirfd, const char *path, uint64_t flags, uint64_t mode, uint64_t resolve);
+int wd_pidfd_send_signal(int pidfd, int sig);
+// waitid(P_PIDFD): returns 0 and the si_code (CLD_EXITED, CLD_KILLED, ...) and status.
+int wd_waitid_pidfd(int pidfd, int *code, int *status);
+int wd_landlock_abi(void);
+int wd_seccomp_notif_sizes(uint16_t *notif, uint16_t *resp);
+// prctl(2) is variadic in glibc, which Swift cannot call.
+int wd_prctl(int option, unsigned long a2, unsigned long a3, unsigned long a4, unsigned long a5);
+ssize_t wd_getrandom(void *buffer, size_t length);
+// An anonymous close-on-exec memory file (memfd_create needs _GNU_SOURCE).
+int wd_memfd(const char *name);
+
+// prctl options, as plain constants (the <sys/prctl.h> macros are not all importable).
+enum {
+    WD_PR_SET_DUMPABLE = 4,
+    WD_PR_SET_NO_NEW_PRIVS = 38,
+    WD_PR_GET_NO_NEW_PRIVS = 39,
+    WD_PR_CAPBSET_READ = 23,
+    WD_PR_GET_SECUREBITS = 27,
+};
+
+// Name of the calling process shown in /proc/PID/cmdline; the child replaces Warden's own
+// command line (which names the caller's options and environment) with this string.
+void wd_set_init_title(const char *title);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,41 @@
+// Private declarations of the shim. Kernel structures are declared here rather than taken from
+// the build machine's headers, because Debian 12 ships linux-libc-dev 6.1, which predates the
+// Landlock fields (network, scopes) this code uses on newer kernels.
+#ifndef WARDEN_SHIM_INTERNAL_H
+#define WARDEN_SHIM_INTERNAL_H
+
+#include "warden_shim.h"
+
+#include <stdint.h>
+
+struct wd_mount_attr {
+    uint64_t attr_set;
+    uint64_t attr_clr;
+    uint64_t propagation;
+    uint64_t userns_fd;
+};
+
+struct wd_landlock_ruleset_attr {
+    uint64_t handled_access_fs;
+    uint64_t handled_access_net;
+    uint64_t scoped;
+};
+
+struct wd_landlock_path_beneath_attr {
+    uint64_t allowed_access;
+    int32_t parent_fd;
+} __attribute__((packed));
+
+#define WD_LANDLOCK_CREATE_RULESET_VERSION (1U << 0)
+#define WD_LANDLOCK_RULE_PATH_BENEATH 1
+
+// Access rights that make sense on a regular file (the rest only apply to directories).
+#define WD_LANDLOCK_FILE_ACCESS ((1ULL << 0) | (1ULL << 1) | (1ULL << 2) | (1ULL << 14) | (1ULL << 15))
+
+int wd_move_mount(int from_dirfd, const char *from_path, int to_dirfd, const char *to_path,
+                  unsigned int flags);
+
+// The sandbox child: runs the plan, becomes pid 1. Never returns.
+__attribute__((noreturn)) void wd_child_main(const struct wd_plan *plan);
+
+#endif

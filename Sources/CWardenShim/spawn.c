@@ -1,0 +1,88 @@
+// Process creation. Why C: the child of clone3 runs on a copy of a multi-threaded Swift
+// process and must never return into Swift code.
+#define _GNU_SOURCE
+#include "shim_internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/sched.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static long raw_clone3(uint64_t flags, int *pidfd) {
+    struct clone_args args;
+    memset(&args, 0, sizeof args);
+    args.flags = flags;
+    args.exit_signal = SIGCHLD;
+    if (pidfd) {
+        args.flags |= CLONE_PIDFD;
+        args.pidfd = (uint64_t)(uintptr_t)pidfd;
+    }
+    return syscall(SYS_clone3, &args, sizeof args);
+}
+
+pid_t wd_spawn_sandbox(const struct wd_plan *plan, uint64_t clone_flags, int *pidfd_out) {
+    int pidfd = -1;
+    long pid = raw_clone3(clone_flags, &pidfd);
+    if (pid == 0) wd_child_main(plan);
+    if (pid < 0) return -1;
+    *pidfd_out = pidfd;
+    return (pid_t)pid;
+}
+
+static int write_proc_file(pid_t pid, const char *name, const char *content) {
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/%s", (int)pid, name);
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    size_t len = strlen(content);
+    ssize_t n = write(fd, content, len);
+    int saved = errno;
+    close(fd);
+    if (n != (ssize_t)len) {
+        errno = n < 0 ? saved : EIO;
+        return -1;
+    }
+    return 0;
+}
+
+int wd_make_userns(const char *uid_map, const char *gid_map) {
+    int hold[2];
+    if (pipe2(hold, O_CLOEXEC) != 0) return -1;
+    long pid = raw_clone3(CLONE_NEWUSER, NULL);
+    if (pid == 0) {
+        // Keep the namespace alive until the parent has opened it, then leave.
+        char byte;
+        close(hold[1]);
+        while (read(hold[0], &byte, 1) < 0 && errno == EINTR) {}
+        syscall(SYS_exit_group, 0);
+        __builtin_unreachable();
+    }
+    close(hold[0]);
+    if (pid < 0) {
+        int saved = errno;
+        close(hold[1]);
+        errno = saved;
+        return -1;
+    }
+    int nsfd = -1;
+    int saved = 0;
+    if (write_proc_file((pid_t)pid, "uid_map", uid_map) != 0 ||
+        write_proc_file((pid_t)pid, "gid_map", gid_map) != 0) {
+        saved = errno;
+    } else {
+        char path[64];
+        snprintf(path, sizeof path, "/proc/%d/ns/user", (int)pid);
+        nsfd = open(path, O_RDONLY | O_CLOEXEC);
+        if (nsfd < 0) saved = errno;
+    }
+    close(hold[1]);
+    while (waitpid((pid_t)pid, NULL, __WALL) < 0 && errno == EINTR) {}
+    if (nsfd < 0) errno = saved;
+    return nsfd;
+}

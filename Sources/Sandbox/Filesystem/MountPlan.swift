@@ -1,0 +1,82 @@
+import CWardenShim
+import Glibc
+import WardenSystem
+
+/// mount_setattr(2) attribute bits.
+public struct MountAttributes: OptionSet, Sendable, Hashable {
+    public let rawValue: UInt64
+    public init(rawValue: UInt64) { self.rawValue = rawValue }
+
+    public static let readOnly = MountAttributes(rawValue: 0x1)
+    public static let noSetID = MountAttributes(rawValue: 0x2)
+    public static let noDevices = MountAttributes(rawValue: 0x4)
+    public static let noExec = MountAttributes(rawValue: 0x8)
+    public static let idmap = MountAttributes(rawValue: 0x10_0000)
+
+    public static let sealedReadOnly: MountAttributes = [.readOnly, .noSetID, .noDevices]
+}
+
+/// A mount made by the parent with open_tree(OPEN_TREE_CLONE) and not attached anywhere yet;
+/// the child attaches it inside its own mount namespace. The parent opens it because the
+/// parent may still see host paths the child, already running as an unprivileged id, cannot.
+public final class DetachedTree: @unchecked Sendable {
+    // Safe: the descriptor is created and consumed on the launching thread only.
+    public let descriptor: FileDescriptor
+    public let source: String
+    public let isDirectory: Bool
+
+    init(descriptor: FileDescriptor, source: String, isDirectory: Bool) {
+        self.descriptor = descriptor
+        self.source = source
+        self.isDirectory = isDirectory
+    }
+
+    /// Clones the mount at `path` (recursively when asked) and applies `attributes`, with the
+    /// given user namespace for idmapping.
+    public static func open(_ path: String, recursive: Bool, attributes: MountAttributes, userNamespace: FileDescriptor? = nil) throws(SystemError) -> DetachedTree {
+        let flags = UInt32(1 /* OPEN_TREE_CLONE */) | UInt32(O_CLOEXEC) | (recursive ? 0x8000 /* AT_RECURSIVE */ : 0)
+        let fd = wd_open_tree(AT_FDCWD, path, flags)
+        guard fd >= 0 else { throw SystemError.current("open_tree(\(path))") }
+        let tree = FileDescriptor(fd)
+        if !attributes.isEmpty {
+            let setattrFlags = UInt32(0x1000 /* AT_EMPTY_PATH */) | (recursive ? 0x8000 : 0)
+            let rc = wd_mount_setattr(fd, "", setattrFlags, attributes.rawValue, 0, 0, userNamespace?.raw ?? -1)
+            if rc != 0 { throw SystemError.current("mount_setattr(\(path))") }
+        }
+        let st = try tree.stat()
+        return DetachedTree(descriptor: tree, source: path, isDirectory: (st.st_mode & S_IFMT) == S_IFDIR)
+    }
+}
+
+/// One step of building the sandbox's root, executed in order by the child.
+public enum MountOperation: Sendable {
+    case makeDirectory(path: String, mode: UInt32)
+    case symlink(path: String, target: String)
+    case writeFile(path: String, contents: String, mode: UInt32)
+    case attach(path: String, tree: DetachedTree, create: Bool)
+    case filesystem(path: String, type: String, options: String, attributes: MountAttributes, create: Bool, optional: Bool = false)
+    /// Clones the mount found at `source` (inside the new root) onto `path`.
+    case rebind(source: String, path: String, attributes: MountAttributes, directory: Bool, optional: Bool, create: Bool)
+    case setAttributes(path: String, set: MountAttributes, recursive: Bool, optional: Bool)
+    /// Binds `path` (beneath the directory `base`, resolved without symlinks and without
+    /// crossing mounts) onto itself with `attributes`.
+    case selfBind(base: String, path: String, attributes: MountAttributes, directory: Bool, recursive: Bool, optional: Bool)
+}
+
+/// What the manifest reports for each mount.
+public struct MountRecord: Sendable, Equatable, Codable {
+    public let target: String
+    public let source: String
+    public let mode: String
+}
+
+/// The whole plan: operations for the child plus the records for the manifest.
+public struct MountPlan: Sendable {
+    public var operations: [MountOperation] = []
+    public var records: [MountRecord] = []
+
+    mutating func add(_ operation: MountOperation, record: MountRecord? = nil) {
+        operations.append(operation)
+        if let record { records.append(record) }
+    }
+}

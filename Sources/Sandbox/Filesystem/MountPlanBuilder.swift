@@ -1,0 +1,175 @@
+import Glibc
+import WardenSystem
+
+/// Builds the sandbox's file system: a fresh root with read-only system directories, generated
+/// /etc files, the workspace at /workspace (idmapped), tmpfs /tmp and home, a private /proc
+/// with its dangerous files masked, and a minimal /dev. Host /home, /root, /var, /run and
+/// everything else are absent because nothing puts them there.
+public struct MountPlanBuilder {
+    public static let workspaceTarget = "/workspace"
+
+    public let systemRoot: String
+    public let workspace: String
+    public let workspaceUserNamespace: FileDescriptor?
+    public let git: GitGuard
+    public let readOnlyBinds: [BindRequest]
+    public let readWriteBinds: [BindRequest]
+    public let network: NetworkMode
+    public let limits: ResourceLimits
+    /// True when the sandbox maps group 5 (tty), i.e. it has its own id range.
+    public let ttyGroupMapped: Bool
+
+    /// System directories taken from `systemRoot` (symlinks, as in merged-/usr systems, are
+    /// recreated as symlinks).
+    public static let systemEntries = ["usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32"]
+    /// Host device nodes bound into /dev.
+    public static let devices = ["null", "zero", "full", "random", "urandom", "tty"]
+    /// /proc entries hidden behind /dev/null (files) or an empty read-only tmpfs (directories).
+    public static let maskedProcFiles = ["kcore", "keys", "timer_list", "sched_debug", "latency_stats", "kallsyms",
+                                         "sysrq-trigger", "kmsg", "kpagecount", "kpageflags", "kpagecgroup",
+                                         "vmallocinfo", "config.gz"]
+    public static let maskedProcDirectories = ["acpi", "scsi", "asound", "firmware", "driver"]
+    public static let readOnlyProc = ["sys", "bus", "fs", "irq"]
+
+    public func build() throws(SandboxError) -> MountPlan {
+        var plan = MountPlan()
+        do throws(SystemError) {
+            try addSystem(&plan)
+            try addEtc(&plan)
+            try addWorkspace(&plan)
+            addScratch(&plan)
+            try addDevices(&plan)
+            addProc(&plan)
+            try addBinds(&plan)
+        } catch {
+            throw SandboxError(.setupFailed, "mount plan: \(error.description)", cause: error)
+        }
+        return plan
+    }
+
+    private func source(_ entry: String) -> String { joinPath(systemRoot, entry) }
+
+    private func addSystem(_ plan: inout MountPlan) throws(SystemError) {
+        for entry in Self.systemEntries {
+            let path = source(entry)
+            guard let st = Files.lstat(path) else { continue }
+            switch st.st_mode & S_IFMT {
+            case S_IFLNK:
+                if let target = Files.readLink(path) { plan.add(.symlink(path: entry, target: target)) }
+            case S_IFDIR:
+                let tree = try DetachedTree.open(path, recursive: true, attributes: .sealedReadOnly)
+                plan.add(.attach(path: entry, tree: tree, create: true), record: MountRecord(target: "/" + entry, source: path, mode: "ro"))
+            default:
+                continue
+            }
+        }
+    }
+
+    private func addEtc(_ plan: inout MountPlan) throws(SystemError) {
+        plan.add(.makeDirectory(path: "etc", mode: 0o755))
+        for entry in GeneratedEtc.copiedEntries {
+            let path = source("etc/" + entry)
+            guard let st = Files.lstat(path) else { continue }
+            switch st.st_mode & S_IFMT {
+            case S_IFLNK:
+                if let target = Files.readLink(path) { plan.add(.symlink(path: "etc/" + entry, target: target)) }
+            case S_IFDIR, S_IFREG:
+                let tree = try DetachedTree.open(path, recursive: false, attributes: .sealedReadOnly)
+                plan.add(.attach(path: "etc/" + entry, tree: tree, create: true),
+                         record: MountRecord(target: "/etc/" + entry, source: path, mode: "ro"))
+            default:
+                continue
+            }
+        }
+        for file in GeneratedEtc.files(network: network) {
+            plan.add(.writeFile(path: "etc/" + file.name, contents: file.contents, mode: 0o644),
+                     record: MountRecord(target: "/etc/" + file.name, source: "generated", mode: "ro"))
+        }
+    }
+
+    private func addWorkspace(_ plan: inout MountPlan) throws(SystemError) {
+        var attributes: MountAttributes = [.noSetID, .noDevices]
+        if workspaceUserNamespace != nil { attributes.insert(.idmap) }
+        let tree = try DetachedTree.open(workspace, recursive: false, attributes: attributes, userNamespace: workspaceUserNamespace)
+        let target = String(Self.workspaceTarget.dropFirst())
+        plan.add(.attach(path: target, tree: tree, create: true),
+                 record: MountRecord(target: Self.workspaceTarget, source: workspace, mode: workspaceUserNamespace != nil ? "rw,idmapped" : "rw"))
+        guard git.hasRepository else { return }
+        for protected in git.readOnly {
+            plan.add(.selfBind(base: target, path: protected.path, attributes: .sealedReadOnly, directory: protected.isDirectory,
+                               recursive: false, optional: true),
+                     record: MountRecord(target: Self.workspaceTarget + "/" + protected.path, source: workspace + "/" + protected.path, mode: "ro"))
+        }
+        // Last: .git becomes a mount point (recursive, keeping the read-only binds inside), so it
+        // cannot be renamed away and replaced.
+        plan.add(.selfBind(base: target, path: ".git", attributes: [.noSetID, .noDevices], directory: true, recursive: true, optional: false))
+    }
+
+    private func addScratch(_ plan: inout MountPlan) {
+        let size = limits.memoryBytes
+        plan.add(.filesystem(path: "tmp", type: "tmpfs", options: "mode=1777,size=\(size)",
+                             attributes: [.noSetID, .noDevices], create: true),
+                 record: MountRecord(target: "/tmp", source: "tmpfs", mode: "rw"))
+        let agent = IdentityPlan.agentID
+        plan.add(.filesystem(path: String(GeneratedEtc.agentHome.dropFirst()), type: "tmpfs",
+                             options: "mode=0700,uid=\(agent),gid=\(agent),size=\(size)",
+                             attributes: [.noSetID, .noDevices], create: true),
+                 record: MountRecord(target: GeneratedEtc.agentHome, source: "tmpfs", mode: "rw"))
+    }
+
+    private func addDevices(_ plan: inout MountPlan) throws(SystemError) {
+        plan.add(.filesystem(path: "dev", type: "tmpfs", options: "mode=0755,size=65536,nr_inodes=64",
+                             attributes: [.noSetID, .noExec], create: true),
+                 record: MountRecord(target: "/dev", source: "tmpfs", mode: "ro"))
+        for device in Self.devices {
+            let tree = try DetachedTree.open("/dev/" + device, recursive: false, attributes: [.noSetID, .noExec])
+            plan.add(.attach(path: "dev/" + device, tree: tree, create: true))
+        }
+        // gid=5 (tty) exists only when the sandbox has its own id range.
+        let ptsOptions = "newinstance,ptmxmode=0666,mode=0620" + (ttyGroupMapped ? ",gid=5" : "")
+        plan.add(.filesystem(path: "dev/pts", type: "devpts", options: ptsOptions,
+                             attributes: [.noSetID, .noExec], create: true),
+                 record: MountRecord(target: "/dev/pts", source: "devpts", mode: "rw"))
+        plan.add(.symlink(path: "dev/ptmx", target: "pts/ptmx"))
+        plan.add(.filesystem(path: "dev/shm", type: "tmpfs", options: "mode=1777,size=\(limits.memoryBytes / 2)",
+                             attributes: [.noSetID, .noDevices, .noExec], create: true),
+                 record: MountRecord(target: "/dev/shm", source: "tmpfs", mode: "rw"))
+        plan.add(.symlink(path: "dev/fd", target: "/proc/self/fd"))
+        for (index, name) in ["stdin", "stdout", "stderr"].enumerated() {
+            plan.add(.symlink(path: "dev/" + name, target: "/proc/self/fd/\(index)"))
+        }
+        plan.add(.setAttributes(path: "dev", set: [.readOnly, .noSetID, .noExec], recursive: false, optional: false))
+    }
+
+    private func addProc(_ plan: inout MountPlan) {
+        plan.add(.filesystem(path: "proc", type: "proc", options: "", attributes: [.noSetID, .noDevices, .noExec], create: true),
+                 record: MountRecord(target: "/proc", source: "proc", mode: "rw"))
+        for name in Self.readOnlyProc {
+            plan.add(.rebind(source: "proc/" + name, path: "proc/" + name, attributes: .sealedReadOnly, directory: true,
+                             optional: true, create: false))
+        }
+        for name in Self.maskedProcFiles {
+            plan.add(.rebind(source: "dev/null", path: "proc/" + name, attributes: .sealedReadOnly, directory: false,
+                             optional: true, create: false))
+        }
+        for name in Self.maskedProcDirectories {
+            plan.add(.filesystem(path: "proc/" + name, type: "tmpfs", options: "size=4096,nr_inodes=2,mode=0555",
+                                 attributes: [.readOnly, .noSetID, .noDevices, .noExec], create: false, optional: true))
+        }
+    }
+
+    private func addBinds(_ plan: inout MountPlan) throws(SystemError) {
+        for bind in readOnlyBinds {
+            let tree = try DetachedTree.open(bind.source, recursive: true, attributes: .sealedReadOnly)
+            plan.add(.attach(path: String(bind.target.dropFirst()), tree: tree, create: true),
+                     record: MountRecord(target: bind.target, source: bind.source, mode: "ro"))
+        }
+        for bind in readWriteBinds {
+            var attributes: MountAttributes = [.noSetID, .noDevices]
+            if workspaceUserNamespace != nil { attributes.insert(.idmap) }
+            let tree = try DetachedTree.open(bind.source, recursive: false, attributes: attributes, userNamespace: workspaceUserNamespace)
+            plan.add(.attach(path: String(bind.target.dropFirst()), tree: tree, create: true),
+                     record: MountRecord(target: bind.target, source: bind.source, mode: workspaceUserNamespace != nil ? "rw,idmapped" : "rw"))
+        }
+    }
+}

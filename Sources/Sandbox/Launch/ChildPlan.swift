@@ -1,0 +1,188 @@
+import CCap
+import CWardenShim
+import Glibc
+import WardenSystem
+
+/// Everything the child executes, as the C structure it reads (`wd_plan`). This object owns the
+/// C memory; it must outlive the clone (the child reads its copy-on-write view of it), and is
+/// freed by the parent afterwards.
+final class ChildPlan {
+    private(set) var plan = wd_plan()
+    private var allocations: [UnsafeMutableRawPointer] = []
+    private var capabilitySets: [cap_t] = []
+    /// Detached trees referenced by descriptor in the operations; kept open until the clone.
+    private var trees: [DetachedTree] = []
+
+    struct Inputs {
+        var controlFD: Int32
+        var identity: IdentityPlan
+        var newCgroupNamespace: Bool
+        var mounts: MountPlan
+        var landlock: LandlockPlan?
+        var seccompBaseline: CompiledFilter?
+        var seccompMain: CompiledFilter?
+        var terminal: (enabled: Bool, stdioMask: UInt32, size: winsize)
+        var nullStdioMask: UInt32
+        var rlimits: [(resource: Int32, soft: UInt64, hard: UInt64)]
+        var argv: [String]
+        var environment: [(String, String)]
+        var execPath: String
+        var workingDirectory: String
+    }
+
+    init(_ inputs: Inputs) throws(SandboxError) {
+        plan.control_fd = inputs.controlFD
+        plan.init_uid = inputs.identity.initUID
+        plan.init_gid = inputs.identity.initGID
+        plan.agent_uid = IdentityPlan.agentID
+        plan.agent_gid = IdentityPlan.agentID
+        plan.set_groups = inputs.identity.mode == .range ? 1 : 0
+        plan.new_cgroupns = inputs.newCgroupNamespace ? 1 : 0
+        plan.loopback_up = 1
+        plan.staging_dir = cString("/tmp")
+        plan.root_options = cString("mode=0755,size=1048576,nr_inodes=4096")
+        plan.hostname = cString(GeneratedEtc.hostname)
+        plan.cwd = cString(inputs.workingDirectory)
+
+        let ops = inputs.mounts.operations.map(operation)
+        plan.ops = array(ops)
+        plan.op_count = ops.count
+
+        plan.want_pty = inputs.terminal.enabled ? 1 : 0
+        plan.pty_stdio_mask = inputs.terminal.stdioMask
+        plan.winsize = inputs.terminal.size
+        plan.null_stdio_mask = inputs.nullStdioMask
+
+        if let landlock = inputs.landlock {
+            plan.landlock_abi = Int32(landlock.abi)
+            plan.landlock_handled_fs = landlock.handledAccess
+            plan.landlock_scoped = landlock.scoped
+            let rules = landlock.rules.map { wd_landlock_rule(path: cString($0.path), access: $0.access) }
+            plan.landlock_rules = array(rules)
+            plan.landlock_rule_count = rules.count
+        }
+        if let baseline = inputs.seccompBaseline {
+            plan.seccomp_baseline = program(baseline)
+            plan.seccomp_baseline_len = baseline.instructions.count
+        }
+        if let main = inputs.seccompMain {
+            plan.seccomp_main = program(main)
+            plan.seccomp_main_len = main.instructions.count
+        }
+
+        // pid 1 keeps only CAP_KILL (to forward signals to the workload, another id); the
+        // workload gets every set empty.
+        guard let empty = cap_init(), let initial = cap_init() else {
+            throw SandboxError(.internalError, "libcap: cap_init failed")
+        }
+        capabilitySets = [empty, initial]
+        var kill: cap_value_t = CAP_KILL
+        cap_set_flag(initial, CAP_PERMITTED, 1, &kill, CAP_SET)
+        cap_set_flag(initial, CAP_EFFECTIVE, 1, &kill, CAP_SET)
+        plan.caps_empty = UnsafeMutableRawPointer(empty)
+        plan.caps_init = UnsafeMutableRawPointer(initial)
+        plan.securebits = Self.lockedSecurebits
+
+        let limits = inputs.rlimits.map { wd_rlimit(resource: $0.resource, soft: $0.soft, hard: $0.hard) }
+        plan.rlimits = array(limits)
+        plan.rlimit_count = limits.count
+
+        plan.argv = stringArray(inputs.argv)
+        plan.envp = stringArray(inputs.environment.map { "\($0.0)=\($0.1)" })
+        plan.exec_path = cString(inputs.execPath)
+    }
+
+    deinit {
+        for pointer in allocations { free(pointer) }
+        for set in capabilitySets { cap_free(UnsafeMutableRawPointer(set)) }
+    }
+
+    /// NOROOT, NO_SETUID_FIXUP, KEEP_CAPS off, NO_CAP_AMBIENT_RAISE, each locked.
+    static let lockedSecurebits: UInt32 = 0b1110_1111
+
+    /// Closes the detached trees in the parent once the child has its own copies.
+    func releaseTrees() {
+        for tree in trees { tree.descriptor.close() }
+        trees.removeAll()
+    }
+
+    // MARK: - C memory
+
+    private func cString(_ text: String) -> UnsafePointer<CChar> {
+        let copy = strdup(text)!
+        allocations.append(UnsafeMutableRawPointer(copy))
+        return UnsafePointer(copy)
+    }
+
+    private func array<T>(_ items: [T]) -> UnsafePointer<T> {
+        let pointer = UnsafeMutablePointer<T>.allocate(capacity: max(1, items.count))
+        pointer.initialize(from: items, count: items.count)
+        allocations.append(UnsafeMutableRawPointer(pointer))
+        return UnsafePointer(pointer)
+    }
+
+    private func stringArray(_ strings: [String]) -> UnsafePointer<UnsafePointer<CChar>?> {
+        var pointers: [UnsafePointer<CChar>?] = strings.map { cString($0) }
+        pointers.append(nil)
+        return array(pointers)
+    }
+
+    private func program(_ filter: CompiledFilter) -> UnsafePointer<sock_filter> {
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: max(8, filter.byteCount), alignment: 8)
+        filter.instructions.withUnsafeBytes { raw.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+        allocations.append(raw)
+        return UnsafePointer(raw.assumingMemoryBound(to: sock_filter.self))
+    }
+
+    private func operation(_ operation: MountOperation) -> wd_op {
+        var op = wd_op()
+        op.fd = -1
+        switch operation {
+        case .makeDirectory(let path, let mode):
+            op.kind = UInt32(WD_OP_MKDIR.rawValue)
+            op.path = cString(path)
+            op.mode = mode
+        case .symlink(let path, let target):
+            op.kind = UInt32(WD_OP_SYMLINK.rawValue)
+            op.path = cString(path)
+            op.arg = cString(target)
+        case .writeFile(let path, let contents, let mode):
+            op.kind = UInt32(WD_OP_WRITE_FILE.rawValue)
+            op.path = cString(path)
+            op.data = cString(contents)
+            op.data_len = contents.utf8.count
+            op.mode = mode
+        case .attach(let path, let tree, let create):
+            op.kind = UInt32(WD_OP_ATTACH.rawValue)
+            op.path = cString(path)
+            op.fd = tree.descriptor.raw
+            op.flags = (tree.isDirectory ? UInt32(WD_OPF_DIR) : 0) | (create ? UInt32(WD_OPF_CREATE) : 0)
+            trees.append(tree)
+        case .filesystem(let path, let type, let options, let attributes, let create, let optional):
+            op.kind = UInt32(WD_OP_MOUNT.rawValue)
+            op.path = cString(path)
+            op.arg = cString(type)
+            op.data = cString(options)
+            op.attr_set = attributes.rawValue
+            op.flags = UInt32(WD_OPF_DIR) | (create ? UInt32(WD_OPF_CREATE) : 0) | (optional ? UInt32(WD_OPF_OPTIONAL) : 0)
+        case .rebind(let source, let path, let attributes, let directory, let optional, let create):
+            op.kind = UInt32(WD_OP_REBIND.rawValue)
+            op.path = cString(path)
+            op.arg = cString(source)
+            op.attr_set = attributes.rawValue
+            op.flags = (directory ? UInt32(WD_OPF_DIR) : 0) | (optional ? UInt32(WD_OPF_OPTIONAL) : 0) | (create ? UInt32(WD_OPF_CREATE) : 0)
+        case .setAttributes(let path, let set, let recursive, let optional):
+            op.kind = UInt32(WD_OP_SETATTR.rawValue)
+            op.path = cString(path)
+            op.attr_set = set.rawValue
+            op.flags = (recursive ? UInt32(WD_OPF_RECURSIVE) : 0) | (optional ? UInt32(WD_OPF_OPTIONAL) : 0)
+        case .selfBind(let base, let path, let attributes, let directory, let recursive, let optional):
+            op.kind = UInt32(WD_OP_SELF_BIND.rawValue)
+            op.path = cString(path)
+            op.arg = cString(base)
+            op.attr_set = attributes.rawValue
+            op.flags = (directory ? UInt32(WD_OPF_DIR) : 0) | (recursive ? UInt32(WD_OPF_RECURSIVE) : 0) | (optional ? UInt32(WD_OPF_OPTIONAL) : 0)
+        }
+        return op
+    }
+}

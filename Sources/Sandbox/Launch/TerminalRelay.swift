@@ -1,0 +1,89 @@
+import Glibc
+import WardenSystem
+
+/// Relays between the caller's terminal and the sandbox's own pseudo-terminal (like `ssh -t`),
+/// so the workload gets job control while nothing it does (TIOCSTI, escape sequences that make a
+/// terminal answer) reaches the caller's terminal device itself (R12).
+final class TerminalRelay {
+    let master: FileDescriptor
+    /// The caller's terminal the relay reads keystrokes from (nil: stdin is not a terminal).
+    private let input: Int32?
+    /// Where the sandbox's terminal output goes.
+    private let output: Int32
+    private let rawMode: RawTerminal?
+    private var pendingInput: [UInt8] = []
+    private(set) var masterOpen = true
+
+    init(master: FileDescriptor, input: Int32?, output: Int32) {
+        self.master = master
+        self.input = input
+        self.output = output
+        let flags = fcntl(master.raw, F_GETFL)
+        _ = fcntl(master.raw, F_SETFL, flags | O_NONBLOCK)
+        if let input {
+            let raw = RawTerminal(fd: input)
+            raw.enable()
+            rawMode = raw
+        } else {
+            rawMode = nil
+        }
+    }
+
+    /// Descriptors the loop polls for this relay.
+    var pollDescriptors: [Int32] {
+        var fds: [Int32] = []
+        if masterOpen { fds.append(master.raw) }
+        if let input, masterOpen { fds.append(input) }
+        return fds
+    }
+
+    var hasPendingInput: Bool { !pendingInput.isEmpty }
+
+    /// Copies what the sandbox wrote to the caller's terminal. False once the terminal closed.
+    @discardableResult
+    func pumpOutput() -> Bool {
+        var buffer = [UInt8](repeating: 0, count: 16384)
+        while masterOpen {
+            let n = buffer.withUnsafeMutableBytes { read(master.raw, $0.baseAddress, $0.count) }
+            if n > 0 {
+                writeFully(output, buffer, count: n)
+                continue
+            }
+            if n < 0 && (Glibc.errno == EAGAIN || Glibc.errno == EINTR) { return true }
+            masterOpen = false  // EIO: every slave descriptor is closed
+        }
+        return false
+    }
+
+    /// Forwards the caller's keystrokes.
+    func pumpInput() {
+        guard let input else { return }
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        let n = buffer.withUnsafeMutableBytes { read(input, $0.baseAddress, $0.count) }
+        if n > 0 && pendingInput.count < 65536 { pendingInput += buffer[0..<n] }
+        flushInput()
+    }
+
+    func flushInput() {
+        while !pendingInput.isEmpty && masterOpen {
+            let n = pendingInput.withUnsafeBytes { write(master.raw, $0.baseAddress, $0.count) }
+            if n > 0 { pendingInput.removeFirst(n) } else { break }
+        }
+    }
+
+    func resize() {
+        if let size = TerminalInfo.windowSize(input ?? output) { TerminalInfo.setWindowSize(master.raw, size) }
+    }
+
+    func restore() {
+        rawMode?.restore()
+    }
+
+    private func writeFully(_ fd: Int32, _ buffer: [UInt8], count: Int) {
+        var offset = 0
+        while offset < count {
+            let n = buffer.withUnsafeBytes { write(fd, $0.baseAddress! + offset, count - offset) }
+            if n > 0 { offset += n } else if n < 0 && Glibc.errno == EINTR { continue } else { return }
+        }
+    }
+}

@@ -1,0 +1,128 @@
+import FoundationEssentials
+
+/// The JSON record of one run (`--manifest FILE`): which layers actually engaged and how, what
+/// was denied, how the run ended. Written whatever the outcome, so a failed start is recorded
+/// too.
+public struct RunManifest: Codable, Sendable {
+    public var version = 1
+    public var runID: String
+    public var started: String
+    public var wallSeconds: Double = 0
+    public var command: [String]
+    public var workspace: String
+    public var exit: ExitRecord = ExitRecord()
+    public var layers = Layers()
+    /// Layers explicitly given up with --allow-degraded (and recorded as such).
+    public var degraded: [String] = []
+    /// seccomp denials by syscall name ("i386:getpid" for foreign-architecture calls).
+    public var seccompDenials: [String: Int] = [:]
+    public var limits = LimitEvents()
+    public var peakMemoryBytes: UInt64?
+    public var warnings: [String] = []
+    /// Milliseconds spent in each phase of the launch, in order (where the time goes).
+    public var phases: [Phase] = []
+
+    public struct Phase: Codable, Sendable {
+        public var name: String
+        public var milliseconds: Double
+    }
+
+    public init(runID: String, started: String, command: [String], workspace: String) {
+        self.runID = runID
+        self.started = started
+        self.command = command
+        self.workspace = workspace
+    }
+
+    public struct ExitRecord: Codable, Sendable {
+        /// Warden's exit status.
+        public var status: Int32 = 0
+        /// exited, signaled, timeout, out-of-memory, setup-failed, exec-failed, layer-unavailable.
+        public var reason = "unknown"
+        public var code: Int32?
+        public var signal: String?
+        public var message: String?
+    }
+
+    public struct Layers: Codable, Sendable {
+        public var namespaces: [String] = []
+        public var identity: Identity?
+        public var seccomp: Seccomp?
+        public var landlock: Landlock?
+        public var cgroups: Cgroups?
+        public var capabilities: Capabilities?
+        public var rlimits: [String: [UInt64]] = [:]
+        public var mounts: [MountRecord] = []
+        public var network: String = "none"
+        public var terminal: String = "none"
+    }
+
+    public struct Identity: Codable, Sendable {
+        public var mode: String
+        public var hostIDBase: UInt32?
+        public var hostIDCount: UInt32?
+        public var workloadUID: UInt32
+        public var workloadHostUID: UInt32?
+        public var workspaceOwnerUID: UInt32
+        public var idmappedWorkspace: Bool
+    }
+
+    public struct Seccomp: Codable, Sendable {
+        public var profile: String
+        public var source: String
+        public var sha256: String
+        public var rules: Int
+        public var instructions: Int
+        public var baselineVersion: Int
+        public var baselineRules: Int
+        public var filters: Int
+        public var libseccomp: String
+        public var ignoredSyscalls: [String]
+    }
+
+    public struct Landlock: Codable, Sendable {
+        public var abi: Int
+        public var handledAccess: [String]
+        public var scopes: [String]
+        public var rules: [Rule]
+
+        public struct Rule: Codable, Sendable {
+            public var path: String
+            public var access: [String]
+        }
+    }
+
+    public struct Cgroups: Codable, Sendable {
+        public var version: Int
+        public var path: String
+        public var memoryBytes: UInt64
+        public var pids: UInt64
+        public var cpus: Double?
+    }
+
+    public struct Capabilities: Codable, Sendable {
+        public var effective: [String]
+        public var permitted: [String]
+        public var inheritable: [String]
+        public var bounding: [String]
+        public var ambient: [String]
+        public var securebits: String
+        public var noNewPrivs: Bool
+        public var uid: UInt32
+        public var gid: UInt32
+    }
+
+    public struct LimitEvents: Codable, Sendable {
+        public var timedOut = false
+        public var timeoutSeconds: Double?
+        public var outOfMemory = false
+        public var pidsLimitReached = false
+    }
+
+    public func encoded() -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        guard let data = try? encoder.encode(self) else { return Array("{}\n".utf8) }
+        return Array(data) + [0x0a]
+    }
+}

@@ -1,0 +1,175 @@
+import ArgumentParser
+import Sandbox
+import WardenSystem
+
+/// `warden run [options] -- CMD [ARGS...]`: runs one command sealed.
+public struct RunCommand: ParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Run a command sealed in a sandbox (namespaces, seccomp, Landlock, no capabilities, cgroups).",
+        discussion: """
+            The workspace (default: the current directory) is mounted read-write at /workspace, which is \
+            the working directory. System directories are read-only; /tmp and $HOME are private tmpfs; \
+            the network has only loopback. Nothing of the caller's environment passes unless named with \
+            --env or --env-pass.
+
+            LAYERS that may be given up with --allow-degraded: \(Layer.allCases.map(\.rawValue).joined(separator: ", ")).
+
+            \(WardenExitCode.summary)
+            """)
+
+    @Option(name: .long, help: ArgumentHelp("Directory mounted read-write at /workspace.", valueName: "dir"))
+    public var workspace: String?
+
+    @Flag(name: .long, help: "Accept /, your home directory, their ancestors or Warden's home as the workspace.")
+    public var allowBroadWorkspace = false
+
+    @Option(name: .long, help: ArgumentHelp("Set a variable in the sandbox (repeatable).", valueName: "name=value"))
+    public var env: [String] = []
+
+    @Option(name: .customLong("env-pass"), help: ArgumentHelp("Copy a variable from your environment (repeatable).", valueName: "name"))
+    public var envPass: [String] = []
+
+    @Option(name: .customLong("ro"), help: ArgumentHelp("Bind a host path read-only (repeatable).", valueName: "src[:dst]"))
+    public var readOnly: [String] = []
+
+    @Option(name: .customLong("rw"), help: ArgumentHelp("Bind a host path read-write (repeatable).", valueName: "src[:dst]"))
+    public var readWrite: [String] = []
+
+    @Option(name: .long, help: ArgumentHelp("Use a prepared root's /usr, /bin, /lib*, /sbin and /etc instead of the host's.", valueName: "dir"))
+    public var rootfs: String?
+
+    @Option(name: .long, help: ArgumentHelp("Network mode: \(NetworkMode.allCases.map(\.rawValue).joined(separator: ", ")).", valueName: "mode"))
+    public var net: String = NetworkMode.none.rawValue
+
+    @Option(name: .long, help: ArgumentHelp("seccomp profile in the OCI/Docker format (the baseline still applies).", valueName: "file"))
+    public var seccomp: String?
+
+    @Option(name: .long, help: ArgumentHelp("Memory limit (bytes, or with K/M/G). Default 4G.", valueName: "bytes"))
+    public var memory: String?
+
+    @Option(name: .long, help: ArgumentHelp("Maximum number of processes and threads. Default 1024.", valueName: "n"))
+    public var pids: String?
+
+    @Option(name: .long, help: ArgumentHelp("CPU time as a fraction of one CPU (e.g. 1.5).", valueName: "fraction"))
+    public var cpus: String?
+
+    @Option(name: .long, help: ArgumentHelp("Kill the whole sandbox after this many seconds.", valueName: "seconds"))
+    public var timeout: String?
+
+    @Option(name: .customLong("allow-degraded"), help: ArgumentHelp("Run without this layer if it cannot engage (repeatable).", valueName: "layer"))
+    public var allowDegraded: [String] = []
+
+    @Option(name: .long, help: ArgumentHelp("Write the run's JSON manifest to this file.", valueName: "file"))
+    public var manifest: String?
+
+    @Option(name: .long, help: ArgumentHelp("Terminal: auto (a relayed pseudo-terminal when you have one) or never.", valueName: "mode"))
+    public var tty: String = TerminalMode.auto.rawValue
+
+    @Flag(name: [.short, .long], help: "Print the engaged layers and syscall denials when the run ends.")
+    public var verbose = false
+
+    @Argument(parsing: .postTerminator, help: ArgumentHelp("The command and its arguments.", valueName: "command"))
+    public var command: [String] = []
+
+    public init() {}
+
+    public func validate() throws {
+        _ = try request()
+    }
+
+    public func run() throws {
+        let request: SandboxRequest
+        do { request = try self.request() } catch { throw error }
+        throw ExitCode(RunExecution.execute(request))
+    }
+
+    /// The typed request, or a one-line validation error.
+    public func request() throws -> SandboxRequest {
+        guard !command.isEmpty else { throw ValidationError("no command given; usage: warden run [options] -- CMD [ARGS...]") }
+        var request = SandboxRequest(command: command)
+        request.workspace = workspace
+        request.allowBroadWorkspace = allowBroadWorkspace
+        for entry in env {
+            guard let equals = entry.firstIndex(of: "="), equals != entry.startIndex else {
+                throw ValidationError("--env \(entry): expected NAME=VALUE")
+            }
+            request.environment.append((String(entry[..<equals]), String(entry[entry.index(after: equals)...])))
+        }
+        request.passEnvironment = envPass
+        request.readOnlyBinds = try readOnly.map { text in
+            guard let bind = BindRequest.parse(text) else { throw ValidationError("--ro \(text): expected SRC or SRC:DST") }
+            return bind
+        }
+        request.readWriteBinds = try readWrite.map { text in
+            guard let bind = BindRequest.parse(text) else { throw ValidationError("--rw \(text): expected SRC or SRC:DST") }
+            return bind
+        }
+        request.rootfs = rootfs
+        guard let network = NetworkMode(rawValue: net) else {
+            throw ValidationError("--net \(net): unknown mode (available: \(NetworkMode.allCases.map(\.rawValue).joined(separator: ", ")))")
+        }
+        request.network = network
+        request.seccompProfile = seccomp
+        if let memory {
+            guard let bytes = ResourceLimits.parseBytes(memory), bytes >= 16 << 20 else {
+                throw ValidationError("--memory \(memory): expected a size of at least 16M (e.g. 512M, 4G)")
+            }
+            request.limits.memoryBytes = bytes
+        }
+        if let pids {
+            guard let value = UInt64(pids), value >= 2, value <= 4_194_304 else { throw ValidationError("--pids \(pids): expected a number from 2 to 4194304") }
+            request.limits.pids = value
+        }
+        if let cpus {
+            guard let value = Double(cpus), value >= 0.01, value <= 4096, value.isFinite else {
+                throw ValidationError("--cpus \(cpus): expected a fraction of CPUs such as 0.5 or 2")
+            }
+            request.limits.cpus = value
+        }
+        if let timeout {
+            guard let value = Double(timeout), value > 0, value <= 31_536_000, value.isFinite else {
+                throw ValidationError("--timeout \(timeout): expected a number of seconds greater than 0")
+            }
+            request.limits.timeoutSeconds = value
+        }
+        for text in allowDegraded {
+            for name in text.split(separator: ",") {
+                guard let layer = Layer(rawValue: String(name)) else {
+                    throw ValidationError("--allow-degraded \(name): unknown layer (available: \(Layer.allCases.map(\.rawValue).joined(separator: ", ")))")
+                }
+                request.allowDegraded.insert(layer)
+            }
+        }
+        request.manifestPath = manifest
+        guard let terminal = TerminalMode(rawValue: tty) else { throw ValidationError("--tty \(tty): expected auto or never") }
+        request.terminal = terminal
+        request.verbose = verbose
+        return request
+    }
+}
+
+/// Runs a validated request and reports; returns Warden's exit status.
+public enum RunExecution {
+    public static func execute(_ request: SandboxRequest) -> Int32 {
+        Host.hardenSelf()
+        ensureStandardDescriptors()
+        let configuration: RunConfiguration
+        do {
+            configuration = try RunConfiguration.validate(request, paths: .forCurrentUser(),
+                                                          defaultProfile: PolicyLocator.defaultSeccompProfile)
+        } catch {
+            printError("warden: \(error.message)")
+            return WardenExitCode.code(for: error)
+        }
+        let outcome = SandboxLauncher(configuration: configuration).run()
+        if let message = outcome.message { printError(message.hasPrefix("warden:") ? message : "warden: \(message)") }
+        if request.verbose { printError(RunSummary.text(outcome.manifest)) }
+        if let path = request.manifestPath {
+            do { try Files.writeAtomically(path, outcome.manifest.encoded()) } catch {
+                printError("warden: cannot write the manifest \(path): \(error.reason)")
+            }
+        }
+        return outcome.exitStatus
+    }
+}

@@ -1,0 +1,100 @@
+import Glibc
+
+/// Small file-system helpers for the parent process. Paths inside agent-writable trees are
+/// never resolved here; that happens in the child with openat2 (see CWardenShim).
+public enum Files {
+    public static func read(_ path: String, limit: Int = 16 << 20) throws(SystemError) -> [UInt8] {
+        try FileDescriptor.open(path, O_RDONLY).readAll(limit: limit)
+    }
+
+    public static func readText(_ path: String, limit: Int = 16 << 20) throws(SystemError) -> String {
+        String(decoding: try read(path, limit: limit), as: UTF8.self)
+    }
+
+    /// Writes a file through a temporary name and rename, so readers never see half of it.
+    public static func writeAtomically(_ path: String, _ bytes: [UInt8], mode: mode_t = 0o644) throws(SystemError) {
+        let temporary = path + ".tmp.\(getpid())"
+        do {
+            let fd = try FileDescriptor.open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, mode: mode)
+            try fd.writeAll(bytes)
+            try check("fsync(\(temporary))") { fsync(fd.raw) }
+            fd.close()
+            try check("rename(\(temporary))") { rename(temporary, path) }
+        } catch {
+            unlink(temporary)
+            throw error
+        }
+    }
+
+    /// Writes a small control file (cgroup knobs, /proc files) in one write(2).
+    public static func writeControl(_ path: String, _ text: String) throws(SystemError) {
+        let fd = try FileDescriptor.open(path, O_WRONLY)
+        let bytes = Array(text.utf8)
+        let n = try checkSize("write(\(path))") { bytes.withUnsafeBytes { Glibc.write(fd.raw, $0.baseAddress, $0.count) } }
+        if n != bytes.count { throw SystemError(errno: EIO, step: "write(\(path))") }
+    }
+
+    public static func exists(_ path: String) -> Bool {
+        access(path, F_OK) == 0
+    }
+
+    public static func lstat(_ path: String) -> Glibc.stat? {
+        var st = Glibc.stat()
+        return fstatat(AT_FDCWD, path, &st, AT_SYMLINK_NOFOLLOW) == 0 ? st : nil
+    }
+
+    public static func stat(_ path: String) -> Glibc.stat? {
+        var st = Glibc.stat()
+        return fstatat(AT_FDCWD, path, &st, 0) == 0 ? st : nil
+    }
+
+    public static func isDirectory(_ path: String) -> Bool {
+        guard let st = Files.stat(path) else { return false }
+        return (st.st_mode & S_IFMT) == S_IFDIR
+    }
+
+    public static func readLink(_ path: String) -> String? {
+        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        let n = readlink(path, &buffer, buffer.count - 1)
+        guard n >= 0 else { return nil }
+        return String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    /// realpath(3): the canonical absolute path with every symlink resolved.
+    public static func canonicalPath(_ path: String) throws(SystemError) -> String {
+        guard let resolved = realpath(path, nil) else { throw SystemError.current("realpath(\(path))") }
+        defer { free(resolved) }
+        return String(cString: resolved)
+    }
+
+    /// mkdir -p with a mode; existing directories are accepted.
+    public static func makeDirectories(_ path: String, mode: mode_t = 0o755) throws(SystemError) {
+        var current = path.hasPrefix("/") ? "" : "."
+        for component in path.split(separator: "/") {
+            current += "/" + component
+            if mkdir(current, mode) != 0 && Glibc.errno != EEXIST {
+                throw SystemError.current("mkdir(\(current))")
+            }
+        }
+    }
+
+    public static func listDirectory(_ path: String) -> [String] {
+        guard let dir = opendir(path) else { return [] }
+        defer { closedir(dir) }
+        var names: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafePointer(to: entry.pointee.d_name) {
+                $0.withMemoryRebound(to: CChar.self, capacity: Int(NAME_MAX) + 1) { String(cString: $0) }
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names.sorted()
+    }
+}
+
+/// Joins path components with single slashes.
+public func joinPath(_ base: String, _ rest: String) -> String {
+    if rest.isEmpty { return base }
+    if base.hasSuffix("/") { return base + (rest.hasPrefix("/") ? String(rest.dropFirst()) : rest) }
+    return base + (rest.hasPrefix("/") ? rest : "/" + rest)
+}

@@ -1,0 +1,89 @@
+import CWardenShim
+import Glibc
+
+/// Facts about the host and the calling process.
+public enum Host {
+    /// Kernel release, e.g. "6.18.44-fc-v595".
+    public static var kernelRelease: String {
+        var name = utsname()
+        uname(&name)
+        return withUnsafePointer(to: name.release) {
+            $0.withMemoryRebound(to: CChar.self, capacity: 65) { String(cString: $0) }
+        }
+    }
+
+    /// (major, minor) of the running kernel.
+    public static var kernelVersion: (Int, Int) {
+        parseKernelVersion(kernelRelease)
+    }
+
+    public static func parseKernelVersion(_ release: String) -> (Int, Int) {
+        let numbers = release.split(whereSeparator: { !$0.isNumber }).prefix(2).compactMap { Int($0) }
+        return (numbers.first ?? 0, numbers.count > 1 ? numbers[1] : 0)
+    }
+
+    public static var machine: String {
+        var name = utsname()
+        uname(&name)
+        return withUnsafePointer(to: name.machine) {
+            $0.withMemoryRebound(to: CChar.self, capacity: 65) { String(cString: $0) }
+        }
+    }
+
+    /// The home directory of `uid` from /etc/passwd (no NSS: the launch path stays static).
+    public static func homeDirectory(of uid: uid_t) -> String? {
+        guard let passwd = try? Files.readText("/etc/passwd", limit: 4 << 20) else { return nil }
+        for line in passwd.split(separator: "\n") {
+            let fields = line.split(separator: ":", omittingEmptySubsequences: false)
+            if fields.count >= 6, let id = UInt32(fields[2]), id == uid { return String(fields[5]) }
+        }
+        return nil
+    }
+
+    public static func environment(_ name: String) -> String? {
+        guard let value = getenv(name) else { return nil }
+        return String(cString: value)
+    }
+
+    /// Random bytes from getrandom(2), for identifiers.
+    public static func randomBytes(_ count: Int) -> [UInt8] {
+        var bytes = [UInt8](repeating: 0, count: count)
+        var filled = 0
+        while filled < count {
+            let n = bytes.withUnsafeMutableBytes { wd_getrandom($0.baseAddress! + filled, count - filled) }
+            if n > 0 { filled += n } else if Glibc.errno != EINTR { break }
+        }
+        return bytes
+    }
+
+    /// Makes this process non-dumpable with no core files: its memory holds the caller's
+    /// environment and, later, secrets (R18).
+    public static func hardenSelf() {
+        _ = wd_prctl(Int32(WD_PR_SET_DUMPABLE), 0, 0, 0, 0)
+        var none = rlimit(rlim_cur: 0, rlim_max: 0)
+        setrlimit(__rlimit_resource_t(RLIMIT_CORE.rawValue), &none)
+    }
+}
+
+/// Monotonic time in nanoseconds.
+public func monotonicNanoseconds() -> UInt64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+}
+
+/// Wall-clock time as an RFC 3339 UTC string.
+public func rfc3339Now() -> String {
+    var ts = timespec()
+    clock_gettime(CLOCK_REALTIME, &ts)
+    var seconds = ts.tv_sec
+    var parts = tm()
+    gmtime_r(&seconds, &parts)
+    func pad(_ value: Int32, _ width: Int) -> String {
+        let text = String(value)
+        return String(repeating: "0", count: max(0, width - text.count)) + text
+    }
+    let millis = Int32(ts.tv_nsec / 1_000_000)
+    return "\(pad(parts.tm_year + 1900, 4))-\(pad(parts.tm_mon + 1, 2))-\(pad(parts.tm_mday, 2))T"
+        + "\(pad(parts.tm_hour, 2)):\(pad(parts.tm_min, 2)):\(pad(parts.tm_sec, 2)).\(pad(millis, 3))Z"
+}

@@ -1,0 +1,3 @@
+import Admin
+
+AdminCommand.entry(Array(CommandLine.arguments.dropFirst()))
