@@ -50,7 +50,8 @@ let package = Package(
                 "WardenCLI", "Admin", "Sandbox", "WardenSystem",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
-        .testTarget(name: "EscapeTests", dependencies: ["WardenSystem"]),
+        // Fixtures (attack scripts, C programs) are used from the source tree, not compiled by SwiftPM.
+        .testTarget(name: "EscapeTests", dependencies: ["WardenSystem"], exclude: ["Fixtures"]),
     ],
     swiftLanguageModes: [.v6]
 )

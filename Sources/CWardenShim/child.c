@@ -246,7 +246,8 @@ static int run_op(int rootfd, const struct wd_op *op) {
         errno = saved;
         return rc;
     }
-    case WD_OP_ATTACH: {
+    case WD_OP_ATTACH:
+    case WD_OP_BIND_HOST: {
         int target = mount_point(rootfd, op);
         if (target < 0) return -1;
         int rc = attach(op->fd, target);
@@ -304,7 +305,7 @@ static int run_op(int rootfd, const struct wd_op *op) {
             target = dup(source);
         } else {
             source = open_safe(rootfd, op->arg, O_PATH, 0);
-            if (source < 0) return -1;
+            if (source < 0) return (errno == ENOENT && (op->flags & WD_OPF_OPTIONAL)) ? 0 : -1;
             target = mount_point(rootfd, op);
             if (target < 0) {
                 int saved = errno;
@@ -624,6 +625,17 @@ __attribute__((noreturn)) void wd_child_main(const struct wd_plan *plan) {
 
     // Filesystem: private propagation, a fresh tmpfs root, the plan, pivot_root.
     CHECK(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL), WD_STEP_MOUNT_PRIVATE, 0);
+    // Host paths this child clones itself are opened now, before the new root shadows any of
+    // them. The plan is this process's private copy, so recording the descriptor in it is safe.
+    for (size_t i = 0; i < plan->op_count; i++) {
+        struct wd_op *op = (struct wd_op *)&plan->ops[i];
+        if (op->kind != WD_OP_BIND_HOST) continue;
+        int tree = wd_open_tree(AT_FDCWD, op->arg, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+        CHECK(tree, WD_STEP_OP, (int32_t)i);
+        if (op->attr_set)
+            CHECK(wd_mount_setattr(tree, "", AT_EMPTY_PATH | AT_RECURSIVE, op->attr_set, 0, 0, -1), WD_STEP_OP, (int32_t)i);
+        op->fd = tree;
+    }
     int root = make_filesystem("tmpfs", plan->root_options, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV);
     CHECK(root, WD_STEP_ROOT_TMPFS, 0);
     int staging = open(plan->staging_dir, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);

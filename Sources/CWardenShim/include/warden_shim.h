@@ -41,6 +41,8 @@ enum wd_op_kind {
     WD_OP_REBIND = 6,       // clone the mount at `arg` (in the new root) onto path
     WD_OP_SETATTR = 7,      // mount_setattr(path, attr_set, attr_clr)
     WD_OP_SELF_BIND = 8,    // bind path onto itself (makes it a mount point), then attr_set
+    WD_OP_BIND_HOST = 9,    // like ATTACH, but the child clones the host path `arg` itself (rootless:
+                            // only the child may clone mounts of its own mount namespace)
 };
 
 #define WD_OPF_DIR 0x1          // the mount point to create is a directory

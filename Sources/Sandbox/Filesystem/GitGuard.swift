@@ -16,6 +16,9 @@ public struct GitGuard: Sendable {
     public let hasRepository: Bool
     /// Paths bound read-only, deepest first (they must exist before `.git` is re-bound).
     public let readOnly: [ProtectedPath]
+    /// Set when a protected path is a symlink or of the wrong type: it could redirect hooks or
+    /// configuration somewhere the agent writes, so the run is refused.
+    public var hazard: String? = nil
 
     /// Inspects `workspace` without following symlinks; creates `.git/hooks` when missing so
     /// that there is something to protect (owned like `.git`).
@@ -29,20 +32,22 @@ public struct GitGuard: Sendable {
             chown(hooks, git.st_uid, git.st_gid)
         }
         var protected: [ProtectedPath] = []
-        collect(relative: ".git", absolute: gitPath, depth: 0, into: &protected)
-        return GitGuard(hasRepository: true, readOnly: protected)
+        var hazard: String?
+        collect(relative: ".git", absolute: gitPath, depth: 0, into: &protected, hazard: &hazard)
+        return GitGuard(hasRepository: true, readOnly: protected, hazard: hazard)
     }
 
     /// hooks, config and config.worktree of a git directory, and of every submodule's git
     /// directory below `modules/` (bounded depth).
-    private static func collect(relative: String, absolute: String, depth: Int, into result: inout [ProtectedPath]) {
+    private static func collect(relative: String, absolute: String, depth: Int, into result: inout [ProtectedPath],
+                                hazard: inout String?) {
         guard depth < 4 else { return }
         let modules = absolute + "/modules"
         if let st = Files.lstat(modules), (st.st_mode & S_IFMT) == S_IFDIR {
             for name in Files.listDirectory(modules).prefix(256) {
                 let child = modules + "/" + name
                 if let st = Files.lstat(child), (st.st_mode & S_IFMT) == S_IFDIR {
-                    collect(relative: relative + "/modules/" + name, absolute: child, depth: depth + 1, into: &result)
+                    collect(relative: relative + "/modules/" + name, absolute: child, depth: depth + 1, into: &result, hazard: &hazard)
                 }
             }
         }
@@ -51,6 +56,9 @@ public struct GitGuard: Sendable {
             let kind = st.st_mode & S_IFMT
             if (directory && kind == S_IFDIR) || (!directory && kind == S_IFREG) {
                 result.append(ProtectedPath(path: relative + "/" + name, isDirectory: directory))
+            } else if hazard == nil {
+                hazard = "workspace \(relative)/\(name) is \(kind == S_IFLNK ? "a symlink" : "not a \(directory ? "directory" : "regular file")"): "
+                    + "it could redirect git hooks or configuration; remove it before running"
             }
         }
     }

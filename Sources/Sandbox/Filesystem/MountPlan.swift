@@ -16,6 +16,14 @@ public struct MountAttributes: OptionSet, Sendable, Hashable {
     public static let sealedReadOnly: MountAttributes = [.readOnly, .noSetID, .noDevices]
 }
 
+/// How host paths enter the sandbox: cloned by the parent (root: it may see paths the child,
+/// already an unprivileged id, cannot) or by the child (without root the parent may not clone
+/// mounts of the host's namespace; the child may clone those of its own copy).
+public enum HostBindStrategy: Sendable {
+    case parent
+    case child
+}
+
 /// A mount made by the parent with open_tree(OPEN_TREE_CLONE) and not attached anywhere yet;
 /// the child attaches it inside its own mount namespace. The parent opens it because the
 /// parent may still see host paths the child, already running as an unprivileged id, cannot.
@@ -54,6 +62,9 @@ public enum MountOperation: Sendable {
     case symlink(path: String, target: String)
     case writeFile(path: String, contents: String, mode: UInt32)
     case attach(path: String, tree: DetachedTree, create: Bool)
+    /// Rootless form of `attach`: the child clones `source` itself (recursively) and applies
+    /// `attributes` before attaching it.
+    case bindHost(path: String, source: String, attributes: MountAttributes, directory: Bool, create: Bool)
     case filesystem(path: String, type: String, options: String, attributes: MountAttributes, create: Bool, optional: Bool = false)
     /// Clones the mount found at `source` (inside the new root) onto `path`.
     case rebind(source: String, path: String, attributes: MountAttributes, directory: Bool, optional: Bool, create: Bool)

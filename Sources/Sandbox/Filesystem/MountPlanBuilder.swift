@@ -18,6 +18,21 @@ public struct MountPlanBuilder {
     public let limits: ResourceLimits
     /// True when the sandbox maps group 5 (tty), i.e. it has its own id range.
     public let ttyGroupMapped: Bool
+    public let hostBinds: HostBindStrategy
+
+    /// Adds a bind of a host path, cloned by whoever may (see `HostBindStrategy`).
+    private func bind(_ plan: inout MountPlan, source: String, at path: String, recursive: Bool, attributes: MountAttributes,
+                      userNamespace: FileDescriptor? = nil, record: MountRecord?) throws(SystemError) {
+        switch hostBinds {
+        case .parent:
+            let tree = try DetachedTree.open(source, recursive: recursive, attributes: attributes, userNamespace: userNamespace)
+            plan.add(.attach(path: path, tree: tree, create: true), record: record)
+        case .child:
+            guard let st = Files.stat(source) else { throw SystemError(errno: ENOENT, step: "stat(\(source))") }
+            plan.add(.bindHost(path: path, source: source, attributes: attributes.subtracting(.idmap),
+                               directory: (st.st_mode & S_IFMT) == S_IFDIR, create: true), record: record)
+        }
+    }
 
     /// System directories taken from `systemRoot` (symlinks, as in merged-/usr systems, are
     /// recreated as symlinks).
@@ -26,10 +41,10 @@ public struct MountPlanBuilder {
     public static let devices = ["null", "zero", "full", "random", "urandom", "tty"]
     /// /proc entries hidden behind /dev/null (files) or an empty read-only tmpfs (directories).
     public static let maskedProcFiles = ["kcore", "keys", "timer_list", "sched_debug", "latency_stats", "kallsyms",
-                                         "sysrq-trigger", "kmsg", "kpagecount", "kpageflags", "kpagecgroup",
+                                         "kmsg", "kpagecount", "kpageflags", "kpagecgroup",
                                          "vmallocinfo", "config.gz"]
     public static let maskedProcDirectories = ["acpi", "scsi", "asound", "firmware", "driver"]
-    public static let readOnlyProc = ["sys", "bus", "fs", "irq"]
+    public static let readOnlyProc = ["sys", "bus", "fs", "irq", "sysrq-trigger"]
 
     public func build() throws(SandboxError) -> MountPlan {
         var plan = MountPlan()
@@ -57,8 +72,8 @@ public struct MountPlanBuilder {
             case S_IFLNK:
                 if let target = Files.readLink(path) { plan.add(.symlink(path: entry, target: target)) }
             case S_IFDIR:
-                let tree = try DetachedTree.open(path, recursive: true, attributes: .sealedReadOnly)
-                plan.add(.attach(path: entry, tree: tree, create: true), record: MountRecord(target: "/" + entry, source: path, mode: "ro"))
+                try bind(&plan, source: path, at: entry, recursive: true, attributes: .sealedReadOnly,
+                         record: MountRecord(target: "/" + entry, source: path, mode: "ro"))
             default:
                 continue
             }
@@ -74,8 +89,7 @@ public struct MountPlanBuilder {
             case S_IFLNK:
                 if let target = Files.readLink(path) { plan.add(.symlink(path: "etc/" + entry, target: target)) }
             case S_IFDIR, S_IFREG:
-                let tree = try DetachedTree.open(path, recursive: false, attributes: .sealedReadOnly)
-                plan.add(.attach(path: "etc/" + entry, tree: tree, create: true),
+                try bind(&plan, source: path, at: "etc/" + entry, recursive: false, attributes: .sealedReadOnly,
                          record: MountRecord(target: "/etc/" + entry, source: path, mode: "ro"))
             default:
                 continue
@@ -90,11 +104,11 @@ public struct MountPlanBuilder {
     private func addWorkspace(_ plan: inout MountPlan) throws(SystemError) {
         var attributes: MountAttributes = [.noSetID, .noDevices]
         if workspaceUserNamespace != nil { attributes.insert(.idmap) }
-        let tree = try DetachedTree.open(workspace, recursive: false, attributes: attributes, userNamespace: workspaceUserNamespace)
         let target = String(Self.workspaceTarget.dropFirst())
-        plan.add(.attach(path: target, tree: tree, create: true),
+        try bind(&plan, source: workspace, at: target, recursive: false, attributes: attributes, userNamespace: workspaceUserNamespace,
                  record: MountRecord(target: Self.workspaceTarget, source: workspace, mode: workspaceUserNamespace != nil ? "rw,idmapped" : "rw"))
         guard git.hasRepository else { return }
+        if let hazard = git.hazard { throw SystemError(errno: ELOOP, step: hazard) }
         for protected in git.readOnly {
             plan.add(.selfBind(base: target, path: protected.path, attributes: .sealedReadOnly, directory: protected.isDirectory,
                                recursive: false, optional: true),
@@ -122,8 +136,7 @@ public struct MountPlanBuilder {
                              attributes: [.noSetID, .noExec], create: true),
                  record: MountRecord(target: "/dev", source: "tmpfs", mode: "ro"))
         for device in Self.devices {
-            let tree = try DetachedTree.open("/dev/" + device, recursive: false, attributes: [.noSetID, .noExec])
-            plan.add(.attach(path: "dev/" + device, tree: tree, create: true))
+            try bind(&plan, source: "/dev/" + device, at: "dev/" + device, recursive: false, attributes: [.noSetID, .noExec], record: nil)
         }
         // gid=5 (tty) exists only when the sandbox has its own id range.
         let ptsOptions = "newinstance,ptmxmode=0666,mode=0620" + (ttyGroupMapped ? ",gid=5" : "")
@@ -145,7 +158,7 @@ public struct MountPlanBuilder {
         plan.add(.filesystem(path: "proc", type: "proc", options: "", attributes: [.noSetID, .noDevices, .noExec], create: true),
                  record: MountRecord(target: "/proc", source: "proc", mode: "rw"))
         for name in Self.readOnlyProc {
-            plan.add(.rebind(source: "proc/" + name, path: "proc/" + name, attributes: .sealedReadOnly, directory: true,
+            plan.add(.rebind(source: "proc/" + name, path: "proc/" + name, attributes: .sealedReadOnly, directory: name != "sysrq-trigger",
                              optional: true, create: false))
         }
         for name in Self.maskedProcFiles {
@@ -159,17 +172,16 @@ public struct MountPlanBuilder {
     }
 
     private func addBinds(_ plan: inout MountPlan) throws(SystemError) {
-        for bind in readOnlyBinds {
-            let tree = try DetachedTree.open(bind.source, recursive: true, attributes: .sealedReadOnly)
-            plan.add(.attach(path: String(bind.target.dropFirst()), tree: tree, create: true),
-                     record: MountRecord(target: bind.target, source: bind.source, mode: "ro"))
+        for request in readOnlyBinds {
+            try bind(&plan, source: request.source, at: String(request.target.dropFirst()), recursive: true, attributes: .sealedReadOnly,
+                     record: MountRecord(target: request.target, source: request.source, mode: "ro"))
         }
-        for bind in readWriteBinds {
+        for request in readWriteBinds {
             var attributes: MountAttributes = [.noSetID, .noDevices]
             if workspaceUserNamespace != nil { attributes.insert(.idmap) }
-            let tree = try DetachedTree.open(bind.source, recursive: false, attributes: attributes, userNamespace: workspaceUserNamespace)
-            plan.add(.attach(path: String(bind.target.dropFirst()), tree: tree, create: true),
-                     record: MountRecord(target: bind.target, source: bind.source, mode: workspaceUserNamespace != nil ? "rw,idmapped" : "rw"))
+            try bind(&plan, source: request.source, at: String(request.target.dropFirst()), recursive: false, attributes: attributes,
+                     userNamespace: workspaceUserNamespace,
+                     record: MountRecord(target: request.target, source: request.source, mode: workspaceUserNamespace != nil ? "rw,idmapped" : "rw"))
         }
     }
 }

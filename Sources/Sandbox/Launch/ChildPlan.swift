@@ -158,6 +158,12 @@ final class ChildPlan {
             op.fd = tree.descriptor.raw
             op.flags = (tree.isDirectory ? UInt32(WD_OPF_DIR) : 0) | (create ? UInt32(WD_OPF_CREATE) : 0)
             trees.append(tree)
+        case .bindHost(let path, let source, let attributes, let directory, let create):
+            op.kind = UInt32(WD_OP_BIND_HOST.rawValue)
+            op.path = cString(path)
+            op.arg = cString(source)
+            op.attr_set = attributes.rawValue
+            op.flags = (directory ? UInt32(WD_OPF_DIR) : 0) | (create ? UInt32(WD_OPF_CREATE) : 0)
         case .filesystem(let path, let type, let options, let attributes, let create, let optional):
             op.kind = UInt32(WD_OP_MOUNT.rawValue)
             op.path = cString(path)

@@ -201,6 +201,10 @@ public final class SandboxLauncher {
         // Clone. The child waits for GO: its ids must be mapped and its cgroup joined first.
         let flags = Self.namespaceFlags
         var pidfdRaw: Int32 = -1
+        // Without root the parent writes the child's id maps as an ordinary user, which needs the
+        // child's /proc files to be owned by that user: both stay dumpable until the maps are
+        // written (the child makes itself non-dumpable before anything of the workload runs).
+        if configuration.rootless { _ = wd_prctl(Int32(WD_PR_SET_DUMPABLE), 1, 0, 0, 0) }
         let pid = withUnsafePointer(to: childPlan.plan) { wd_spawn_sandbox($0, flags, &pidfdRaw) }
         guard pid > 0 else { throw SandboxError.setup("clone", .current("clone3(namespaces)")) }
         let pidfd = FileDescriptor(pidfdRaw)
@@ -213,6 +217,7 @@ public final class SandboxLauncher {
             try cgroup?.add(pid: pid)
             mark("cgroup-join")
             try writeIdentityMaps(pid: pid, identity: identity)
+            if configuration.rootless { Host.hardenSelf() }
             var go = wd_msg()
             go.type = UInt32(WD_MSG_GO.rawValue)
             guard wd_send_msg(parentEnd.raw, &go, -1) == 0 else { throw SandboxError.setup("start the sandbox", .current("send")) }
@@ -251,7 +256,8 @@ public final class SandboxLauncher {
                              workspaceUserNamespace: userNamespace, git: git,
                              readOnlyBinds: configuration.readOnlyBinds, readWriteBinds: configuration.readWriteBinds,
                              network: configuration.request.network, limits: configuration.request.limits,
-                             ttyGroupMapped: identity.mode == .range).build()
+                             ttyGroupMapped: identity.mode == .range,
+                             hostBinds: configuration.rootless ? .child : .parent).build()
     }
 
     private func writeIdentityMaps(pid: pid_t, identity: IdentityPlan) throws(SandboxError) {

@@ -54,6 +54,7 @@ enum SetupStep {
         case .symlink(let path, let target): return "symlink /\(path) -> \(target)"
         case .writeFile(let path, _, _): return "write /\(path)"
         case .attach(let path, let tree, _): return "bind \(tree.source) at /\(path)"
+        case .bindHost(let path, let source, _, _, _): return "bind \(source) at /\(path)"
         case .filesystem(let path, let type, _, _, _, _): return "mount \(type) at /\(path)"
         case .rebind(let source, let path, _, _, _, _): return "bind /\(source) at /\(path)"
         case .setAttributes(let path, _, _, _): return "set attributes of /\(path)"

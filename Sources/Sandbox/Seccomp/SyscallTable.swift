@@ -10,7 +10,7 @@ public enum SyscallTable {
     }
 
     /// The name of syscall `nr` on `arch` (an AUDIT_ARCH value as reported by the kernel).
-    public static func name(of nr: Int32, arch: UInt32 = wd_scmp_arch_native()) -> String? {
+    public static func name(of nr: Int32, arch: UInt32 = 0) -> String? {
         guard let raw = seccomp_syscall_resolve_num_arch(arch, nr) else { return nil }
         defer { free(raw) }
         return String(cString: raw)
@@ -34,7 +34,9 @@ public enum SyscallTable {
         }
     }
 
-    public static var nativeArch: UInt32 { wd_scmp_arch_native() }
+    /// The native AUDIT_ARCH value, as the kernel reports it in seccomp data (SCMP_ARCH_NATIVE
+    /// itself is the token 0).
+    public static let nativeArch: UInt32 = seccomp_arch_native()
 
     /// A readable architecture name for an AUDIT_ARCH value.
     public static func archName(_ arch: UInt32) -> String {
