@@ -35,9 +35,9 @@ public struct SeccompCheckCommand: ParsableCommand {
 
     public func run() throws {
         let report: Report
-        do {
+        do throws(SandboxError) {
             report = try Self.report(file: file)
-        } catch let error as SandboxError {
+        } catch {
             printError("warden-admin: \(error.message)")
             throw ExitCode(WardenExitCode.code(for: error))
         }
@@ -58,7 +58,7 @@ public struct SeccompCheckCommand: ParsableCommand {
 
     private func list(_ names: [String]) -> String { names.isEmpty ? "none" : names.joined(separator: ", ") }
 
-    static func report(file: String) throws(SandboxError) -> Report {
+    public static func report(file: String) throws(SandboxError) -> Report {
         let bytes: [UInt8]
         do { bytes = try Files.read(file, limit: 4 << 20) } catch { throw .invalid("\(file): \(error.reason)") }
         let profile = try SeccompProfile.parse(bytes, source: file)

@@ -1,0 +1,88 @@
+import Admin
+import ArgumentParser
+import Foundation
+import Sandbox
+import Testing
+import WardenCLI
+
+/// Walks both command trees: every command documents itself, and `run` turns its options into
+/// exactly the request they describe, refusing bad values with one clear message.
+@Suite("Command line")
+struct CommandTreeTests {
+    static func allCommands(_ root: ParsableCommand.Type) -> [ParsableCommand.Type] {
+        [root] + root.configuration.subcommands.flatMap { allCommands($0) }
+    }
+
+    @Test("every command has an abstract and help", arguments: [WardenCommand.self as ParsableCommand.Type, AdminCommand.self])
+    func documented(_ root: ParsableCommand.Type) {
+        for command in Self.allCommands(root) {
+            #expect(!command.configuration.abstract.isEmpty, "\(command)")
+            #expect(!command.helpMessage().isEmpty)
+        }
+    }
+
+    @Test("run's help documents the exit statuses and the degradable layers")
+    func runHelp() {
+        let help = RunCommand.helpMessage()
+        for code in ["120", "121", "124", "125", "126", "127"] { #expect(help.contains(code), "\(code)") }
+        for layer in Layer.allCases { #expect(help.contains(layer.rawValue)) }
+    }
+
+    @Test("options become the request")
+    func runOptions() throws {
+        let command = try RunCommand.parse([
+            "--workspace", "/srv/app", "--env", "A=1", "--env", "B=x=y", "--env-pass", "TOKEN", "--ro", "/data:/in", "--rw", "/out",
+            "--memory", "512M", "--pids", "64", "--cpus", "1.5", "--timeout", "30", "--allow-degraded", "landlock,cgroups",
+            "--manifest", "/tmp/m.json", "--tty", "never", "--seccomp", "/p.json", "-v", "--", "make", "-j4",
+        ])
+        let request = try command.request()
+        #expect(request.command == ["make", "-j4"])
+        #expect(request.workspace == "/srv/app")
+        #expect(request.environment.map { "\($0.name)=\($0.value)" } == ["A=1", "B=x=y"])
+        #expect(request.passEnvironment == ["TOKEN"])
+        #expect(request.readOnlyBinds == [BindRequest(source: "/data", target: "/in")])
+        #expect(request.readWriteBinds == [BindRequest(source: "/out", target: "/out")])
+        #expect(request.limits.memoryBytes == 512 << 20 && request.limits.pids == 64)
+        #expect(request.limits.cpus == 1.5 && request.limits.timeoutSeconds == 30)
+        #expect(request.allowDegraded == [.landlock, .cgroups])
+        #expect(request.terminal == .never && request.verbose && request.seccompProfile == "/p.json")
+    }
+
+    @Test("defaults are safe: 4 GiB, 1024 pids, no network")
+    func defaults() throws {
+        let request = try RunCommand.parse(["--", "true"]).request()
+        #expect(request.limits.memoryBytes == 4 << 30)
+        #expect(request.limits.pids == 1024)
+        #expect(request.network == .none)
+        #expect(request.allowDegraded.isEmpty)
+    }
+
+    @Test("bad values are refused with one line naming the option", arguments: [
+        (["--memory", "1K"], "--memory"), (["--pids", "1"], "--pids"), (["--cpus", "0"], "--cpus"), (["--timeout", "-1"], "--timeout"),
+        (["--allow-degraded", "seccomp,magic"], "--allow-degraded magic"), (["--net", "open"], "--net open"), (["--env", "=x"], "--env"),
+        (["--ro", ":/x"], "--ro"), (["--tty", "yes"], "--tty"),
+    ])
+    func badValues(_ options: [String], _ mention: String) {
+        do {
+            _ = try RunCommand.parse(options + ["--", "true"]).request()
+            Issue.record("accepted \(options)")
+        } catch {
+            let message = RunCommand.message(for: error)
+            #expect(message.contains(mention), "\(message)")
+            #expect(!message.contains("\n"))
+        }
+    }
+
+    @Test("warden-admin seccomp check reports the baseline's effect on Docker's profile")
+    func adminReport() throws {
+        var url = URL(fileURLWithPath: #filePath)
+        for _ in 0..<3 { url.deleteLastPathComponent() }
+        let path = url.path + "/../shared/compat/docker-seccomp-default.json"
+        let command = try SeccompCheckCommand.parse([path, "--json"])
+        #expect(command.json)
+        let report = try SeccompCheckCommand.report(file: path)
+        #expect(report.refusedByBaseline.contains("ptrace"))
+        #expect(report.narrowedByBaseline.contains("socket"))
+        #expect(report.instructions > 0 && report.instructions <= 4096)
+    }
+}

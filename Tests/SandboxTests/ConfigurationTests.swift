@@ -1,0 +1,134 @@
+import Foundation
+@testable import Sandbox
+import Testing
+import WardenSystem
+
+@Suite("Configuration and plans")
+struct ConfigurationTests {
+    @Test("broad workspaces are refused (R4)", arguments: [
+        ("/", true), ("/home", true), ("/home/dev", true), ("/home/dev/project", false), ("/etc", true), ("/etc/nginx", true),
+        ("/usr", true), ("/usr/local/src/app", true), ("/var", true), ("/var/tmp/build", false), ("/tmp", true), ("/tmp/x", false),
+        ("/var/lib/warden", true), ("/var/lib", true), ("/proc/self", true), ("/srv/app", false),
+    ])
+    func broadWorkspaces(_ path: String, _ refused: Bool) {
+        let guardian = WorkspaceGuard(home: "/home/dev", wardenHome: "/var/lib/warden")
+        #expect((guardian.refusal(for: path) != nil) == refused, "\(path)")
+    }
+
+    @Test("--ro/--rw parse SRC and SRC:DST")
+    func bindParsing() {
+        #expect(BindRequest.parse("/data") == BindRequest(source: "/data", target: "/data"))
+        #expect(BindRequest.parse("/data:/mnt/in") == BindRequest(source: "/data", target: "/mnt/in"))
+        #expect(BindRequest.parse(":/x") == nil)
+        #expect(BindRequest.parse("/x:") == nil)
+        #expect(BindRequest.parse("") == nil)
+    }
+
+    @Test("bind targets may not cover the sandbox's own structure", arguments: ["/proc/x", "/dev", "/workspace/sub", "/etc/passwd", "/usr/lib/x", "/bin", "/", "/a/../etc"])
+    func reservedTargets(_ target: String) {
+        #expect(throws: SandboxError.self) {
+            _ = try RunConfiguration.validateBinds([BindRequest(source: "/tmp", target: target)], option: "--ro")
+        }
+    }
+
+    @Test("the environment starts clean; --env wins over --env-pass; bad names are refused")
+    func environment() throws {
+        var request = SandboxRequest(command: ["true"])
+        request.terminal = .never
+        request.passEnvironment = ["TOKEN", "ABSENT"]
+        request.environment = [("TOKEN", "from-env"), ("EXTRA", "1")]
+        let caller = ["TOKEN": "from-caller", "GITHUB_TOKEN": "secret", "LD_PRELOAD": "/x.so"]
+        let environment = try RunConfiguration.buildEnvironment(request, lookup: { caller[$0] })
+        let table = Dictionary(uniqueKeysWithValues: environment)
+        #expect(table["TOKEN"] == "from-env")
+        #expect(table["EXTRA"] == "1")
+        #expect(table["GITHUB_TOKEN"] == nil && table["LD_PRELOAD"] == nil && table["ABSENT"] == nil)
+        #expect(table["HOME"] == "/home/agent" && table["PATH"] == RunConfiguration.defaultPath)
+        request.environment = [("1BAD", "x")]
+        #expect(throws: SandboxError.self) { try RunConfiguration.buildEnvironment(request, lookup: { _ in nil }) }
+        request.environment = [("A=B", "x")]
+        #expect(throws: SandboxError.self) { try RunConfiguration.buildEnvironment(request, lookup: { _ in nil }) }
+    }
+
+    @Test("sizes parse with binary units and refuse nonsense", arguments: [("4G", UInt64(4) << 30), ("512M", 512 << 20), ("1048576", 1_048_576), ("64MiB", 64 << 20), ("2k", 2048)])
+    func sizes(_ text: String, _ value: UInt64) {
+        #expect(ResourceLimits.parseBytes(text) == value)
+    }
+
+    @Test("nonsense sizes are refused", arguments: ["", "lots", "-5", "0", "99999999999999999999G", "5X"])
+    func badSizes(_ text: String) {
+        #expect(ResourceLimits.parseBytes(text) == nil)
+    }
+
+    @Test("the id pool comes from /etc/subuid's warden entry")
+    func idPool() {
+        #expect(IdSlot.Pool.parse("alice:100000:65536\nwarden:2000000000:6553600\n") == IdSlot.Pool(base: 2_000_000_000, slots: 100))
+        #expect(IdSlot.Pool.parse("warden:0:65536\n") == nil, "never host id 0")
+        #expect(IdSlot.Pool.parse("warden:100000:100\n") == nil, "too small for one sandbox")
+    }
+
+    @Test("identity maps: never host 0 to 0; the workspace owner maps to the agent only")
+    func identityMaps() {
+        let identity = IdentityPlan(mode: .range, hostBase: 0x7000_0000, slot: 0, initUID: 0, initGID: 0,
+                                    workspaceOwnerUID: 1234, workspaceOwnerGID: 1235, callerUID: 0, callerGID: 0)
+        #expect(identity.uidMap == "0 1879048192 65536\n")
+        #expect(identity.workspaceUIDMap == "1234 1879049192 1\n")
+        #expect(identity.workspaceGIDMap == "1235 1879049192 1\n")
+    }
+
+    @Test("cgroup v1 controllers are found in mountinfo")
+    func mountinfo() {
+        let text = """
+            35 25 0:30 / /sys/fs/cgroup/memory rw,relatime shared:14 - cgroup cgroup rw,memory
+            36 25 0:31 / /sys/fs/cgroup/cpu,cpuacct rw,relatime shared:15 - cgroup cgroup rw,cpu,cpuacct
+            37 25 0:32 / /sys/fs/cgroup/pids rw,relatime shared:16 - cgroup cgroup rw,pids
+            38 25 0:33 / /sys/fs/cgroup/unified rw,relatime shared:17 - cgroup2 cgroup2 rw
+            """
+        let controllers = CgroupHierarchy.parseV1(text)
+        #expect(controllers["memory"] == "/sys/fs/cgroup/memory")
+        #expect(controllers["cpu"] == "/sys/fs/cgroup/cpu,cpuacct")
+        #expect(controllers["pids"] == "/sys/fs/cgroup/pids")
+        #expect(controllers["freezer"] == nil)
+    }
+
+    @Test("Landlock rights follow the ABI; writable trees get REFER, /dev gets ioctl")
+    func landlock() {
+        #expect(LandlockPlan.handled(abi: 1) == (1 << 13) - 1)
+        #expect(LandlockPlan.handled(abi: 2) & LandlockPlan.refer != 0)
+        #expect(LandlockPlan.handled(abi: 5) & LandlockPlan.ioctlDev != 0)
+        #expect(LandlockPlan.scopes(abi: 5) == 0 && LandlockPlan.scopes(abi: 6) == 3)
+        let plan = LandlockPlan.make(abi: 7, workspace: "/workspace", home: "/home/agent", writable: ["/out"], readable: ["/data"])
+        let rules = Dictionary(uniqueKeysWithValues: plan.rules.map { ($0.path, $0.access) })
+        #expect(rules["/workspace"]! & LandlockPlan.refer != 0)
+        #expect(rules["/out"]! & LandlockPlan.writeFile != 0)
+        #expect(rules["/data"]! & LandlockPlan.writeFile == 0)
+        #expect(rules["/"]! & LandlockPlan.writeFile == 0)
+        #expect(rules["/dev"]! & LandlockPlan.ioctlDev != 0)
+        let old = LandlockPlan.make(abi: 1, workspace: "/workspace", home: "/home/agent", writable: [], readable: [])
+        #expect(old.rules.allSatisfy { $0.access & ~LandlockPlan.handled(abi: 1) == 0 }, "rules never exceed the ABI")
+    }
+
+    @Test("generated /etc names no host user and no host resolver")
+    func generatedEtc() {
+        let files = Dictionary(uniqueKeysWithValues: GeneratedEtc.files(network: .none).map { ($0.name, $0.contents) })
+        #expect(files["passwd"]?.split(separator: "\n").map { String($0.split(separator: ":")[0]) } == ["root", "agent", "nobody"])
+        #expect(files["resolv.conf"]?.contains("nameserver") == false)
+        #expect(files["hostname"] == "warden\n")
+    }
+
+    @Test("terminal escape sequences are stripped from text shown to people (R13)")
+    func stripControls() {
+        #expect(stripTerminalControls("ok\u{1b}]52;c;ZXZpbA==\u{07}done") == "okdone")
+        #expect(stripTerminalControls("\u{1b}[2J\u{1b}[31mred\u{1b}[0m\ttab\n") == "red\ttab\n")
+        #expect(stripTerminalControls("title\u{1b}]0;owned\u{1b}\\x") == "titlex")
+        #expect(stripTerminalControls("bell\u{07}del\u{7f}") == "belldel")
+    }
+
+    @Test("kernel versions parse")
+    func kernelVersions() {
+        #expect(Host.parseKernelVersion("6.18.44-fc-v595") == (6, 18))
+        #expect(Host.parseKernelVersion("5.4.0") == (5, 4))
+        #expect(FilterPlan.kernel((6, 18), atLeast: "4.8"))
+        #expect(!FilterPlan.kernel((4, 4), atLeast: "4.8"))
+    }
+}

@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# `make demo`: a command run sealed, a denied syscall, a blocked write outside the workspace, and
+# the manifest of the run. Everything happens in a temporary project; nothing touches the network.
+set -euo pipefail
+
+warden=${WARDEN_BIN:-$(dirname "$0")/../.build/release/warden}
+demo=$(mktemp -d /tmp/warden-demo.XXXXXX)
+trap 'rm -rf "$demo"' EXIT
+project=$demo/project
+mkdir -p "$project"
+git -c init.defaultBranch=main init -q "$project"
+echo 'print("hello from the project")' > "$project/app.py"
+
+step() { printf '\n\033[1m== %s\033[0m\n$ %s\n' "$1" "$2"; }
+
+step "1. This machine's layers" "warden doctor"
+"$warden" doctor || true
+
+step "2. A command, sealed" "warden run -- sh -c 'id; hostname; ls /; grep ... /proc/self/status; python3 app.py > out.txt'"
+(cd "$project" && "$warden" run -- sh -c '
+    id; hostname; echo "root: $(ls / | tr "\n" " ")"
+    grep -E "^(CapEff|CapBnd|NoNewPrivs|Seccomp):" /proc/self/status
+    python3 app.py > /workspace/out.txt && echo "wrote /workspace/out.txt"')
+echo "on the host, the file belongs to the developer: $(stat -c '%U:%G %n' "$project/out.txt")"
+
+step "3. A denied syscall (ptrace), answered EPERM and counted" "warden run -v -- python3 -c '...ptrace(PTRACE_TRACEME)...'"
+(cd "$project" && "$warden" run -v -- python3 -c '
+import ctypes
+libc = ctypes.CDLL(None, use_errno=True)
+result = libc.ptrace(0, 0, 0, 0)
+print("ptrace ->", result, "errno", ctypes.get_errno(), "(EPERM)")' 2>&1 | grep -E "ptrace|denied")
+
+step "4. Writes outside the workspace are blocked" "warden run -- sh -c 'echo x > /usr/local/bin/evil; echo x > .git/hooks/post-checkout; cat /etc/shadow'"
+(cd "$project" && "$warden" run -- sh -c '
+    echo pwned > /usr/local/bin/evil 2>&1 || echo "blocked: /usr is read-only"
+    echo "#!/bin/sh" > /workspace/.git/hooks/post-checkout 2>&1 || echo "blocked: .git/hooks is read-only"
+    cat /etc/shadow 2>&1 || echo "blocked: host /etc/shadow does not exist here"
+    echo ok > /workspace/allowed.txt && echo "allowed: the workspace is writable"')
+test ! -e /usr/local/bin/evil && test ! -e "$project/.git/hooks/post-checkout" && echo "host unchanged: no /usr/local/bin/evil, no git hook"
+
+step "5. The manifest of a run" "warden run --manifest manifest.json --memory 512M --pids 256 -- python3 -c '...unshare(CLONE_NEWUSER); mount(...)...'"
+(cd "$project" && "$warden" run --manifest "$demo/manifest.json" --memory 512M --pids 256 -- python3 -c '
+import ctypes, os
+libc = ctypes.CDLL(None, use_errno=True)
+print("unshare(CLONE_NEWUSER) ->", libc.unshare(0x10000000), os.strerror(ctypes.get_errno()))
+print("mount(tmpfs) ->", libc.mount(b"none", b"/tmp", b"tmpfs", 0, None), os.strerror(ctypes.get_errno()))')
+python3 - "$demo/manifest.json" <<'EOF'
+import json, sys
+manifest = json.load(open(sys.argv[1]))
+layers = manifest["layers"]
+print(json.dumps({
+    "exit": manifest["exit"],
+    "seccompDenials": manifest["seccompDenials"],
+    "namespaces": layers["namespaces"],
+    "identity": layers["identity"],
+    "seccomp": {k: layers["seccomp"][k] for k in ("profile", "sha256", "rules", "instructions", "filters", "baselineVersion")},
+    "landlock": {"abi": layers["landlock"]["abi"], "scopes": layers["landlock"]["scopes"]},
+    "cgroups": layers["cgroups"],
+    "capabilities": layers["capabilities"],
+    "mounts": len(layers["mounts"]),
+    "wallSeconds": round(manifest["wallSeconds"], 4),
+    "peakMemoryBytes": manifest["peakMemoryBytes"],
+}, indent=2))
+print(f"(full manifest: {len(json.dumps(manifest))} bytes, written with --manifest FILE)")
+EOF
