@@ -258,6 +258,12 @@ static int run_op(int rootfd, const struct wd_op *op) {
         return rc;
     }
     case WD_OP_MOUNT: {
+        if ((op->flags & WD_OPF_OPTIONAL) && !(op->flags & WD_OPF_CREATE)) {
+            // Skip masks for entries this kernel does not have before building a filesystem.
+            int probe = open_safe(rootfd, op->path, O_PATH, 0);
+            if (probe < 0) return errno == ENOENT ? 0 : -1;
+            close(probe);
+        }
         int mnt = make_filesystem(op->arg, op->data, op->attr_set);
         if (mnt < 0) return -1;
         int target = mount_point(rootfd, op);
@@ -620,7 +626,6 @@ __attribute__((noreturn)) void wd_child_main(const struct wd_plan *plan) {
         ssize_t n = recv(control_fd, &byte, 1, MSG_DONTWAIT | MSG_PEEK);
         if (n == 0) exit_now(WD_CHILD_SETUP_EXIT);
     }
-    if (plan->new_cgroupns) CHECK(unshare(CLONE_NEWCGROUP), WD_STEP_CGROUPNS, 0);
     CHECK(setsid(), WD_STEP_SETSID, 0);
 
     // Filesystem: private propagation, a fresh tmpfs root, the plan, pivot_root.
@@ -676,6 +681,9 @@ __attribute__((noreturn)) void wd_child_main(const struct wd_plan *plan) {
         CHECK(cap_drop_bound((cap_value_t)cap), WD_STEP_CAP_BOUNDING, cap);
     }
     CHECK(cap_reset_ambient(), WD_STEP_CAP_AMBIENT, 0);
+
+    // The cgroup namespace is rooted at the sandbox's cgroup, where the child was born.
+    if (plan->new_cgroupns) CHECK(unshare(CLONE_NEWCGROUP), WD_STEP_CGROUPNS, 0);
 
     // seccomp last (R9): it then covers pid 1 and everything it starts.
     if (plan->seccomp_baseline_len > 0)

@@ -14,11 +14,15 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static long raw_clone3(uint64_t flags, int *pidfd) {
+static long raw_clone3(uint64_t flags, int *pidfd, int cgroup_fd) {
     struct clone_args args;
     memset(&args, 0, sizeof args);
     args.flags = flags;
     args.exit_signal = SIGCHLD;
+    if (cgroup_fd >= 0) {
+        args.flags |= CLONE_INTO_CGROUP;
+        args.cgroup = (uint64_t)cgroup_fd;
+    }
     if (pidfd) {
         args.flags |= CLONE_PIDFD;
         args.pidfd = (uint64_t)(uintptr_t)pidfd;
@@ -26,9 +30,9 @@ static long raw_clone3(uint64_t flags, int *pidfd) {
     return syscall(SYS_clone3, &args, sizeof args);
 }
 
-pid_t wd_spawn_sandbox(const struct wd_plan *plan, uint64_t clone_flags, int *pidfd_out) {
+pid_t wd_spawn_sandbox(const struct wd_plan *plan, uint64_t clone_flags, int cgroup_fd, int *pidfd_out) {
     int pidfd = -1;
-    long pid = raw_clone3(clone_flags, &pidfd);
+    long pid = raw_clone3(clone_flags, &pidfd, cgroup_fd);
     if (pid == 0) wd_child_main(plan);
     if (pid < 0) return -1;
     *pidfd_out = pidfd;
@@ -54,7 +58,7 @@ static int write_proc_file(pid_t pid, const char *name, const char *content) {
 int wd_make_userns(const char *uid_map, const char *gid_map) {
     int hold[2];
     if (pipe2(hold, O_CLOEXEC) != 0) return -1;
-    long pid = raw_clone3(CLONE_NEWUSER, NULL);
+    long pid = raw_clone3(CLONE_NEWUSER, NULL, -1);
     if (pid == 0) {
         // Keep the namespace alive until the parent has opened it, then leave.
         char byte;

@@ -79,13 +79,46 @@ public struct RunCommand: ParsableCommand {
     }
 
     public func run() throws {
-        let request: SandboxRequest
-        do { request = try self.request() } catch { throw error }
-        throw ExitCode(RunExecution.execute(request))
+        throw ExitCode(RunExecution.execute(try request()))
     }
 
     /// The typed request, or a one-line validation error.
     public func request() throws -> SandboxRequest {
+        try options.request()
+    }
+
+    /// The parsed values, as a plain value both parsers fill.
+    var options: RunOptions {
+        RunOptions(workspace: workspace, allowBroadWorkspace: allowBroadWorkspace, env: env, envPass: envPass,
+                   readOnly: readOnly, readWrite: readWrite, rootfs: rootfs, net: net, seccomp: seccomp, memory: memory,
+                   pids: pids, cpus: cpus, timeout: timeout, allowDegraded: allowDegraded, manifest: manifest, tty: tty,
+                   verbose: verbose, command: command)
+    }
+}
+
+/// `warden run`'s options as plain values, and the one place they are validated into a
+/// `SandboxRequest` (whichever parser read them).
+struct RunOptions {
+    var workspace: String?
+    var allowBroadWorkspace = false
+    var env: [String] = []
+    var envPass: [String] = []
+    var readOnly: [String] = []
+    var readWrite: [String] = []
+    var rootfs: String?
+    var net = NetworkMode.none.rawValue
+    var seccomp: String?
+    var memory: String?
+    var pids: String?
+    var cpus: String?
+    var timeout: String?
+    var allowDegraded: [String] = []
+    var manifest: String?
+    var tty = TerminalMode.auto.rawValue
+    var verbose = false
+    var command: [String] = []
+
+    func request() throws -> SandboxRequest {
         guard !command.isEmpty else { throw ValidationError("no command given; usage: warden run [options] -- CMD [ARGS...]") }
         var request = SandboxRequest(command: command)
         request.workspace = workspace

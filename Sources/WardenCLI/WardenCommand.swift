@@ -15,6 +15,10 @@ public struct WardenCommand: ParsableCommand {
 
     /// Parses and runs; bad input gets one line on stderr and exit status 125.
     public static func entry(_ arguments: [String]) -> Never {
+        if arguments.first == "run", let command = RunArgumentScanner.scan(Array(arguments.dropFirst())),
+           let request = try? command.request() {
+            Glibc.exit(RunExecution.execute(request))
+        }
         do {
             var command = try parseAsRoot(arguments)
             try command.run()

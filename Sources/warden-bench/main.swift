@@ -144,15 +144,17 @@ print("          bwrap  = namespaces (--unshare-all) + empty capabilities; no se
 let manifestPath = workspace + "/bench-manifest.json"
 _ = measure([options.warden, "run", "--manifest", manifestPath, "--", "/bin/true"], directory: workspace)
 if let text = try? Files.readText(manifestPath) {
+    // Each phase is {"milliseconds" : N, "name" : "..."} (keys sorted).
     var phases: [String] = []
     var cursor = text[...]
-    while let nameRange = cursor.firstRange(of: "\"name\" : \"") {
-        let rest = cursor[nameRange.upperBound...]
-        guard let end = rest.firstIndex(of: "\""), let millisRange = rest.firstRange(of: "\"milliseconds\" : ") else { break }
-        let name = rest[..<end]
-        let numberText = rest[millisRange.upperBound...].prefix { "0123456789.e-".contains($0) }
-        phases.append("\(name) \((Double(numberText) ?? 0) * 10 / 10) ms".replacingOccurrences(of: ".0 ms", with: " ms"))
-        cursor = rest[millisRange.upperBound...]
+    while let millisRange = cursor.firstRange(of: "\"milliseconds\" : ") {
+        let rest = cursor[millisRange.upperBound...]
+        let number = Double(rest.prefix { "0123456789.e-".contains($0) }) ?? 0
+        guard let nameRange = rest.firstRange(of: "\"name\" : \"") else { break }
+        let afterName = rest[nameRange.upperBound...]
+        guard let end = afterName.firstIndex(of: "\"") else { break }
+        phases.append("\(afterName[..<end]) \(Double(Int(number * 100)) / 100) ms")
+        cursor = afterName[end...]
     }
     print("  warden phases (one run): " + phases.joined(separator: ", "))
 }

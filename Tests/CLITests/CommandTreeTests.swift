@@ -3,7 +3,7 @@ import ArgumentParser
 import Foundation
 import Sandbox
 import Testing
-import WardenCLI
+@testable import WardenCLI
 
 /// Walks both command trees: every command documents itself, and `run` turns its options into
 /// exactly the request they describe, refusing bad values with one clear message.
@@ -84,5 +84,54 @@ struct CommandTreeTests {
         #expect(report.refusedByBaseline.contains("ptrace"))
         #expect(report.narrowedByBaseline.contains("socket"))
         #expect(report.instructions > 0 && report.instructions <= 4096)
+    }
+}
+
+/// The fast path for `warden run` must accept exactly what ArgumentParser accepts, build the
+/// same request, and know every option.
+@Suite("run's fast argument path")
+struct RunArgumentScannerTests {
+    @Test("knows every option RunCommand declares")
+    func knowsEveryOption() {
+        let help = RunCommand.helpMessage()
+        var declared = Set<String>()
+        var rest = Substring(help)
+        while let range = rest.firstRange(of: "--") {
+            let name = "--" + rest[range.upperBound...].prefix { $0.isLetter || $0 == "-" }
+            if name.count > 2 && !name.hasSuffix("-") { declared.insert(name) }
+            rest = rest[range.upperBound...]
+        }
+        declared.remove("--help")
+        declared.remove("--version")
+        #expect(!declared.isEmpty)
+        for name in declared {
+            #expect(RunArgumentScanner.valueOptions.contains(name) || RunArgumentScanner.flagOptions.contains(name), "\(name)")
+        }
+    }
+
+    @Test("agrees with ArgumentParser", arguments: [
+        ["--", "true"],
+        ["-v", "--memory", "512M", "--", "sh", "-c", "echo --memory"],
+        ["--env=A=1", "--env", "B=2", "--ro", "/a:/b", "--rw=/c", "--allow-degraded", "landlock", "--", "make", "--", "x"],
+        ["--workspace", "/srv/x", "--pids", "10", "--cpus", "0.5", "--timeout", "2.5", "--tty", "never", "--net", "none", "--", "id"],
+        ["--manifest", "/tmp/m.json", "--seccomp", "/p.json", "--allow-broad-workspace", "--rootfs", "/r", "--env-pass", "T", "--", "ls", "-la"],
+    ])
+    func agrees(_ arguments: [String]) throws {
+        let fast = try #require(RunArgumentScanner.scan(arguments) as RunOptions?)
+        let slow = try RunCommand.parse(arguments)
+        let a = try fast.request(), b = try slow.request()
+        #expect(a.command == b.command && a.workspace == b.workspace && a.rootfs == b.rootfs)
+        #expect(a.environment.map { "\($0.name)=\($0.value)" } == b.environment.map { "\($0.name)=\($0.value)" })
+        #expect(a.passEnvironment == b.passEnvironment && a.readOnlyBinds == b.readOnlyBinds && a.readWriteBinds == b.readWriteBinds)
+        #expect(a.limits == b.limits && a.allowDegraded == b.allowDegraded && a.manifestPath == b.manifestPath)
+        #expect(a.terminal == b.terminal && a.verbose == b.verbose && a.seccompProfile == b.seccompProfile)
+        #expect(a.allowBroadWorkspace == b.allowBroadWorkspace && a.network == b.network)
+    }
+
+    @Test("leaves everything unusual to ArgumentParser", arguments: [
+        ["true"], ["--help", "--", "x"], ["--bogus", "--", "x"], ["--memory", "--", "x"], ["-v=1", "--", "x"], ["--verbose=yes", "--", "x"],
+    ])
+    func fallsBack(_ arguments: [String]) {
+        #expect(RunArgumentScanner.scan(arguments) == nil)
     }
 }

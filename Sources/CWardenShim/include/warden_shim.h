@@ -84,7 +84,7 @@ struct wd_plan {
     uint32_t agent_uid, agent_gid;  // the workload
     int32_t set_groups;             // call setgroups(0) (not allowed when setgroups is denied)
 
-    int32_t new_cgroupns;           // unshare(CLONE_NEWCGROUP) after the parent placed us
+    int32_t new_cgroupns;           // unshare(CLONE_NEWCGROUP): the child is born in its cgroup
     int32_t loopback_up;            // bring `lo` up in the new network namespace
 
     const char *staging_dir;        // where the new root tmpfs is attached before pivot_root
@@ -215,7 +215,10 @@ enum {
 
 // Clones the sandbox child with the given namespace flags. The child runs the plan and never
 // returns. Returns the child's pid (and a pidfd) or -1 with errno set.
-pid_t wd_spawn_sandbox(const struct wd_plan *plan, uint64_t clone_flags, int *pidfd_out);
+// With cgroup_fd >= 0 (cgroup v2) the child is created directly in that cgroup
+// (CLONE_INTO_CGROUP), so it never has to be migrated.
+pid_t wd_spawn_sandbox(const struct wd_plan *plan, uint64_t clone_flags, int cgroup_fd, int *pidfd_out);
+
 
 // Creates a user namespace holding exactly the given id maps ("inside outside count\n" lines)
 // and returns a descriptor to it (for idmapped mounts), or -1 with errno set.

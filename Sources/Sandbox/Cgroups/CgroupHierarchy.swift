@@ -45,6 +45,9 @@ public enum CgroupHierarchy: Sendable, Equatable {
         return result
     }
 
+    /// The hierarchy of this machine, detected once per process.
+    public static let current: CgroupHierarchy = detect()
+
     public var version: Int? {
         switch self {
         case .v1: return 1

@@ -81,6 +81,55 @@ public final class SandboxCgroup {
         return SandboxCgroup(hierarchy: hierarchy, directories: directories, limits: limits)
     }
 
+    /// The cgroup v2 directory, for creating the sandbox directly inside it (CLONE_INTO_CGROUP).
+    public func directoryForClone() -> FileDescriptor? {
+        guard case .v2 = hierarchy, let path = directories["unified"] else { return nil }
+        return try? FileDescriptor.open(path, 0o10000000 /* O_PATH */ | O_DIRECTORY)
+    }
+
+    /// Where the calling thread was before `enterCallingThread()`, to go back there.
+    public struct ThreadPlacement: Sendable {
+        let tasksFiles: [String]
+
+        /// Moves the calling thread back (writing 0: itself, to the original `tasks` files).
+        public func restore() throws(SandboxError) {
+            for path in tasksFiles {
+                do { try Files.writeControl(path, "0") } catch {
+                    throw SandboxError(.setupFailed, "cgroups: return to \(path): \(error.reason)", cause: error)
+                }
+            }
+        }
+    }
+
+    /// cgroup v1: moves the calling thread (only it) into this cgroup, so that a process it
+    /// clones is born there.
+    ///
+    /// Why a thread and not the sandbox's process: moving a process (cgroup.procs) takes the
+    /// kernel's global threadgroup lock, whose write side waits for an RCU grace period — 10 to
+    /// 20 ms here, more than a whole bubblewrap launch. A thread moving itself (writing 0 to
+    /// `tasks`) skips that lock. The caller moves back right after the clone.
+    public func enterCallingThread() throws(SandboxError) -> ThreadPlacement {
+        guard case .v1(let controllers) = hierarchy else { return ThreadPlacement(tasksFiles: []) }
+        let current = (try? Files.readText("/proc/thread-self/cgroup")) ?? ""
+        var originals: [String] = []
+        for (controller, directory) in directories.sorted(by: { $0.key < $1.key }) {
+            guard let mount = controllers[controller] else { continue }
+            let line = current.split(separator: "\n").first { line in
+                let fields = line.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)
+                return fields.count == 3 && fields[1].split(separator: ",").contains(Substring(controller))
+            }
+            guard let line, let path = line.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false).last else {
+                throw SandboxError(.setupFailed, "cgroups: cannot find this thread's \(controller) cgroup")
+            }
+            originals.append(mount + (path == "/" ? "" : String(path)) + "/tasks")
+            do { try Files.writeControl(directory + "/tasks", "0") } catch {
+                try? ThreadPlacement(tasksFiles: originals).restore()
+                throw SandboxError(.setupFailed, "cgroups: enter \(directory): \(error.reason)", cause: error)
+            }
+        }
+        return ThreadPlacement(tasksFiles: originals)
+    }
+
     /// Moves a process into every directory of this cgroup.
     public func add(pid: pid_t) throws(SandboxError) {
         for path in directories.values.sorted() {
@@ -113,8 +162,15 @@ public final class SandboxCgroup {
         return stats
     }
 
+    /// Processes still in the cgroup.
+    public var processes: [pid_t] {
+        guard let path = directories["memory"] ?? directories["unified"], let text = try? Files.readText(path + "/cgroup.procs") else { return [] }
+        return text.split(separator: "\n").compactMap { pid_t($0) }
+    }
+
     /// Kills every process in the cgroup: cgroup.kill on v2; freeze, kill, thaw on v1 (R17).
     public func killAll() {
+        if processes.isEmpty { return }
         switch hierarchy {
         case .v2:
             if let path = directories["unified"] { try? Files.writeControl(path + "/cgroup.kill", "1") }

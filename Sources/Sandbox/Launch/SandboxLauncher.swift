@@ -64,42 +64,16 @@ public final class SandboxLauncher {
         manifest.layers.namespaces = ["user", "pid", "mount", "uts", "ipc", "net", "cgroup"]
         manifest.layers.network = request.network.rawValue
 
-        // seccomp: the profile's filter (with the baseline intersected in) and the baseline's own.
-        var mainFilter: CompiledFilter?, baselineFilter: CompiledFilter?, resolver: LazyDenialResolver?
-        if Self.seccompNotificationsAvailable {
-            let context = FilterPlan.Context.current
-            let prepared = try SeccompPreparation.prepare(
-                profileBytes: configuration.profileBytes, profileSHA256: configuration.profileSHA256,
-                source: configuration.profileSource, context: context, cacheDirectory: configuration.paths.home + "/cache/seccomp")
-            mainFilter = prepared.main
-            baselineFilter = prepared.baseline
-            resolver = LazyDenialResolver(bytes: configuration.profileBytes, source: configuration.profileSource, context: context)
-            manifest.layers.seccomp = RunManifest.Seccomp(
-                profile: configuration.profileName, source: configuration.profileSource, sha256: configuration.profileSHA256,
-                rules: prepared.main.ruleCount, instructions: prepared.main.instructions.count, baselineVersion: SeccompBaseline.version,
-                baselineRules: prepared.baseline.ruleCount, filters: 2, libseccomp: SyscallTable.libraryVersion,
-                ignoredSyscalls: prepared.ignoredSyscalls)
-            mark(prepared.fromCache ? "seccomp (cached)" : "seccomp (compiled)")
-        } else if degraded.contains(.seccomp) {
-            manifest.degraded.append(Layer.seccomp.rawValue)
-        } else {
+        // Refuse missing layers before anything is created (fail closed).
+        let seccompAvailable = Self.seccompNotificationsAvailable
+        if !seccompAvailable && !degraded.contains(.seccomp) {
             throw SandboxError(.layerUnavailable, "seccomp user notification is not available on this kernel (run `warden doctor`); pass --allow-degraded seccomp to run without a syscall filter")
         }
-
-        // Landlock.
-        var landlock: LandlockPlan?
         let abi = LandlockPlan.kernelABI
-        let binds = (configuration.readWriteBinds.map(\.target), configuration.readOnlyBinds.map(\.target))
-        if abi > 0 {
-            landlock = LandlockPlan.make(abi: abi, workspace: MountPlanBuilder.workspaceTarget, home: GeneratedEtc.agentHome,
-                                         writable: binds.0, readable: binds.1)
-        } else if degraded.contains(.landlock) {
-            manifest.degraded.append(Layer.landlock.rawValue)
-        } else {
+        if abi == 0 && !degraded.contains(.landlock) {
             throw SandboxError(.layerUnavailable, "Landlock is not available on this kernel (run `warden doctor`); pass --allow-degraded landlock to run without it")
         }
 
-        mark("landlock")
         // Identity (R5).
         var identity: IdentityPlan
         var workspaceNamespace: FileDescriptor?
@@ -113,13 +87,13 @@ public final class SandboxLauncher {
             let slot = try IdSlot.acquire(pool: .configured(), runtimeDirectory: configuration.paths.runtime)
             self.slot = slot
             identity = .range(slot: slot, workspaceOwner: configuration.workspaceOwner)
-            workspaceNamespace = try identity.makeWorkspaceUserNamespace()
         }
 
         mark("identity")
-        // cgroups.
+        // cgroups: created on a helper thread while the rest is prepared.
         var newCgroupNamespace = false
-        let hierarchy = CgroupHierarchy.detect()
+        var cgroupWork: BackgroundWork<Result<SandboxCgroup, SandboxError>>?
+        let hierarchy = CgroupHierarchy.current
         if configuration.rootless || hierarchy.version == nil {
             guard degraded.contains(.cgroups) else {
                 let why: String
@@ -128,15 +102,63 @@ public final class SandboxLauncher {
             }
             manifest.degraded.append(Layer.cgroups.rawValue)
         } else {
-            let cgroup = try SandboxCgroup.create(hierarchy: hierarchy, name: "slot-\(identity.slot)", limits: request.limits)
-            self.cgroup = cgroup
+            let name = "slot-\(identity.slot)", limits = request.limits
+            cgroupWork = BackgroundWork {
+                Result { () throws(SandboxError) in try SandboxCgroup.create(hierarchy: hierarchy, name: name, limits: limits) }
+            }
             newCgroupNamespace = true
-            manifest.layers.cgroups = RunManifest.Cgroups(version: hierarchy.version ?? 0, path: cgroup.displayPath,
+            manifest.layers.cgroups = RunManifest.Cgroups(version: hierarchy.version ?? 0, path: "",
                                                           memoryBytes: request.limits.memoryBytes, pids: request.limits.pids,
                                                           cpus: request.limits.cpus)
         }
+        /// Waits for the helper thread: the cgroup exists.
+        func awaitCgroup() throws(SandboxError) -> SandboxCgroup? {
+            guard let work = cgroupWork else { return cgroup }
+            cgroupWork = nil
+            let created = try work.wait().get()
+            cgroup = created
+            manifest.layers.cgroups?.path = created.displayPath
+            return created
+        }
+        defer { _ = try? awaitCgroup() }
 
         mark("cgroups")
+        // seccomp: the profile's filter (with the baseline intersected in) and the baseline's own.
+        var mainFilter: CompiledFilter?, baselineFilter: CompiledFilter?, resolver: LazyDenialResolver?
+        if seccompAvailable {
+            let context = FilterPlan.Context.current
+            let prepared = try SeccompPreparation.prepare(
+                profileBytes: configuration.profileBytes, profileSHA256: configuration.profileSHA256,
+                source: configuration.profileSource, context: context, cacheDirectory: configuration.paths.home + "/cache/seccomp")
+            mainFilter = prepared.main
+            // The shipped profile's filter already has the baseline intersected in (and is ours);
+            // a user's profile also gets the baseline as a separate filter it cannot touch.
+            baselineFilter = request.seccompProfile == nil ? nil : prepared.baseline
+            resolver = LazyDenialResolver(bytes: configuration.profileBytes, source: configuration.profileSource, context: context)
+            manifest.layers.seccomp = RunManifest.Seccomp(
+                profile: configuration.profileName, source: configuration.profileSource, sha256: configuration.profileSHA256,
+                rules: prepared.main.ruleCount, instructions: prepared.main.instructions.count, baselineVersion: SeccompBaseline.version,
+                baselineRules: prepared.baseline.ruleCount, filters: request.seccompProfile == nil ? 1 : 2,
+                libseccomp: SyscallTable.libraryVersion,
+                ignoredSyscalls: prepared.ignoredSyscalls)
+            mark(prepared.fromCache ? "seccomp (cached)" : "seccomp (compiled)")
+        } else {
+            manifest.degraded.append(Layer.seccomp.rawValue)
+        }
+
+        // Landlock.
+        var landlock: LandlockPlan?
+        let binds = (configuration.readWriteBinds.map(\.target), configuration.readOnlyBinds.map(\.target))
+        if abi > 0 {
+            landlock = LandlockPlan.make(abi: abi, workspace: MountPlanBuilder.workspaceTarget, home: GeneratedEtc.agentHome,
+                                         writable: binds.0, readable: binds.1)
+        } else {
+            manifest.degraded.append(Layer.landlock.rawValue)
+        }
+
+        mark("landlock")
+        if identity.mode == .range { workspaceNamespace = try identity.makeWorkspaceUserNamespace() }
+        mark("identity")
         // File system.
         let git = GitGuard.inspect(workspace: configuration.workspace)
         var mounts: MountPlan
@@ -189,6 +211,10 @@ public final class SandboxLauncher {
         }
         defer { signals.restore() }
 
+        // The sandbox is born in its cgroup: on v2 through CLONE_INTO_CGROUP, on v1 by cloning
+        // from this thread while it stands in the sandbox's cgroup (see enterCallingThread).
+        let sandboxCgroup = try awaitCgroup()
+        let cloneIntoCgroup = sandboxCgroup?.directoryForClone()
         let childPlan = try ChildPlan(ChildPlan.Inputs(
             controlFD: childEnd.raw, identity: identity, newCgroupNamespace: newCgroupNamespace, mounts: mounts,
             landlock: landlock, seccompBaseline: baselineFilter, seccompMain: mainFilter,
@@ -198,15 +224,20 @@ public final class SandboxLauncher {
             execPath: configuration.environment.first { $0.0 == "PATH" }?.1 ?? RunConfiguration.defaultPath,
             workingDirectory: MountPlanBuilder.workspaceTarget))
 
-        // Clone. The child waits for GO: its ids must be mapped and its cgroup joined first.
+        // Clone. The child waits for GO: its ids must be mapped first.
         let flags = Self.namespaceFlags
         var pidfdRaw: Int32 = -1
         // Without root the parent writes the child's id maps as an ordinary user, which needs the
         // child's /proc files to be owned by that user: both stay dumpable until the maps are
         // written (the child makes itself non-dumpable before anything of the workload runs).
         if configuration.rootless { _ = wd_prctl(Int32(WD_PR_SET_DUMPABLE), 1, 0, 0, 0) }
-        let pid = withUnsafePointer(to: childPlan.plan) { wd_spawn_sandbox($0, flags, &pidfdRaw) }
-        guard pid > 0 else { throw SandboxError.setup("clone", .current("clone3(namespaces)")) }
+        let placement = cloneIntoCgroup == nil ? try sandboxCgroup?.enterCallingThread() : nil
+        let pid = withUnsafePointer(to: childPlan.plan) { wd_spawn_sandbox($0, flags, cloneIntoCgroup?.raw ?? -1, &pidfdRaw) }
+        let cloneError = SystemError.current("clone3(namespaces)")
+        guard pid > 0 else {
+            try placement?.restore()
+            throw SandboxError.setup("clone", cloneError)
+        }
         let pidfd = FileDescriptor(pidfdRaw)
         mark("clone")
         childEnd.close()
@@ -214,13 +245,11 @@ public final class SandboxLauncher {
         workspaceNamespace?.close()
 
         do throws(SandboxError) {
-            try cgroup?.add(pid: pid)
-            mark("cgroup-join")
             try writeIdentityMaps(pid: pid, identity: identity)
             if configuration.rootless { Host.hardenSelf() }
-            var go = wd_msg()
-            go.type = UInt32(WD_MSG_GO.rawValue)
-            guard wd_send_msg(parentEnd.raw, &go, -1) == 0 else { throw SandboxError.setup("start the sandbox", .current("send")) }
+            try send(WD_MSG_GO, to: parentEnd)
+            // Leave the sandbox's cgroup while the child builds its root.
+            try placement?.restore()
         } catch {
             _ = wd_pidfd_send_signal(pidfd.raw, SIGKILL)
             var code: Int32 = 0, status: Int32 = 0
@@ -258,6 +287,12 @@ public final class SandboxLauncher {
                              network: configuration.request.network, limits: configuration.request.limits,
                              ttyGroupMapped: identity.mode == .range,
                              hostBinds: configuration.rootless ? .child : .parent).build()
+    }
+
+    private func send(_ type: wd_msg_type, to channel: FileDescriptor) throws(SandboxError) {
+        var message = wd_msg()
+        message.type = UInt32(type.rawValue)
+        guard wd_send_msg(channel.raw, &message, -1) == 0 else { throw SandboxError.setup("start the sandbox", .current("send")) }
     }
 
     private func writeIdentityMaps(pid: pid_t, identity: IdentityPlan) throws(SandboxError) {
