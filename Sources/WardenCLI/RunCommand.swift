@@ -185,6 +185,7 @@ struct RunOptions {
 /// Runs a validated request and reports; returns Warden's exit status.
 public enum RunExecution {
     public static func execute(_ request: SandboxRequest) -> Int32 {
+        let started = monotonicNanoseconds()
         Host.hardenSelf()
         ensureStandardDescriptors()
         let configuration: RunConfiguration
@@ -195,7 +196,7 @@ public enum RunExecution {
             printError("warden: \(error.message)")
             return WardenExitCode.code(for: error)
         }
-        let outcome = SandboxLauncher(configuration: configuration).run()
+        let outcome = SandboxLauncher(configuration: configuration, started: started).run()
         if let message = outcome.message { printError(message.hasPrefix("warden:") ? message : "warden: \(message)") }
         if request.verbose { printError(RunSummary.text(outcome.manifest)) }
         if let path = request.manifestPath {

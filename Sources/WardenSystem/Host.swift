@@ -32,12 +32,16 @@ public enum Host {
 
     /// The home directory of `uid` from /etc/passwd (no NSS: the launch path stays static).
     public static func homeDirectory(of uid: uid_t) -> String? {
-        guard let passwd = try? Files.readText("/etc/passwd", limit: 4 << 20) else { return nil }
-        for line in passwd.split(separator: "\n") {
-            let fields = line.split(separator: ":", omittingEmptySubsequences: false)
-            if fields.count >= 6, let id = UInt32(fields[2]), id == uid { return String(fields[5]) }
+        guard let passwd = try? Files.read("/etc/passwd", limit: 4 << 20) else { return nil }
+        var home: String?
+        LineFields(passwd).forEachLine(separator: UInt8(ascii: ":")) { fields in
+            if fields.count >= 6, LineFields.number(fields[2]) == UInt64(uid) {
+                home = LineFields.string(fields[5])
+                return false
+            }
+            return true
         }
-        return nil
+        return home
     }
 
     public static func environment(_ name: String) -> String? {

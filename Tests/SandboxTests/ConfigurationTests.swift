@@ -84,7 +84,7 @@ struct ConfigurationTests {
             37 25 0:32 / /sys/fs/cgroup/pids rw,relatime shared:16 - cgroup cgroup rw,pids
             38 25 0:33 / /sys/fs/cgroup/unified rw,relatime shared:17 - cgroup2 cgroup2 rw
             """
-        let controllers = CgroupHierarchy.parseV1(text)
+        let controllers = CgroupHierarchy.parseV1(Array(text.utf8))
         #expect(controllers["memory"] == "/sys/fs/cgroup/memory")
         #expect(controllers["cpu"] == "/sys/fs/cgroup/cpu,cpuacct")
         #expect(controllers["pids"] == "/sys/fs/cgroup/pids")

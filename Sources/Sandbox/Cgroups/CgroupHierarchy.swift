@@ -13,7 +13,7 @@ public enum CgroupHierarchy: Sendable, Equatable {
 
     public static let v2Magic: Int = 0x6367_7270  // CGROUP2_SUPER_MAGIC
 
-    public static func detect(mountinfo: String? = try? Files.readText("/proc/self/mountinfo")) -> CgroupHierarchy {
+    public static func detect(mountinfo: [UInt8]? = try? Files.read("/proc/self/mountinfo")) -> CgroupHierarchy {
         var statistics = statfs()
         if statfs("/sys/fs/cgroup", &statistics) == 0 && Int(statistics.f_type) == v2Magic {
             return .v2(root: "/sys/fs/cgroup")
@@ -26,21 +26,20 @@ public enum CgroupHierarchy: Sendable, Equatable {
         return .unavailable(reason: "no cgroup v2 at /sys/fs/cgroup and no v1 memory and pids hierarchies")
     }
 
-    /// Controller mount points from /proc/self/mountinfo lines of type "cgroup".
-    public static func parseV1(_ mountinfo: String) -> [String: String] {
+    static let v1Controllers = ["memory", "pids", "cpu", "freezer", "cpuacct", "cpuset", "devices", "blkio"]
+
+    /// Controller mount points from /proc/self/mountinfo lines of type "cgroup":
+    /// "ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS [OPTIONAL...] - TYPE SOURCE SUPEROPTIONS".
+    public static func parseV1(_ mountinfo: [UInt8]) -> [String: String] {
         var result: [String: String] = [:]
-        for line in mountinfo.split(separator: "\n") {
-            let halves = line.split(separator: " - ", omittingEmptySubsequences: false)
-            guard halves.count == 2 else { continue }
-            let left = halves[0].split(separator: " "), right = halves[1].split(separator: " ")
-            guard left.count >= 5, right.count >= 3, right[0] == "cgroup" else { continue }
-            let mountPoint = String(left[4])
-            for option in right[2].split(separator: ",") {
-                let name = String(option)
-                if ["memory", "pids", "cpu", "freezer", "cpuacct", "cpuset", "devices", "blkio"].contains(name) {
-                    if result[name] == nil { result[name] = mountPoint }
-                }
+        LineFields(mountinfo).forEachLine(separator: UInt8(ascii: " ")) { fields in
+            guard let dash = fields.firstIndex(where: { LineFields.equals($0, "-") }), dash >= 5, dash + 3 < fields.count,
+                  LineFields.equals(fields[dash + 1], "cgroup") else { return true }
+            let mountPoint = LineFields.string(fields[4])
+            for controller in v1Controllers where result[controller] == nil && LineFields.listContains(fields[dash + 3], controller) {
+                result[controller] = mountPoint
             }
+            return true
         }
         return result
     }

@@ -91,6 +91,10 @@ public final class SandboxCgroup {
     public struct ThreadPlacement: Sendable {
         let tasksFiles: [String]
 
+        init(tasksFiles: some Sequence<String>) {
+            self.tasksFiles = Array(tasksFiles)
+        }
+
         /// Moves the calling thread back (writing 0: itself, to the original `tasks` files).
         public func restore() throws(SandboxError) {
             for path in tasksFiles {
@@ -110,20 +114,23 @@ public final class SandboxCgroup {
     /// `tasks`) skips that lock. The caller moves back right after the clone.
     public func enterCallingThread() throws(SandboxError) -> ThreadPlacement {
         guard case .v1(let controllers) = hierarchy else { return ThreadPlacement(tasksFiles: []) }
-        let current = (try? Files.readText("/proc/thread-self/cgroup")) ?? ""
+        var current: [String: String] = [:]  // controller -> this thread's cgroup path
+        LineFields((try? Files.read("/proc/thread-self/cgroup")) ?? []).forEachLine(separator: UInt8(ascii: ":")) { fields in
+            guard fields.count == 3 else { return true }
+            for controller in directories.keys where LineFields.listContains(fields[1], controller) {
+                current[controller] = LineFields.string(fields[2])
+            }
+            return true
+        }
         var originals: [String] = []
         for (controller, directory) in directories.sorted(by: { $0.key < $1.key }) {
             guard let mount = controllers[controller] else { continue }
-            let line = current.split(separator: "\n").first { line in
-                let fields = line.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)
-                return fields.count == 3 && fields[1].split(separator: ",").contains(Substring(controller))
-            }
-            guard let line, let path = line.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false).last else {
+            guard let path = current[controller] else {
                 throw SandboxError(.setupFailed, "cgroups: cannot find this thread's \(controller) cgroup")
             }
-            originals.append(mount + (path == "/" ? "" : String(path)) + "/tasks")
+            originals.append(mount + (path == "/" ? "" : path) + "/tasks")
             do { try Files.writeControl(directory + "/tasks", "0") } catch {
-                try? ThreadPlacement(tasksFiles: originals).restore()
+                try? ThreadPlacement(tasksFiles: originals.dropLast()).restore()
                 throw SandboxError(.setupFailed, "cgroups: enter \(directory): \(error.reason)", cause: error)
             }
         }

@@ -60,7 +60,7 @@ public final class DetachedTree: @unchecked Sendable {
 public enum MountOperation: Sendable {
     case makeDirectory(path: String, mode: UInt32)
     case symlink(path: String, target: String)
-    case writeFile(path: String, contents: String, mode: UInt32)
+    case writeFile(path: String, contents: [UInt8], mode: UInt32)
     case attach(path: String, tree: DetachedTree, create: Bool)
     /// Rootless form of `attach`: the child clones `source` itself (recursively) and applies
     /// `attributes` before attaching it.

@@ -45,6 +45,8 @@ public struct MountPlanBuilder {
                                          "vmallocinfo", "config.gz"]
     public static let maskedProcDirectories = ["acpi", "scsi", "asound", "firmware", "driver"]
     public static let readOnlyProc = ["sys", "bus", "fs", "irq", "sysrq-trigger"]
+    /// /etc files up to this size are copied rather than bound.
+    static let copiedFileLimit = 1 << 20
 
     public func build() throws(SandboxError) -> MountPlan {
         var plan = MountPlan()
@@ -88,6 +90,10 @@ public struct MountPlanBuilder {
             switch st.st_mode & S_IFMT {
             case S_IFLNK:
                 if let target = Files.readLink(path) { plan.add(.symlink(path: "etc/" + entry, target: target)) }
+            case S_IFREG where st.st_size <= Self.copiedFileLimit:
+                // A small file is copied into the (read-only) root: cheaper than a mount.
+                plan.add(.writeFile(path: "etc/" + entry, contents: try Files.read(path, limit: Self.copiedFileLimit), mode: 0o644),
+                         record: MountRecord(target: "/etc/" + entry, source: path, mode: "ro,copy"))
             case S_IFDIR, S_IFREG:
                 try bind(&plan, source: path, at: "etc/" + entry, recursive: false, attributes: .sealedReadOnly,
                          record: MountRecord(target: "/etc/" + entry, source: path, mode: "ro"))
@@ -96,7 +102,7 @@ public struct MountPlanBuilder {
             }
         }
         for file in GeneratedEtc.files(network: network) {
-            plan.add(.writeFile(path: "etc/" + file.name, contents: file.contents, mode: 0o644),
+            plan.add(.writeFile(path: "etc/" + file.name, contents: Array(file.contents.utf8), mode: 0o644),
                      record: MountRecord(target: "/etc/" + file.name, source: "generated", mode: "ro"))
         }
     }

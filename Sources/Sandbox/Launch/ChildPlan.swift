@@ -114,6 +114,13 @@ final class ChildPlan {
         return UnsafePointer(copy)
     }
 
+    private func bytes(_ contents: [UInt8]) -> UnsafePointer<CChar> {
+        let pointer = UnsafeMutablePointer<CChar>.allocate(capacity: max(1, contents.count))
+        contents.withUnsafeBytes { UnsafeMutableRawPointer(pointer).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+        allocations.append(UnsafeMutableRawPointer(pointer))
+        return UnsafePointer(pointer)
+    }
+
     private func array<T>(_ items: [T]) -> UnsafePointer<T> {
         let pointer = UnsafeMutablePointer<T>.allocate(capacity: max(1, items.count))
         pointer.initialize(from: items, count: items.count)
@@ -149,8 +156,8 @@ final class ChildPlan {
         case .writeFile(let path, let contents, let mode):
             op.kind = UInt32(WD_OP_WRITE_FILE.rawValue)
             op.path = cString(path)
-            op.data = cString(contents)
-            op.data_len = contents.utf8.count
+            op.data = bytes(contents)
+            op.data_len = contents.count
             op.mode = mode
         case .attach(let path, let tree, let create):
             op.kind = UInt32(WD_OP_ATTACH.rawValue)

@@ -14,6 +14,10 @@ struct SupervisionResult {
     var timedOut = false
     var denials: [String: Int] = [:]
     var terminal = false
+    /// Monotonic times (ns): the workload about to exec, its exit reported, pid 1 gone.
+    var readyAt: UInt64?
+    var exitedAt: UInt64?
+    var initExitedAt: UInt64?
 }
 
 /// The single-threaded event loop of `warden run` while the sandbox lives: control messages
@@ -93,6 +97,7 @@ final class RunSupervisor {
                     readControlMessages()
                 case pidfd.raw:
                     initExited = true
+                    result.initExitedAt = monotonicNanoseconds()
                 case signals.descriptor.raw:
                     for signal in signals.drain() {
                         if signal == SIGWINCH {
@@ -142,10 +147,12 @@ final class RunSupervisor {
                 if let descriptor, let resolver { responder = try? SeccompResponder(listener: descriptor, resolver: resolver) }
             case UInt32(WD_MSG_WORKLOAD_READY.rawValue):
                 result.ready = message
+                result.readyAt = monotonicNanoseconds()
             case UInt32(WD_MSG_EXEC_FAILED.rawValue):
                 result.execFailure = message.err
             case UInt32(WD_MSG_WORKLOAD_EXITED.rawValue):
                 result.workloadStatus = Int32(truncatingIfNeeded: message.value.0)
+                result.exitedAt = monotonicNanoseconds()
             default:
                 break
             }

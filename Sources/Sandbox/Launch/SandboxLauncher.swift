@@ -27,11 +27,17 @@ public final class SandboxLauncher {
         phaseStart = now
     }
 
-    public init(configuration: RunConfiguration) {
+    /// `started`: when the process began handling the run (monotonic ns), so the manifest's
+    /// phases also show the time spent before the launcher (start-up, validation).
+    public init(configuration: RunConfiguration, started: UInt64? = nil) {
         self.configuration = configuration
         let runID = hexString(Host.randomBytes(8))
         manifest = RunManifest(runID: runID, started: rfc3339Now(), command: configuration.request.command,
                                workspace: configuration.workspace)
+        if let started {
+            phaseStart = started
+            mark("validate")
+        }
     }
 
     public func run() -> RunOutcome {
@@ -45,11 +51,12 @@ public final class SandboxLauncher {
         }
         if let cgroup {
             cgroup.killAll()
-            let stats = cgroup.stats()
-            if outcome.manifest.peakMemoryBytes == nil { outcome.manifest.peakMemoryBytes = stats.peakMemoryBytes }
+            if outcome.manifest.peakMemoryBytes == nil { outcome.manifest.peakMemoryBytes = cgroup.stats().peakMemoryBytes }
             cgroup.remove()
         }
         slot = nil
+        let now = monotonicNanoseconds()
+        outcome.manifest.phases.append(RunManifest.Phase(name: "teardown", milliseconds: Double(now - phaseStart) / 1e6))
         outcome.manifest.wallSeconds = Double(monotonicNanoseconds() - started) / 1e9
         outcome.manifest.exit.status = outcome.exitStatus
         if let message = outcome.message { outcome.manifest.exit.message = message }
@@ -274,7 +281,17 @@ public final class SandboxLauncher {
             _ = wd_waitid_pidfd(pidfd.raw, &code, &status)
             throw error
         }
-        mark("run")
+        // "run" splits into: the child's setup until the workload execs, the workload, and the
+        // sandbox's teardown after it (pid 1 and its namespaces).
+        if let ready = result.readyAt, let exited = result.exitedAt, let gone = result.initExitedAt, ready >= phaseStart {
+            manifest.phases.append(RunManifest.Phase(name: "sandbox-setup", milliseconds: Double(ready - phaseStart) / 1e6))
+            manifest.phases.append(RunManifest.Phase(name: "workload", milliseconds: Double(exited - ready) / 1e6))
+            manifest.phases.append(RunManifest.Phase(name: "sandbox-exit", milliseconds: Double(gone - exited) / 1e6))
+            phaseStart = gone
+            mark("collect")
+        } else {
+            mark("run")
+        }
         return RunOutcomeBuilder(manifest: manifest, mounts: mounts, landlock: landlock, cgroup: cgroup,
                                  timeoutSeconds: request.limits.timeoutSeconds, memoryLimit: request.limits.memoryBytes,
                                  pidsLimit: request.limits.pids).outcome(for: result)
