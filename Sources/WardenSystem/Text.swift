@@ -46,3 +46,13 @@ public func printError(_ line: String) {
 }
 
 import Glibc
+
+extension String {
+    /// The string without leading and trailing whitespace (FoundationEssentials-free).
+    public func trimmingWhitespace() -> String {
+        var text = Substring(self)
+        while let first = text.first, first.isWhitespace { text.removeFirst() }
+        while let last = text.last, last.isWhitespace { text.removeLast() }
+        return String(text)
+    }
+}

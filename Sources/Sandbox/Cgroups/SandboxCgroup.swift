@@ -16,13 +16,17 @@ public final class SandboxCgroup {
     /// Directories of this sandbox (one per v1 controller, or the single v2 directory).
     public let directories: [String: String]
     public let limits: ResourceLimits
+    let files: any CgroupFileSystem
 
     public static let subtree = "warden"
+    /// v1 controllers a sandbox joins; memory and pids are required.
+    static let v1Controllers = ["memory", "pids", "cpu", "freezer"]
 
-    private init(hierarchy: CgroupHierarchy, directories: [String: String], limits: ResourceLimits) {
+    private init(hierarchy: CgroupHierarchy, directories: [String: String], limits: ResourceLimits, files: any CgroupFileSystem) {
         self.hierarchy = hierarchy
         self.directories = directories
         self.limits = limits
+        self.files = files
     }
 
     public var displayPath: String {
@@ -30,14 +34,15 @@ public final class SandboxCgroup {
     }
 
     /// Creates the sandbox's cgroup and writes its limits.
-    public static func create(hierarchy: CgroupHierarchy, name: String, limits: ResourceLimits) throws(SandboxError) -> SandboxCgroup {
+    public static func create(hierarchy: CgroupHierarchy, name: String, limits: ResourceLimits,
+                              files: any CgroupFileSystem = KernelCgroupFileSystem()) throws(SandboxError) -> SandboxCgroup {
         var directories: [String: String] = [:]
         do throws(SystemError) {
             switch hierarchy {
             case .unavailable(let reason):
                 throw SystemError(errno: ENOTSUP, step: reason)
             case .v1(let controllers):
-                for controller in ["memory", "pids", "cpu", "freezer"] {
+                for controller in v1Controllers {
                     guard let mount = controllers[controller] else {
                         if controller == "memory" || controller == "pids" {
                             throw SystemError(errno: ENOENT, step: "cgroup v1 \(controller) hierarchy")
@@ -45,41 +50,44 @@ public final class SandboxCgroup {
                         continue
                     }
                     let parent = mount + "/" + subtree
-                    try ensureDirectory(parent)
+                    try ensureDirectory(parent, files)
                     let path = parent + "/" + name
-                    try recreate(path, hierarchy: hierarchy)
+                    try recreate(path, hierarchy: hierarchy, files: files)
                     directories[controller] = path
                 }
-                let memory = directories["memory"]!
-                try Files.writeControl(memory + "/memory.limit_in_bytes", String(limits.memoryBytes))
-                if Files.exists(memory + "/memory.memsw.limit_in_bytes") {
-                    try Files.writeControl(memory + "/memory.memsw.limit_in_bytes", String(limits.memoryBytes))
+                if let memory = directories["memory"] {
+                    try files.write(memory + "/memory.limit_in_bytes", String(limits.memoryBytes))
+                    // With swap accounting, memory+swap gets the same limit: no escape into swap.
+                    if files.exists(memory + "/memory.memsw.limit_in_bytes") {
+                        try files.write(memory + "/memory.memsw.limit_in_bytes", String(limits.memoryBytes))
+                    }
                 }
-                try Files.writeControl(directories["pids"]! + "/pids.max", String(limits.pids))
+                if let pids = directories["pids"] { try files.write(pids + "/pids.max", String(limits.pids)) }
                 if let cpus = limits.cpus, let cpu = directories["cpu"] {
-                    try Files.writeControl(cpu + "/cpu.cfs_period_us", "100000")
-                    try Files.writeControl(cpu + "/cpu.cfs_quota_us", String(max(1000, Int(cpus * 100_000))))
+                    try files.write(cpu + "/cpu.cfs_period_us", "100000")
+                    try files.write(cpu + "/cpu.cfs_quota_us", String(Self.quota(cpus)))
                 }
             case .v2(let root):
-                try enableControllers(at: root)
+                try enableControllers(at: root, files)
                 let parent = root + "/" + subtree
-                try ensureDirectory(parent)
-                try enableControllers(at: parent)
+                try ensureDirectory(parent, files)
+                try enableControllers(at: parent, files)
                 let path = parent + "/" + name
-                try recreate(path, hierarchy: hierarchy)
+                try recreate(path, hierarchy: hierarchy, files: files)
                 directories["unified"] = path
-                try Files.writeControl(path + "/memory.max", String(limits.memoryBytes))
-                if Files.exists(path + "/memory.swap.max") { try Files.writeControl(path + "/memory.swap.max", "0") }
-                try Files.writeControl(path + "/pids.max", String(limits.pids))
-                if let cpus = limits.cpus {
-                    try Files.writeControl(path + "/cpu.max", "\(max(1000, Int(cpus * 100_000))) 100000")
-                }
+                try files.write(path + "/memory.max", String(limits.memoryBytes))
+                if files.exists(path + "/memory.swap.max") { try files.write(path + "/memory.swap.max", "0") }
+                try files.write(path + "/pids.max", String(limits.pids))
+                if let cpus = limits.cpus { try files.write(path + "/cpu.max", "\(Self.quota(cpus)) 100000") }
             }
         } catch {
             throw SandboxError(.layerUnavailable, "cgroups: \(error.description)", cause: error)
         }
-        return SandboxCgroup(hierarchy: hierarchy, directories: directories, limits: limits)
+        return SandboxCgroup(hierarchy: hierarchy, directories: directories, limits: limits, files: files)
     }
+
+    /// CPU time per 100 ms period for a fraction of CPUs (at least 1 ms).
+    static func quota(_ cpus: Double) -> Int { max(1000, Int(cpus * 100_000)) }
 
     /// The cgroup v2 directory, for creating the sandbox directly inside it (CLONE_INTO_CGROUP).
     public func directoryForClone() -> FileDescriptor? {
@@ -90,15 +98,12 @@ public final class SandboxCgroup {
     /// Where the calling thread was before `enterCallingThread()`, to go back there.
     public struct ThreadPlacement: Sendable {
         let tasksFiles: [String]
-
-        init(tasksFiles: some Sequence<String>) {
-            self.tasksFiles = Array(tasksFiles)
-        }
+        let files: any CgroupFileSystem
 
         /// Moves the calling thread back (writing 0: itself, to the original `tasks` files).
         public func restore() throws(SandboxError) {
             for path in tasksFiles {
-                do { try Files.writeControl(path, "0") } catch {
+                do { try files.write(path, "0") } catch {
                     throw SandboxError(.setupFailed, "cgroups: return to \(path): \(error.reason)", cause: error)
                 }
             }
@@ -113,9 +118,9 @@ public final class SandboxCgroup {
     /// 20 ms here, more than a whole bubblewrap launch. A thread moving itself (writing 0 to
     /// `tasks`) skips that lock. The caller moves back right after the clone.
     public func enterCallingThread() throws(SandboxError) -> ThreadPlacement {
-        guard case .v1(let controllers) = hierarchy else { return ThreadPlacement(tasksFiles: []) }
+        guard case .v1(let controllers) = hierarchy else { return ThreadPlacement(tasksFiles: [], files: files) }
         var current: [String: String] = [:]  // controller -> this thread's cgroup path
-        LineFields((try? Files.read("/proc/thread-self/cgroup")) ?? []).forEachLine(separator: UInt8(ascii: ":")) { fields in
+        LineFields(files.read("/proc/thread-self/cgroup") ?? []).forEachLine(separator: UInt8(ascii: ":")) { fields in
             guard fields.count == 3 else { return true }
             for controller in directories.keys where LineFields.listContains(fields[1], controller) {
                 current[controller] = LineFields.string(fields[2])
@@ -126,26 +131,16 @@ public final class SandboxCgroup {
         for (controller, directory) in directories.sorted(by: { $0.key < $1.key }) {
             guard let mount = controllers[controller] else { continue }
             guard let path = current[controller] else {
+                try? ThreadPlacement(tasksFiles: originals, files: files).restore()
                 throw SandboxError(.setupFailed, "cgroups: cannot find this thread's \(controller) cgroup")
             }
-            originals.append(mount + (path == "/" ? "" : path) + "/tasks")
-            do { try Files.writeControl(directory + "/tasks", "0") } catch {
-                try? ThreadPlacement(tasksFiles: originals.dropLast()).restore()
+            do { try files.write(directory + "/tasks", "0") } catch {
+                try? ThreadPlacement(tasksFiles: originals, files: files).restore()
                 throw SandboxError(.setupFailed, "cgroups: enter \(directory): \(error.reason)", cause: error)
             }
+            originals.append(mount + (path == "/" ? "" : path) + "/tasks")
         }
-        return ThreadPlacement(tasksFiles: originals)
-    }
-
-    /// Moves a process into every directory of this cgroup.
-    public func add(pid: pid_t) throws(SandboxError) {
-        for path in directories.values.sorted() {
-            do {
-                try Files.writeControl(path + "/cgroup.procs", String(pid))
-            } catch {
-                throw SandboxError(.setupFailed, "cgroups: join \(path): \(error.reason)", cause: error)
-            }
-        }
+        return ThreadPlacement(tasksFiles: originals, files: files)
     }
 
     public func stats() -> CgroupStats {
@@ -153,13 +148,13 @@ public final class SandboxCgroup {
         switch hierarchy {
         case .v1:
             if let memory = directories["memory"] {
-                stats.peakMemoryBytes = readNumber(memory + "/memory.max_usage_in_bytes")
+                stats.peakMemoryBytes = number(memory + "/memory.max_usage_in_bytes")
                 stats.oomKills = keyed(memory + "/memory.oom_control", "oom_kill") ?? 0
             }
             if let pids = directories["pids"] { stats.pidsLimitHits = keyed(pids + "/pids.events", "max") ?? 0 }
         case .v2:
             if let path = directories["unified"] {
-                stats.peakMemoryBytes = readNumber(path + "/memory.peak")
+                stats.peakMemoryBytes = number(path + "/memory.peak")
                 stats.oomKills = keyed(path + "/memory.events", "oom_kill") ?? 0
                 stats.pidsLimitHits = keyed(path + "/pids.events", "max") ?? 0
             }
@@ -171,23 +166,28 @@ public final class SandboxCgroup {
 
     /// Processes still in the cgroup.
     public var processes: [pid_t] {
-        guard let path = directories["memory"] ?? directories["unified"], let text = try? Files.readText(path + "/cgroup.procs") else { return [] }
-        return text.split(separator: "\n").compactMap { pid_t($0) }
+        guard let path = directories["memory"] ?? directories["unified"], let bytes = files.read(path + "/cgroup.procs") else { return [] }
+        var pids: [pid_t] = []
+        LineFields(bytes).forEachLine(separator: UInt8(ascii: " ")) { fields in
+            if let value = fields.first.flatMap(LineFields.number), value <= UInt64(Int32.max) { pids.append(pid_t(value)) }
+            return true
+        }
+        return pids
     }
 
     /// Kills every process in the cgroup: cgroup.kill on v2; freeze, kill, thaw on v1 (R17).
     public func killAll() {
-        if processes.isEmpty { return }
+        let remaining = processes
+        if remaining.isEmpty { return }
         switch hierarchy {
         case .v2:
-            if let path = directories["unified"] { try? Files.writeControl(path + "/cgroup.kill", "1") }
+            if let path = directories["unified"] { try? files.write(path + "/cgroup.kill", "1") }
         case .v1:
+            // Frozen first, so nothing forks between reading the list and killing it.
             let freezer = directories["freezer"]
-            if let freezer { try? Files.writeControl(freezer + "/freezer.state", "FROZEN") }
-            if let memory = directories["memory"], let text = try? Files.readText(memory + "/cgroup.procs") {
-                for line in text.split(separator: "\n") { if let pid = Int32(line) { kill(pid, SIGKILL) } }
-            }
-            if let freezer { try? Files.writeControl(freezer + "/freezer.state", "THAWED") }
+            if let freezer { try? files.write(freezer + "/freezer.state", "FROZEN") }
+            for pid in processes { files.kill(pid, SIGKILL) }
+            if let freezer { try? files.write(freezer + "/freezer.state", "THAWED") }
         case .unavailable:
             break
         }
@@ -198,7 +198,7 @@ public final class SandboxCgroup {
     public func remove() {
         for path in directories.values {
             for _ in 0..<50 {
-                if rmdir(path) == 0 || Glibc.errno == ENOENT { break }
+                if files.removeDirectory(path) { break }
                 usleep(2000)
             }
         }
@@ -206,56 +206,58 @@ public final class SandboxCgroup {
 
     // MARK: - Helpers
 
-    private static func ensureDirectory(_ path: String) throws(SystemError) {
-        if mkdir(path, 0o755) != 0 && Glibc.errno != EEXIST { throw SystemError.current("mkdir(\(path))") }
+    private static func ensureDirectory(_ path: String, _ files: any CgroupFileSystem) throws(SystemError) {
+        if files.exists(path) { return }
+        do { try files.makeDirectory(path) } catch where error.errno == EEXIST {}
     }
 
     /// A slot's directory left by a crashed run is emptied and removed before reuse.
-    private static func recreate(_ path: String, hierarchy: CgroupHierarchy) throws(SystemError) {
-        if Files.exists(path) {
-            if rmdir(path) != 0 {
-                let leftover = SandboxCgroup(hierarchy: hierarchy, directories: ["memory": path, "unified": path], limits: ResourceLimits())
-                leftover.killAll()
-                for _ in 0..<50 where rmdir(path) != 0 { usleep(2000) }
-            }
+    private static func recreate(_ path: String, hierarchy: CgroupHierarchy, files: any CgroupFileSystem) throws(SystemError) {
+        if files.exists(path) && !files.removeDirectory(path) {
+            let leftover = SandboxCgroup(hierarchy: hierarchy, directories: ["memory": path, "unified": path],
+                                         limits: ResourceLimits(), files: files)
+            leftover.killAll()
+            for _ in 0..<50 where !files.removeDirectory(path) { usleep(2000) }
         }
-        if mkdir(path, 0o755) != 0 { throw SystemError.current("mkdir(\(path))") }
+        try files.makeDirectory(path)
     }
 
-    private static func enableControllers(at path: String) throws(SystemError) {
-        let available = (try? Files.readText(path + "/cgroup.controllers")) ?? ""
-        let enabled = (try? Files.readText(path + "/cgroup.subtree_control")) ?? ""
+    private static func enableControllers(at path: String, _ files: any CgroupFileSystem) throws(SystemError) {
+        let available = words(files.read(path + "/cgroup.controllers"))
+        let enabled = words(files.read(path + "/cgroup.subtree_control"))
         for controller in ["memory", "pids", "cpu"] {
-            guard available.split(whereSeparator: { $0 == " " || $0 == "\n" }).contains(Substring(controller)) else {
+            guard available.contains(controller) else {
                 if controller == "cpu" { continue }
                 throw SystemError(errno: ENOTSUP, step: "cgroup v2 controller \(controller) not available at \(path)")
             }
-            if !enabled.split(whereSeparator: { $0 == " " || $0 == "\n" }).contains(Substring(controller)) {
-                try Files.writeControl(path + "/cgroup.subtree_control", "+\(controller)")
-            }
+            if !enabled.contains(controller) { try files.write(path + "/cgroup.subtree_control", "+\(controller)") }
         }
     }
 
-    private func readNumber(_ path: String) -> UInt64? {
-        guard let text = try? Files.readText(path) else { return nil }
-        return UInt64(text.trimmingWhitespace())
+    private static func words(_ bytes: [UInt8]?) -> Set<String> {
+        var result = Set<String>()
+        LineFields(bytes ?? []).forEachLine(separator: UInt8(ascii: " ")) { fields in
+            for field in fields where !field.isEmpty { result.insert(LineFields.string(field)) }
+            return true
+        }
+        return result
+    }
+
+    private func number(_ path: String) -> UInt64? {
+        guard let bytes = files.read(path) else { return nil }
+        return LineFields.number(ArraySlice(bytes.prefix { $0 != 0x0a && $0 != 0x20 }))
     }
 
     private func keyed(_ path: String, _ key: String) -> UInt64? {
-        guard let text = try? Files.readText(path) else { return nil }
-        for line in text.split(separator: "\n") {
-            let fields = line.split(separator: " ")
-            if fields.count == 2 && fields[0] == key { return UInt64(fields[1]) }
+        guard let bytes = files.read(path) else { return nil }
+        var value: UInt64?
+        LineFields(bytes).forEachLine(separator: UInt8(ascii: " ")) { fields in
+            if fields.count == 2 && LineFields.string(fields[0]) == key {
+                value = LineFields.number(fields[1])
+                return false
+            }
+            return true
         }
-        return nil
-    }
-}
-
-extension String {
-    func trimmingWhitespace() -> String {
-        var text = Substring(self)
-        while let first = text.first, first.isWhitespace { text.removeFirst() }
-        while let last = text.last, last.isWhitespace { text.removeLast() }
-        return String(text)
+        return value
     }
 }
