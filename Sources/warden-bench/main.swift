@@ -122,21 +122,20 @@ for command in [wardenTrue, bwrapTrue, bareTrue] {
 }
 
 print("Launch of /bin/true, \(options.runs) runs each, interleaved (warden, bwrap, bare)")
-var times: [String: [Double]] = ["warden": [], "bwrap": [], "bare": []]
+var wardenTimes: [Double] = [], bwrapTimes: [Double] = [], bareTimes: [Double] = []
 var wardenRSS: [Int] = []
 for _ in 0..<options.runs {
     let w = measure(wardenTrue, directory: workspace)
-    times["warden"]!.append(w.seconds)
+    wardenTimes.append(w.seconds)
     wardenRSS.append(w.maxRSSKiB)
-    times["bwrap"]!.append(measure(bwrapTrue, directory: workspace).seconds)
-    times["bare"]!.append(measure(bareTrue, directory: workspace).seconds)
+    bwrapTimes.append(measure(bwrapTrue, directory: workspace).seconds)
+    bareTimes.append(measure(bareTrue, directory: workspace).seconds)
 }
-for name in ["warden", "bwrap", "bare"] {
-    let values = times[name]!
+for (name, values) in [("warden", wardenTimes), ("bwrap", bwrapTimes), ("bare", bareTimes)] {
     print("  \(name.padding(toLength: 7, withPad: " ", startingAt: 0)) median \(ms(median(values)))  p90 \(ms(percentile(values, 0.9)))")
 }
-let launchRatio = median(times["warden"]!) / median(times["bwrap"]!)
-print("  ratio warden/bwrap (medians): \(ratio(median(times["warden"]!), median(times["bwrap"]!)))  (target <= 1.0)")
+let launchRatio = median(wardenTimes) / median(bwrapTimes)
+print("  ratio warden/bwrap (medians): \(ratio(median(wardenTimes), median(bwrapTimes)))  (target <= 1.0)")
 print("  layers: warden = 7 namespaces + idmapped workspace + seccomp + Landlock + cgroups + rlimits + empty capabilities")
 print("          bwrap  = namespaces (--unshare-all) + empty capabilities; no seccomp, no Landlock, no cgroups")
 
@@ -187,7 +186,7 @@ print("  inside warden (shipped profile, 1 filter): median \(ms(median(filtered)
 print("  inside bwrap (no filter):                  median \(ms(median(unfiltered))), min \(ms(unfiltered.min() ?? 0))")
 print("  seccomp cost (fastest run vs fastest run): \(Double(Int(cost * 10)) / 10)% of the workload's time (target <= 3%)")
 
-print("\nSummary: launch ratio \(ratio(median(times["warden"]!), median(times["bwrap"]!))) (<= 1.0: \(launchRatio <= 1.0 ? "met" : "not met")); "
+print("\nSummary: launch ratio \(ratio(median(wardenTimes), median(bwrapTimes))) (<= 1.0: \(launchRatio <= 1.0 ? "met" : "not met")); "
       + "peak RSS \(Double(Int(peakMiB * 10)) / 10) MiB (<= 32: \(peakMiB <= 32 ? "met" : "not met")); "
       + "seccomp cost \(Double(Int(cost * 10)) / 10)% (<= 3%: \(cost <= 3 ? "met" : "not met"))")
 

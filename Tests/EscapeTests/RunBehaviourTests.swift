@@ -36,6 +36,26 @@ struct RunBehaviourTests {
         #expect(Date().timeIntervalSince(sent) < 5)
     }
 
+    @Test("sandboxes run side by side: distinct id ranges, every denial counted, no crash")
+    func concurrentRuns() throws {
+        let count = 12
+        let workspaces = (0..<count).map { _ in Workspace() }
+        let results = ResultBox(count)
+        DispatchQueue.concurrentPerform(iterations: count) { index in
+            results.set(index, Warden.run([], ["python3", "/workspace/attacks.py", "tiocsti_high_bits"], in: workspaces[index]))
+        }
+        var bases = Set<Int>()
+        for index in 0..<count {
+            let result = try #require(results.get(index))
+            #expect(result.status == 0, "run \(index): \(result.stderr)")
+            #expect(result.lastLine == "BLOCKED EPERM")
+            #expect(result.denials["ioctl"] == 1, "run \(index): \(result.denials)")
+            let identity = (result.manifest?["layers"] as? [String: Any])?["identity"] as? [String: Any]
+            if let base = identity?["hostIDBase"] as? Int { bases.insert(base) }
+        }
+        #expect(bases.count == count, "each concurrent sandbox holds its own id range")
+    }
+
     @Test("standard streams pass through")
     func streams() {
         let result = Warden.run([], ["sh", "-c", "cat; echo to-stderr >&2"], in: Workspace(), stdin: "from stdin\n")
@@ -199,4 +219,16 @@ struct RunBehaviourTests {
         let ptrace = Warden.run(["--seccomp", profile], ["python3", "/workspace/attacks.py", "ptrace"], in: workspace)
         #expect(ptrace.lastLine == "BLOCKED EPERM", "an allow-all profile keeps the baseline")
     }
+}
+
+/// Results of concurrent runs, filled from several threads.
+final class ResultBox: @unchecked Sendable {
+    // Safe: every access holds `lock`.
+    private let lock = NSLock()
+    private var results: [Warden.Result?]
+
+    init(_ count: Int) { results = Array(repeating: nil, count: count) }
+
+    func set(_ index: Int, _ result: Warden.Result) { lock.withLock { results[index] = result } }
+    func get(_ index: Int) -> Warden.Result? { lock.withLock { results[index] } }
 }

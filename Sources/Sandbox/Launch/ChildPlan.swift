@@ -116,7 +116,9 @@ final class ChildPlan {
 
     private func bytes(_ contents: [UInt8]) -> UnsafePointer<CChar> {
         let pointer = UnsafeMutablePointer<CChar>.allocate(capacity: max(1, contents.count))
-        contents.withUnsafeBytes { UnsafeMutableRawPointer(pointer).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+        contents.withUnsafeBytes { source in
+            if let base = source.baseAddress { UnsafeMutableRawPointer(pointer).copyMemory(from: base, byteCount: source.count) }
+        }
         allocations.append(UnsafeMutableRawPointer(pointer))
         return UnsafePointer(pointer)
     }
@@ -136,7 +138,9 @@ final class ChildPlan {
 
     private func program(_ filter: CompiledFilter) -> UnsafePointer<sock_filter> {
         let raw = UnsafeMutableRawPointer.allocate(byteCount: max(8, filter.byteCount), alignment: 8)
-        filter.instructions.withUnsafeBytes { raw.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+        filter.instructions.withUnsafeBytes { source in
+            if let base = source.baseAddress { raw.copyMemory(from: base, byteCount: source.count) }
+        }
         allocations.append(raw)
         return UnsafePointer(raw.assumingMemoryBound(to: sock_filter.self))
     }

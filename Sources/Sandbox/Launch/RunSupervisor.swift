@@ -57,10 +57,13 @@ final class RunSupervisor {
         let setupDeadline = monotonicNanoseconds() + Self.setupDeadlineNanoseconds
         var initExited = false
         var killed = false
+        var controlOpen = true
+        var listenerOpen = true
         defer { relay?.restore() }
         while !initExited {
-            var fds = [control.raw, pidfd.raw, signals.descriptor.raw]
-            if let responder { fds.append(responder.listener.raw) }
+            var fds = [pidfd.raw, signals.descriptor.raw]
+            if controlOpen { fds.append(control.raw) }
+            if let responder, listenerOpen { fds.append(responder.listener.raw) }
             if let relay { fds += relay.pollDescriptors }
 
             var timeout: Int32 = -1
@@ -94,7 +97,8 @@ final class RunSupervisor {
             for event in events {
                 switch event.fd {
                 case control.raw:
-                    readControlMessages()
+                    // At end of stream (the child is exiting) stop polling it; pidfd follows.
+                    if !readControlMessages() || event.hangup && !event.readable { controlOpen = false }
                 case pidfd.raw:
                     initExited = true
                     result.initExitedAt = monotonicNanoseconds()
@@ -107,17 +111,21 @@ final class RunSupervisor {
                         }
                     }
                 case responder?.listener.raw:
-                    if let responder, !responder.handleOne() { self.responder = nil }
+                    // Once every task of the filter is gone the listener hangs up: stop polling it,
+                    // keep the counts.
+                    if let responder, !responder.handleOne() || (event.hangup && !event.readable) { listenerOpen = false }
                 case relay?.master.raw:
                     relay?.pumpOutput()
-                default:
+                case relay?.inputDescriptor:
                     relay?.pumpInput()
+                default:
+                    break
                 }
             }
         }
         var code: Int32 = 0, status: Int32 = 0
         if wd_waitid_pidfd(pidfd.raw, &code, &status) == 0 { result.initExit = (code, status) }
-        readControlMessages()
+        _ = readControlMessages()
         relay?.pumpOutput()
         if let responder {
             // Denials still queued when the sandbox died were answered by the kernel.
@@ -126,14 +134,15 @@ final class RunSupervisor {
         return result
     }
 
-    private func readControlMessages() {
+    /// Reads every pending message. Returns false once the channel reached its end.
+    private func readControlMessages() -> Bool {
         while true {
             var message = wd_msg()
             var passed: Int32 = -1
             var pending = pollfd(fd: control.raw, events: Int16(POLLIN), revents: 0)
-            guard poll(&pending, 1, 0) > 0, pending.revents & Int16(POLLIN) != 0 else { return }
+            guard poll(&pending, 1, 0) > 0, pending.revents & Int16(POLLIN) != 0 else { return true }
             let n = wd_recv_msg(control.raw, &message, &passed)
-            guard n == MemoryLayout<wd_msg>.size else { return }
+            guard n == MemoryLayout<wd_msg>.size else { return n > 0 }
             let descriptor = passed >= 0 ? FileDescriptor(passed) : nil
             switch message.type {
             case UInt32(WD_MSG_SETUP_FAILED.rawValue):

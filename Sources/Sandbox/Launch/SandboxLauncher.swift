@@ -22,7 +22,7 @@ public final class SandboxLauncher {
 
     /// Records the time since the previous mark under `name`.
     private func mark(_ name: String) {
-        let now = monotonicNanoseconds()
+        let now = max(monotonicNanoseconds(), phaseStart)
         manifest.phases.append(RunManifest.Phase(name: name, milliseconds: Double(now - phaseStart) / 1e6))
         phaseStart = now
     }
@@ -55,7 +55,7 @@ public final class SandboxLauncher {
             cgroup.remove()
         }
         slot = nil
-        let now = monotonicNanoseconds()
+        let now = max(monotonicNanoseconds(), phaseStart)
         outcome.manifest.phases.append(RunManifest.Phase(name: "teardown", milliseconds: Double(now - phaseStart) / 1e6))
         outcome.manifest.wallSeconds = Double(monotonicNanoseconds() - started) / 1e9
         outcome.manifest.exit.status = outcome.exitStatus
@@ -283,11 +283,14 @@ public final class SandboxLauncher {
         }
         // "run" splits into: the child's setup until the workload execs, the workload, and the
         // sandbox's teardown after it (pid 1 and its namespaces).
-        if let ready = result.readyAt, let exited = result.exitedAt, let gone = result.initExitedAt, ready >= phaseStart {
-            manifest.phases.append(RunManifest.Phase(name: "sandbox-setup", milliseconds: Double(ready - phaseStart) / 1e6))
-            manifest.phases.append(RunManifest.Phase(name: "workload", milliseconds: Double(exited - ready) / 1e6))
-            manifest.phases.append(RunManifest.Phase(name: "sandbox-exit", milliseconds: Double(gone - exited) / 1e6))
-            phaseStart = gone
+        // The messages and pid 1's exit are noticed in whatever order the loop reads them:
+        // times are clamped so that each phase starts where the previous one ended.
+        if let ready = result.readyAt, let exited = result.exitedAt, let gone = result.initExitedAt {
+            let setupEnd = max(ready, phaseStart), workloadEnd = max(exited, setupEnd), exitEnd = max(gone, workloadEnd)
+            manifest.phases.append(RunManifest.Phase(name: "sandbox-setup", milliseconds: Double(setupEnd - phaseStart) / 1e6))
+            manifest.phases.append(RunManifest.Phase(name: "workload", milliseconds: Double(workloadEnd - setupEnd) / 1e6))
+            manifest.phases.append(RunManifest.Phase(name: "sandbox-exit", milliseconds: Double(exitEnd - workloadEnd) / 1e6))
+            phaseStart = min(exitEnd, monotonicNanoseconds())
             mark("collect")
         } else {
             mark("run")

@@ -6,8 +6,9 @@ import WardenSystem
 /// terminal answer) reaches the caller's terminal device itself (R12).
 final class TerminalRelay {
     let master: FileDescriptor
-    /// The caller's terminal the relay reads keystrokes from (nil: stdin is not a terminal).
-    private let input: Int32?
+    /// The caller's terminal the relay reads keystrokes from (nil: stdin is not a terminal, or
+    /// it hung up).
+    private var input: Int32?
     /// Where the sandbox's terminal output goes.
     private let output: Int32
     private let rawMode: RawTerminal?
@@ -55,12 +56,17 @@ final class TerminalRelay {
         return false
     }
 
-    /// Forwards the caller's keystrokes.
+    /// Forwards the caller's keystrokes. At end of input (the terminal hung up) it stops
+    /// reading, so the loop does not spin on a descriptor that stays readable.
     func pumpInput() {
-        guard let input else { return }
+        guard let fd = input else { return }
         var buffer = [UInt8](repeating: 0, count: 4096)
-        let n = buffer.withUnsafeMutableBytes { read(input, $0.baseAddress, $0.count) }
-        if n > 0 && pendingInput.count < 65536 { pendingInput += buffer[0..<n] }
+        let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        if n > 0 {
+            if pendingInput.count < 65536 { pendingInput += buffer[0..<n] }
+        } else if n == 0 || (Glibc.errno != EAGAIN && Glibc.errno != EINTR) {
+            input = nil
+        }
         flushInput()
     }
 
@@ -74,6 +80,9 @@ final class TerminalRelay {
     func resize() {
         if let size = TerminalInfo.windowSize(input ?? output) { TerminalInfo.setWindowSize(master.raw, size) }
     }
+
+    /// The caller's terminal, for the event loop to tell its events apart.
+    var inputDescriptor: Int32? { input }
 
     func restore() {
         rawMode?.restore()

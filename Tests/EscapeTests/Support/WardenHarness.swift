@@ -99,7 +99,7 @@ final class Collector: @unchecked Sendable {
 }
 
 /// A temporary workspace directory (and a scratch directory outside it), removed afterwards.
-final class Workspace {
+final class Workspace: Sendable {
     let root: String
     let path: String
     let scratch: String
