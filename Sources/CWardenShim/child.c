@@ -31,6 +31,13 @@
 
 static int control_fd = -1;
 
+// Credential changes as raw syscalls: glibc's setresuid/setresgid/setgroups broadcast the change to
+// every thread it believes exists (__nptl_setxid), and this process is a copy of a multi-threaded
+// one whose thread list it inherited. The raw call changes only this thread — the only one.
+static int raw_setgroups_empty(void) { return (int)syscall(SYS_setgroups, 0, NULL); }
+static int raw_setresgid(gid_t gid) { return (int)syscall(SYS_setresgid, gid, gid, gid); }
+static int raw_setresuid(uid_t uid) { return (int)syscall(SYS_setresuid, uid, uid, uid); }
+
 __attribute__((noreturn)) static void exit_now(int code) {
     syscall(SYS_exit_group, code);
     __builtin_unreachable();
@@ -551,9 +558,9 @@ __attribute__((noreturn)) static void workload_main(const struct wd_plan *plan, 
         struct rlimit limit = { plan->rlimits[i].soft, plan->rlimits[i].hard };
         CHECK(setrlimit(plan->rlimits[i].resource, &limit), WD_STEP_W_RLIMIT, (int32_t)i);
     }
-    if (plan->set_groups) CHECK(setgroups(0, NULL), WD_STEP_W_SETGROUPS, 0);
-    CHECK(setresgid(plan->agent_gid, plan->agent_gid, plan->agent_gid), WD_STEP_W_SETGID, 0);
-    CHECK(setresuid(plan->agent_uid, plan->agent_uid, plan->agent_uid), WD_STEP_W_SETUID, 0);
+    if (plan->set_groups) CHECK(raw_setgroups_empty(), WD_STEP_W_SETGROUPS, 0);
+    CHECK(raw_setresgid(plan->agent_gid), WD_STEP_W_SETGID, 0);
+    CHECK(raw_setresuid(plan->agent_uid), WD_STEP_W_SETUID, 0);
     // Securebits keep capabilities across setuid (NO_SETUID_FIXUP); empty every set now.
     if (plan->caps_empty) CHECK(cap_set_proc((cap_t)plan->caps_empty), WD_STEP_W_CAPS, 0);
     umask(022);
@@ -615,9 +622,9 @@ __attribute__((noreturn)) void wd_child_main(const struct wd_plan *plan) {
     ssize_t got = wd_recv_msg(control_fd, &go, &passed);
     if (got <= 0 || go.type != WD_MSG_GO) exit_now(WD_CHILD_SETUP_EXIT);
 
-    if (plan->set_groups) CHECK(setgroups(0, NULL), WD_STEP_SETGROUPS, 0);
-    CHECK(setresgid(plan->init_gid, plan->init_gid, plan->init_gid), WD_STEP_SETGID, 0);
-    CHECK(setresuid(plan->init_uid, plan->init_uid, plan->init_uid), WD_STEP_SETUID, 0);
+    if (plan->set_groups) CHECK(raw_setgroups_empty(), WD_STEP_SETGROUPS, 0);
+    CHECK(raw_setresgid(plan->init_gid), WD_STEP_SETGID, 0);
+    CHECK(raw_setresuid(plan->init_uid), WD_STEP_SETUID, 0);
     // Credential changes clear the parent-death signal, so set it only now, then make sure the
     // parent did not die in between (its end of the channel would be closed).
     prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
@@ -635,8 +642,12 @@ __attribute__((noreturn)) void wd_child_main(const struct wd_plan *plan) {
     for (size_t i = 0; i < plan->op_count; i++) {
         struct wd_op *op = (struct wd_op *)&plan->ops[i];
         if (op->kind != WD_OP_BIND_HOST) continue;
-        int tree = wd_open_tree(AT_FDCWD, op->arg, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+        // Resolved without symlinks, cloned from the descriptor (R14).
+        int anchor = wd_openat2(AT_FDCWD, op->arg, O_PATH | O_CLOEXEC, 0, RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS);
+        CHECK(anchor, WD_STEP_OP, (int32_t)i);
+        int tree = wd_open_tree(anchor, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH | AT_RECURSIVE);
         CHECK(tree, WD_STEP_OP, (int32_t)i);
+        close(anchor);
         if (op->attr_set)
             CHECK(wd_mount_setattr(tree, "", AT_EMPTY_PATH | AT_RECURSIVE, op->attr_set, 0, 0, -1), WD_STEP_OP, (int32_t)i);
         op->fd = tree;

@@ -61,13 +61,32 @@ static int write_proc_file(pid_t pid, const char *name, const char *content) {
 // One helper at a time: Warden creates one such namespace per run, from one thread.
 static char userns_helper_stack[16384] __attribute__((aligned(16)));
 
+// The helper shares the parent's memory, including its thread-local errno: it must not call
+// anything that writes errno, so it issues its three syscalls directly.
+static long helper_syscall(long nr, long a, long b, long c) {
+#if defined(__x86_64__)
+    long result;
+    __asm__ volatile("syscall" : "=a"(result) : "a"(nr), "D"(a), "S"(b), "d"(c) : "rcx", "r11", "memory");
+    return result;
+#elif defined(__aarch64__)
+    register long x8 __asm__("x8") = nr;
+    register long x0 __asm__("x0") = a;
+    register long x1 __asm__("x1") = b;
+    register long x2 __asm__("x2") = c;
+    __asm__ volatile("svc 0" : "+r"(x0) : "r"(x8), "r"(x1), "r"(x2) : "memory");
+    return x0;
+#else
+#error "unsupported architecture"
+#endif
+}
+
 static int userns_helper(void *argument) {
     const int *hold = argument;
     char byte;
     // Its own copy of the write end would keep the pipe open forever: close it first.
-    syscall(SYS_close, hold[1]);
-    while (syscall(SYS_read, hold[0], &byte, 1) < 0) {}
-    syscall(SYS_exit, 0);
+    helper_syscall(SYS_close, hold[1], 0, 0);
+    while (helper_syscall(SYS_read, hold[0], (long)&byte, 1) == -EINTR) {}
+    helper_syscall(SYS_exit, 0, 0, 0);
     return 0;
 }
 

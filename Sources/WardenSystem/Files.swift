@@ -1,3 +1,4 @@
+import CWardenShim
 import Glibc
 
 /// Small file-system helpers for the parent process. Paths inside agent-writable trees are
@@ -12,16 +13,32 @@ public enum Files {
     }
 
     /// Writes a file through a temporary name and rename, so readers never see half of it.
+    ///
+    /// The directory is resolved without following any symlink, the temporary file is created
+    /// exclusively under an unpredictable name, and the rename replaces whatever sits at the
+    /// final name (a symlink itself, never its target): a symlink planted where Warden (often
+    /// root) writes cannot redirect the write.
     public static func writeAtomically(_ path: String, _ bytes: [UInt8], mode: mode_t = 0o644) throws(SystemError) {
-        let temporary = path + ".tmp.\(getpid())"
+        let slash = path.lastIndex(of: "/")
+        let directoryPath = slash.map { path[..<$0].isEmpty ? "/" : String(path[..<$0]) } ?? "."
+        let name = slash.map { String(path[path.index(after: $0)...]) } ?? path
+        guard !name.isEmpty, name != ".", name != ".." else { throw SystemError(errno: EINVAL, step: "write \(path)") }
+        let resolve: UInt64 = 0x04 /* RESOLVE_NO_SYMLINKS */ | 0x02 /* RESOLVE_NO_MAGICLINKS */
+        let directoryFD = wd_openat2(AT_FDCWD, directoryPath, UInt64(0o10000000 /* O_PATH */ | O_DIRECTORY | O_CLOEXEC), 0, resolve)
+        guard directoryFD >= 0 else { throw SystemError.current("open(\(directoryPath)) without following symlinks") }
+        let directory = FileDescriptor(directoryFD)
+        let temporary = "." + name + ".tmp-" + hexString(Host.randomBytes(6))
         do {
-            let fd = try FileDescriptor.open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, mode: mode)
-            try fd.writeAll(bytes)
-            try check("fsync(\(temporary))") { fsync(fd.raw) }
-            fd.close()
-            try check("rename(\(temporary))") { rename(temporary, path) }
+            let fd = try check("create(\(temporary))") {
+                openat(directory.raw, temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode)
+            }
+            let file = FileDescriptor(fd)
+            try file.writeAll(bytes)
+            try check("fsync(\(temporary))") { fsync(file.raw) }
+            file.close()
+            try check("rename(\(path))") { renameat(directory.raw, temporary, directory.raw, name) }
         } catch {
-            unlink(temporary)
+            unlinkat(directory.raw, temporary, 0)
             throw error
         }
     }
@@ -32,6 +49,24 @@ public enum Files {
         let bytes = Array(text.utf8)
         let n = try checkSize("write(\(path))") { bytes.withUnsafeBytes { Glibc.write(fd.raw, $0.baseAddress, $0.count) } }
         if n != bytes.count { throw SystemError(errno: EIO, step: "write(\(path))") }
+    }
+
+    /// True when no user other than `uid` (or root) can replace anything at `path`: every
+    /// directory from it up to / is a real directory owned by root or `uid` and not writable by
+    /// group or others (a sticky root-owned directory such as /tmp is accepted above it), and
+    /// `path` itself is not readable or writable by others. Used before trusting cached data.
+    public static func isPrivateChain(_ path: String, uid: uid_t) -> Bool {
+        guard let leaf = lstat(path), (leaf.st_mode & S_IFMT) == S_IFDIR, leaf.st_uid == uid, leaf.st_mode & 0o077 == 0 else {
+            return false
+        }
+        var current = path
+        while let slash = current.lastIndex(of: "/"), current != "/" {
+            current = slash == current.startIndex ? "/" : String(current[..<slash])
+            guard let st = lstat(current), (st.st_mode & S_IFMT) == S_IFDIR, st.st_uid == 0 || st.st_uid == uid else { return false }
+            let sticky = st.st_mode & S_ISVTX != 0 && st.st_uid == 0
+            if st.st_mode & 0o022 != 0 && !sticky { return false }
+        }
+        return true
     }
 
     public static func exists(_ path: String) -> Bool {

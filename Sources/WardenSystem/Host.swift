@@ -44,6 +44,14 @@ public enum Host {
         return home
     }
 
+    /// The running program's GNU build ID, hex (nil when it has none): identifies the exact build,
+    /// for caches of what this build computed.
+    public static let buildID: String? = {
+        var bytes = [UInt8](repeating: 0, count: 64)
+        let count = wd_build_id(&bytes, bytes.count)
+        return count > 0 ? hexString(bytes[0..<count]) : nil
+    }()
+
     public static func environment(_ name: String) -> String? {
         guard let value = getenv(name) else { return nil }
         return String(cString: value)

@@ -37,9 +37,10 @@ public func stripTerminalControls(_ text: String) -> String {
     return String(decoding: out, as: UTF8.self)
 }
 
-/// Writes a line to standard error.
+/// Writes a line to standard error, without terminal control sequences (R13): Warden's
+/// messages can carry names taken from the sandbox (files in the workspace, commands).
 public func printError(_ line: String) {
-    var text = line
+    var text = stripTerminalControls(line)
     if !text.hasSuffix("\n") { text += "\n" }
     let bytes = Array(text.utf8)
     _ = bytes.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }

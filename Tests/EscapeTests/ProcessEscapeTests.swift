@@ -124,6 +124,44 @@ struct ProcessEscapeTests {
         #expect(fds.allSatisfy { (Int($0) ?? 99) <= 3 }, "\(fds)")
     }
 
+    @Test("a directory passed as a standard stream becomes /dev/null inside")
+    func directoryStandardStream() {
+        let workspace = Workspace()
+        let script = "exec \(Warden.binary) run -- readlink /proc/self/fd/0 < /etc"
+        let result = Warden.execute("/bin/bash", ["-c", script], directory: workspace.path)
+        #expect(result.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "/dev/null", "\(result.stdout) \(result.stderr)")
+    }
+
+    @Test("the timeout holds even while the caller's terminal does not read the output")
+    func timeoutWithStuckOutput() throws {
+        let workspace = Workspace()
+        let marker = "\(Int.random(in: 100_000...999_999)).25"
+        let driver = workspace.root + "/stuck.py"
+        let script = [
+            "import os, pty, sys, time",
+            "pid, master = pty.fork()",
+            "if pid == 0:",
+            "    os.execv(sys.argv[1], sys.argv[1:])",
+            "time.sleep(9)",
+            "os.kill(pid, 9)",
+        ].joined(separator: "\n")
+        FileManager.default.createFile(atPath: driver, contents: Data(script.utf8))
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+        process.arguments = [driver, Warden.binary, "run", "--timeout", "2", "--", "sh", "-c", "sleep \(marker) & yes"]
+        process.currentDirectoryURL = URL(fileURLWithPath: workspace.path)
+        try process.run()
+        defer { process.waitUntilExit() }
+        var running = false
+        for _ in 0..<100 where !running {
+            running = processes(matching: marker) > 0
+            usleep(50_000)
+        }
+        #expect(running, "the sandbox started")
+        usleep(5_000_000)
+        #expect(processes(matching: marker) == 0, "the sandbox outlived its timeout while its output was stuck")
+    }
+
     @Test("the workload's cgroup namespace hides the host's hierarchy")
     func cgroupNamespace() {
         let workspace = Workspace()
@@ -134,7 +172,7 @@ struct ProcessEscapeTests {
     }
 
     private func processes(matching marker: String) -> Int {
-        let result = Warden.execute("/usr/bin/pgrep", ["-f", "sleep \(marker)"])
+        let result = Warden.execute("/usr/bin/pgrep", ["-f", "^sleep \(marker)"])
         return result.stdout.split(separator: "\n").count
     }
 

@@ -40,20 +40,35 @@ struct RunBehaviourTests {
     func concurrentRuns() throws {
         let count = 12
         let workspaces = (0..<count).map { _ in Workspace() }
-        let results = ResultBox(count)
-        DispatchQueue.concurrentPerform(iterations: count) { index in
-            results.set(index, Warden.run([], ["python3", "/workspace/attacks.py", "tiocsti_high_bits"], in: workspaces[index]))
+        // All alive at once: each holds its sandbox open until a shared start file disappears.
+        let gate = workspaces[0].root + "/gate"
+        FileManager.default.createFile(atPath: gate, contents: Data())
+        let script = "python3 /workspace/attacks.py tiocsti_high_bits; while [ -e /gate/gate ]; do sleep 0.05; done"
+        var processes: [(Process, String)] = []
+        for workspace in workspaces {
+            let manifest = workspace.scratch + "/manifest.json"
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: Warden.binary)
+            process.arguments = ["run", "--manifest", manifest, "--timeout", "60", "--ro", workspaces[0].root + ":/gate", "--", "sh", "-c", script]
+            process.currentDirectoryURL = URL(fileURLWithPath: workspace.path)
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            processes.append((process, manifest))
         }
+        usleep(3_000_000)
+        try FileManager.default.removeItem(atPath: gate)
         var bases = Set<Int>()
-        for index in 0..<count {
-            let result = try #require(results.get(index))
-            #expect(result.status == 0, "run \(index): \(result.stderr)")
-            #expect(result.lastLine == "BLOCKED EPERM")
-            #expect(result.denials["ioctl"] == 1, "run \(index): \(result.denials)")
-            let identity = (result.manifest?["layers"] as? [String: Any])?["identity"] as? [String: Any]
+        for (process, manifest) in processes {
+            process.waitUntilExit()
+            #expect(process.terminationStatus == 0)
+            let data = try #require(FileManager.default.contents(atPath: manifest))
+            let json = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+            #expect((json["seccompDenials"] as? [String: Int])?["ioctl"] == 1)
+            let identity = (json["layers"] as? [String: Any])?["identity"] as? [String: Any]
             if let base = identity?["hostIDBase"] as? Int { bases.insert(base) }
         }
-        #expect(bases.count == count, "each concurrent sandbox holds its own id range")
+        #expect(bases.count == count, "each simultaneous sandbox holds its own id range")
     }
 
     @Test("standard streams pass through")
@@ -219,16 +234,4 @@ struct RunBehaviourTests {
         let ptrace = Warden.run(["--seccomp", profile], ["python3", "/workspace/attacks.py", "ptrace"], in: workspace)
         #expect(ptrace.lastLine == "BLOCKED EPERM", "an allow-all profile keeps the baseline")
     }
-}
-
-/// Results of concurrent runs, filled from several threads.
-final class ResultBox: @unchecked Sendable {
-    // Safe: every access holds `lock`.
-    private let lock = NSLock()
-    private var results: [Warden.Result?]
-
-    init(_ count: Int) { results = Array(repeating: nil, count: count) }
-
-    func set(_ index: Int, _ result: Warden.Result) { lock.withLock { results[index] = result } }
-    func get(_ index: Int) -> Warden.Result? { lock.withLock { results[index] } }
 }

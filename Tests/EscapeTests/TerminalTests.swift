@@ -53,6 +53,14 @@ struct TerminalTests {
         #expect(!output.contains("INJECTED"))
     }
 
+    @Test("escape sequences that act on the caller's terminal are filtered out; colours pass")
+    func escapeFilter() {
+        let output = underTerminal(["printf", "A\\033]52;c;cHduZWQ=\\007\\033[21t\\033[31mRED\\033[0mB"])
+        #expect(output.contains("\u{1b}[31mRED\u{1b}[0m"), "\(Array(output.utf8))")
+        #expect(!output.contains("]52;"), "clipboard write reached the caller's terminal")
+        #expect(!output.contains("[21t"), "title report request reached the caller's terminal")
+    }
+
     @Test("job control works in an interactive shell")
     func jobControl() {
         let output = underTerminal(["bash", "-ic", "sleep 5 & jobs; kill %1; echo JOBS-DONE"])

@@ -206,6 +206,34 @@ struct CgroupTests {
         #expect(Set(returned) == ["/cg/memory/user.slice/tasks", "/cg/pids/user.slice/tasks", "/cg/cpu,cpuacct/tasks", "/cg/freezer/tasks"])
     }
 
+    @Test("a requested CPU limit without a cpu controller is a missing layer, on both hierarchies")
+    func cpuWithoutController() {
+        var mounts = Self.v1Mounts
+        mounts["cpu"] = nil
+        let v1 = FakeCgroupFileSystem(roots: Array(mounts.values), interface: Self.v1Interface)
+        #expect(throws: SandboxError.self) { try SandboxCgroup.create(hierarchy: .v1(controllers: mounts), name: "s", limits: Self.limits, files: v1) }
+        var interface = Self.v2Interface
+        interface["cgroup.controllers"] = "memory pids"
+        let v2 = FakeCgroupFileSystem(roots: ["/cg"], interface: interface)
+        #expect(throws: SandboxError.self) { try SandboxCgroup.create(hierarchy: .v2(root: "/cg"), name: "s", limits: Self.limits, files: v2) }
+        var noCPU = Self.limits
+        noCPU.cpus = nil
+        #expect((try? SandboxCgroup.create(hierarchy: .v2(root: "/cg"), name: "s", limits: noCPU, files: v2)) != nil)
+    }
+
+    @Test("swap that the cgroup cannot account is reported")
+    func swapWarning() throws {
+        var interface = Self.v1Interface
+        interface["memory.memsw.limit_in_bytes"] = nil
+        let files = FakeCgroupFileSystem(roots: Array(Self.v1Mounts.values), interface: interface,
+                                         rootFiles: ["/proc/meminfo": "MemTotal:       24000000 kB\nSwapTotal:       2097148 kB\n"])
+        let cgroup = try SandboxCgroup.create(hierarchy: .v1(controllers: Self.v1Mounts), name: "s", limits: Self.limits, files: files)
+        #expect(cgroup.warnings.contains { $0.contains("swap") })
+        let noSwap = FakeCgroupFileSystem(roots: Array(Self.v1Mounts.values), interface: interface,
+                                          rootFiles: ["/proc/meminfo": "SwapTotal:             0 kB\n"])
+        #expect(try SandboxCgroup.create(hierarchy: .v1(controllers: Self.v1Mounts), name: "s", limits: Self.limits, files: noSwap).warnings.isEmpty)
+    }
+
     @Test("v2 needs no thread placement: the sandbox is cloned into the cgroup")
     func v2Placement() throws {
         let files = FakeCgroupFileSystem(roots: ["/cg"], interface: Self.v2Interface)

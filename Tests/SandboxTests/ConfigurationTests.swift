@@ -1,4 +1,5 @@
 import Foundation
+import Glibc
 @testable import Sandbox
 import Testing
 import WardenSystem
@@ -27,8 +28,45 @@ struct ConfigurationTests {
     @Test("bind targets may not cover the sandbox's own structure", arguments: ["/proc/x", "/dev", "/workspace/sub", "/etc/passwd", "/usr/lib/x", "/bin", "/", "/a/../etc"])
     func reservedTargets(_ target: String) {
         #expect(throws: SandboxError.self) {
-            _ = try RunConfiguration.validateBinds([BindRequest(source: "/tmp", target: target)], option: "--ro")
+            _ = try RunConfiguration.validateBinds([BindRequest(source: "/tmp", target: target)], option: "--ro", guardian: nil)
         }
+    }
+
+    @Test("bind sources through a symlink are refused; writable ones may not be broad or hold credentials")
+    func bindSources() throws {
+        let base = "/tmp/warden-binds-\(getpid())"
+        let home = base + "/home"
+        try Files.makeDirectories(home + "/.ssh")
+        try Files.makeDirectories(base + "/ws/real")
+        defer { _ = system("rm -rf '\(base)'") }
+        symlink(home + "/.ssh", base + "/ws/cache")
+        let guardian = WorkspaceGuard(home: home, wardenHome: "/var/lib/warden")
+        func refused(_ source: String, _ option: String, guardian: WorkspaceGuard?) -> Bool {
+            (try? RunConfiguration.validateBinds([BindRequest(source: source, target: "/x")], option: option, guardian: guardian)) == nil
+        }
+        #expect(refused(base + "/ws/cache", "--rw", guardian: guardian), "planted symlink")
+        #expect(refused(base + "/ws/cache", "--ro", guardian: nil), "planted symlink, read-only too")
+        #expect(refused(home + "/.ssh", "--rw", guardian: guardian), "credentials")
+        #expect(refused(home, "--rw", guardian: guardian), "the home directory")
+        #expect(!refused(home + "/.ssh", "--ro", guardian: nil), "read-only credentials are the caller's choice")
+        #expect(!refused(base + "/ws/real", "--rw", guardian: guardian))
+        #expect(!refused(home + "/.ssh", "--rw", guardian: nil), "--allow-broad-workspace names the intent")
+    }
+
+    @Test("atomic writes never go through a symlinked directory and never leave a partial file")
+    func atomicWrites() throws {
+        let base = "/tmp/warden-atomic-\(getpid())"
+        try Files.makeDirectories(base + "/victim")
+        try Files.makeDirectories(base + "/out")
+        defer { _ = system("rm -rf '\(base)'") }
+        symlink(base + "/victim", base + "/link")
+        #expect(throws: SystemError.self) { try Files.writeAtomically(base + "/link/manifest.json", Array("x".utf8)) }
+        #expect(Files.listDirectory(base + "/victim").isEmpty)
+        symlink(base + "/victim/target", base + "/out/manifest.json")
+        try Files.writeAtomically(base + "/out/manifest.json", Array("data".utf8))
+        #expect(try Files.readText(base + "/out/manifest.json") == "data")
+        #expect(Files.listDirectory(base + "/victim").isEmpty, "the planted symlink was replaced, not followed")
+        #expect(Files.listDirectory(base + "/out") == ["manifest.json"])
     }
 
     @Test("the environment starts clean; --env wins over --env-pass; bad names are refused")

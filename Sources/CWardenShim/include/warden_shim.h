@@ -243,6 +243,8 @@ int wd_seccomp_notif_sizes(uint16_t *notif, uint16_t *resp);
 // prctl(2) is variadic in glibc, which Swift cannot call.
 int wd_prctl(int option, unsigned long a2, unsigned long a3, unsigned long a4, unsigned long a5);
 ssize_t wd_getrandom(void *buffer, size_t length);
+// The GNU build ID of the running program (0 bytes when it has none).
+size_t wd_build_id(uint8_t *out, size_t capacity);
 // An anonymous close-on-exec memory file (memfd_create needs _GNU_SOURCE).
 int wd_memfd(const char *name);
 

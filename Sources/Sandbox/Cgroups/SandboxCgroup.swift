@@ -17,6 +17,8 @@ public final class SandboxCgroup {
     public let directories: [String: String]
     public let limits: ResourceLimits
     let files: any CgroupFileSystem
+    /// Limits that could not be made complete (recorded in the manifest).
+    public private(set) var warnings: [String] = []
 
     public static let subtree = "warden"
     /// v1 controllers a sandbox joins; memory and pids are required.
@@ -63,15 +65,17 @@ public final class SandboxCgroup {
                     }
                 }
                 if let pids = directories["pids"] { try files.write(pids + "/pids.max", String(limits.pids)) }
-                if let cpus = limits.cpus, let cpu = directories["cpu"] {
+                if let cpus = limits.cpus {
+                    // A requested CPU limit must hold: without the controller the layer is missing.
+                    guard let cpu = directories["cpu"] else { throw SystemError(errno: ENOTSUP, step: "cgroup v1 cpu hierarchy (needed by --cpus)") }
                     try files.write(cpu + "/cpu.cfs_period_us", "100000")
                     try files.write(cpu + "/cpu.cfs_quota_us", String(Self.quota(cpus)))
                 }
             case .v2(let root):
-                try enableControllers(at: root, files)
+                try enableControllers(at: root, files, needCPU: limits.cpus != nil)
                 let parent = root + "/" + subtree
                 try ensureDirectory(parent, files)
-                try enableControllers(at: parent, files)
+                try enableControllers(at: parent, files, needCPU: limits.cpus != nil)
                 let path = parent + "/" + name
                 try recreate(path, hierarchy: hierarchy, files: files)
                 directories["unified"] = path
@@ -83,7 +87,24 @@ public final class SandboxCgroup {
         } catch {
             throw SandboxError(.layerUnavailable, "cgroups: \(error.description)", cause: error)
         }
-        return SandboxCgroup(hierarchy: hierarchy, directories: directories, limits: limits, files: files)
+        let cgroup = SandboxCgroup(hierarchy: hierarchy, directories: directories, limits: limits, files: files)
+        // Without swap accounting, memory past the limit can go to swap instead of being refused.
+        let swapLimited = directories["memory"].map { files.exists($0 + "/memory.memsw.limit_in_bytes") }
+            ?? directories["unified"].map { files.exists($0 + "/memory.swap.max") } ?? true
+        if !swapLimited && Self.swapConfigured(files) {
+            cgroup.warnings.append("swap is configured but the kernel does not account it per cgroup: the memory limit does not cover swap (enable swapaccount=1 or cgroup v2)")
+        }
+        return cgroup
+    }
+
+    static func swapConfigured(_ files: any CgroupFileSystem) -> Bool {
+        var total: UInt64 = 0
+        LineFields(files.read("/proc/meminfo") ?? []).forEachLine(separator: UInt8(ascii: " ")) { fields in
+            let words = fields.filter { !$0.isEmpty }
+            if words.count >= 2, LineFields.string(words[0]) == "SwapTotal:" { total = LineFields.number(words[1]) ?? 0 }
+            return total == 0
+        }
+        return total > 0
     }
 
     /// CPU time per 100 ms period for a fraction of CPUs (at least 1 ms).
@@ -222,12 +243,12 @@ public final class SandboxCgroup {
         try files.makeDirectory(path)
     }
 
-    private static func enableControllers(at path: String, _ files: any CgroupFileSystem) throws(SystemError) {
+    private static func enableControllers(at path: String, _ files: any CgroupFileSystem, needCPU: Bool) throws(SystemError) {
         let available = words(files.read(path + "/cgroup.controllers"))
         let enabled = words(files.read(path + "/cgroup.subtree_control"))
         for controller in ["memory", "pids", "cpu"] {
             guard available.contains(controller) else {
-                if controller == "cpu" { continue }
+                if controller == "cpu" && !needCPU { continue }
                 throw SystemError(errno: ENOTSUP, step: "cgroup v2 controller \(controller) not available at \(path)")
             }
             if !enabled.contains(controller) { try files.write(path + "/cgroup.subtree_control", "+\(controller)") }

@@ -41,12 +41,10 @@ public struct RunConfiguration: Sendable {
         guard let st = Files.stat(workspace), (st.st_mode & S_IFMT) == S_IFDIR else {
             throw .invalid("workspace \(workspace) is not a directory")
         }
-        if !request.allowBroadWorkspace {
-            let home = (Host.homeDirectory(of: getuid()) ?? lookup("HOME")).flatMap { try? Files.canonicalPath($0) }
-            let wardenHome = try? Files.canonicalPath(paths.home)
-            if let refusal = WorkspaceGuard(home: home, wardenHome: wardenHome ?? paths.home).refusal(for: workspace) {
-                throw .invalid("\(refusal); pass --allow-broad-workspace if this is intended")
-            }
+        let home = (Host.homeDirectory(of: getuid()) ?? lookup("HOME")).flatMap { try? Files.canonicalPath($0) }
+        let guardian = WorkspaceGuard(home: home, wardenHome: (try? Files.canonicalPath(paths.home)) ?? paths.home)
+        if !request.allowBroadWorkspace, let refusal = guardian.refusal(for: workspace) {
+            throw .invalid("\(refusal); pass --allow-broad-workspace if this is intended")
         }
 
         // Root of the system directories.
@@ -58,8 +56,9 @@ public struct RunConfiguration: Sendable {
             }
         }
 
-        let readOnly = try validateBinds(request.readOnlyBinds, option: "--ro")
-        let readWrite = try validateBinds(request.readWriteBinds, option: "--rw")
+        let readOnly = try validateBinds(request.readOnlyBinds, option: "--ro", guardian: nil)
+        let readWrite = try validateBinds(request.readWriteBinds, option: "--rw",
+                                          guardian: request.allowBroadWorkspace ? nil : guardian)
 
         // seccomp profile: read and parse now, so a malformed one stops the run before it starts.
         let bytes: [UInt8], source: String, name: String
@@ -90,14 +89,34 @@ public struct RunConfiguration: Sendable {
     /// Inside paths a bind must not cover: the sandbox's own structure.
     static let reservedTargets = ["/proc", "/dev", MountPlanBuilder.workspaceTarget, "/etc"]
 
-    static func validateBinds(_ binds: [BindRequest], option: String) throws(SandboxError) -> [BindRequest] {
+    /// Validates bind sources and targets. A source whose path contains a symlink is refused: a
+    /// symlink inside an agent-writable tree (planted by an earlier run) would otherwise redirect
+    /// the bind anywhere. Writable sources also get the broad-workspace checks (R4) and may not
+    /// be credential directories.
+    static func validateBinds(_ binds: [BindRequest], option: String, guardian: WorkspaceGuard?) throws(SandboxError) -> [BindRequest] {
         var result: [BindRequest] = []
         for bind in binds {
+            let lexical = normalize(bind.source.hasPrefix("/") ? bind.source : (currentDirectory() ?? "/") + "/" + bind.source)
             let source: String
-            do { source = try Files.canonicalPath(bind.source) } catch { throw .invalid("\(option) \(bind.source): \(error.reason)") }
+            do { source = try Files.canonicalPath(lexical) } catch { throw .invalid("\(option) \(bind.source): \(error.reason)") }
+            guard source == lexical else {
+                throw .invalid("\(option) \(bind.source): the path goes through a symlink (to \(source)); give the real path")
+            }
+            if let guardian {
+                if let refusal = guardian.refusal(for: source, subject: "the bind source") {
+                    throw .invalid("\(option): \(refusal); pass --allow-broad-workspace if this is intended")
+                }
+                if let home = guardian.home {
+                    for secret in credentialDirectories.map({ home + "/" + $0 }) where source == secret || source.hasPrefix(secret + "/") || secret.hasPrefix(source + "/") {
+                        throw .invalid("\(option) \(bind.source): \(secret) holds credentials; pass --allow-broad-workspace if this is intended")
+                    }
+                }
+            }
             let target = normalize(bind.target == bind.source ? source : bind.target)
-            guard target.hasPrefix("/"), target != "/" else { throw .invalid("\(option) \(bind.target): the target must be an absolute path other than /") }
-            if target.split(separator: "/").contains(where: { $0 == ".." || $0 == "." }) {
+            guard bind.target.hasPrefix("/") || bind.target == bind.source, target != "/" else {
+                throw .invalid("\(option) \(bind.target): the target must be an absolute path other than /")
+            }
+            if bind.target.split(separator: "/").contains(where: { $0 == ".." || $0 == "." }) {
                 throw .invalid("\(option) \(bind.target): the target must not contain . or ..")
             }
             for reserved in reservedTargets where target == reserved || target.hasPrefix(reserved + "/") {
@@ -111,8 +130,19 @@ public struct RunConfiguration: Sendable {
         return result
     }
 
+    /// Directories under a home that hold credentials; never bound writable without the flag.
+    static let credentialDirectories = [".ssh", ".gnupg", ".aws", ".azure", ".kube", ".docker", ".config/gcloud", ".config/gh",
+                                        ".password-store", ".netrc", ".git-credentials", ".npmrc", ".pypirc"]
+
+    /// "/a/./b/../c" -> "/a/c" (lexically; symlinks are refused separately).
     static func normalize(_ path: String) -> String {
-        "/" + path.split(separator: "/").joined(separator: "/")
+        var components: [Substring] = []
+        for component in path.split(separator: "/") {
+            if component == "." { continue }
+            if component == ".." { _ = components.popLast(); continue }
+            components.append(component)
+        }
+        return "/" + components.joined(separator: "/")
     }
 
     static func buildEnvironment(_ request: SandboxRequest, lookup: (String) -> String?) throws(SandboxError) -> [(String, String)] {

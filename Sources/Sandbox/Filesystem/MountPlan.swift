@@ -40,15 +40,21 @@ public final class DetachedTree: @unchecked Sendable {
     }
 
     /// Clones the mount at `path` (recursively when asked) and applies `attributes`, with the
-    /// given user namespace for idmapping.
+    /// given user namespace for idmapping. `path` is resolved without following any symlink and
+    /// the clone is made from that descriptor, so a path component swapped for a symlink between
+    /// validation and here is refused rather than followed (R14).
     public static func open(_ path: String, recursive: Bool, attributes: MountAttributes, userNamespace: FileDescriptor? = nil) throws(SystemError) -> DetachedTree {
-        let flags = UInt32(1 /* OPEN_TREE_CLONE */) | UInt32(O_CLOEXEC) | (recursive ? 0x8000 /* AT_RECURSIVE */ : 0)
-        let fd = wd_open_tree(AT_FDCWD, path, flags)
+        let resolve: UInt64 = 0x04 /* RESOLVE_NO_SYMLINKS */ | 0x02 /* RESOLVE_NO_MAGICLINKS */
+        let anchor = wd_openat2(AT_FDCWD, path, UInt64(0o10000000 /* O_PATH */ | O_CLOEXEC), 0, resolve)
+        guard anchor >= 0 else { throw SystemError.current("open(\(path))") }
+        let anchorFD = FileDescriptor(anchor)
+        let emptyPath = UInt32(0x1000 /* AT_EMPTY_PATH */)
+        let flags = UInt32(1 /* OPEN_TREE_CLONE */) | UInt32(O_CLOEXEC) | emptyPath | (recursive ? 0x8000 /* AT_RECURSIVE */ : 0)
+        let fd = wd_open_tree(anchorFD.raw, "", flags)
         guard fd >= 0 else { throw SystemError.current("open_tree(\(path))") }
         let tree = FileDescriptor(fd)
         if !attributes.isEmpty {
-            let setattrFlags = UInt32(0x1000 /* AT_EMPTY_PATH */) | (recursive ? 0x8000 : 0)
-            let rc = wd_mount_setattr(fd, "", setattrFlags, attributes.rawValue, 0, 0, userNamespace?.raw ?? -1)
+            let rc = wd_mount_setattr(fd, "", emptyPath | (recursive ? 0x8000 : 0), attributes.rawValue, 0, 0, userNamespace?.raw ?? -1)
             if rc != 0 { throw SystemError.current("mount_setattr(\(path))") }
         }
         let st = try tree.stat()

@@ -115,14 +115,17 @@ public struct MountPlanBuilder {
                  record: MountRecord(target: Self.workspaceTarget, source: workspace, mode: workspaceUserNamespace != nil ? "rw,idmapped" : "rw"))
         guard git.hasRepository else { return }
         if let hazard = git.hazard { throw SystemError(errno: ELOOP, step: hazard) }
-        for protected in git.readOnly {
-            plan.add(.selfBind(base: target, path: protected.path, attributes: .sealedReadOnly, directory: protected.isDirectory,
-                               recursive: false, optional: true),
-                     record: MountRecord(target: Self.workspaceTarget + "/" + protected.path, source: workspace + "/" + protected.path, mode: "ro"))
+        for protection in git.protections {
+            switch protection {
+            case .readOnly(let path, let isDirectory):
+                plan.add(.selfBind(base: target, path: path, attributes: .sealedReadOnly, directory: isDirectory,
+                                   recursive: false, optional: false),
+                         record: MountRecord(target: Self.workspaceTarget + "/" + path, source: workspace + "/" + path, mode: "ro"))
+            case .pin(let path):
+                plan.add(.selfBind(base: target, path: path, attributes: [.noSetID, .noDevices], directory: true,
+                                   recursive: true, optional: false))
+            }
         }
-        // Last: .git becomes a mount point (recursive, keeping the read-only binds inside), so it
-        // cannot be renamed away and replaced.
-        plan.add(.selfBind(base: target, path: ".git", attributes: [.noSetID, .noDevices], directory: true, recursive: true, optional: false))
     }
 
     private func addScratch(_ plan: inout MountPlan) {

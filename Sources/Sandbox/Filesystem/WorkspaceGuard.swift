@@ -19,20 +19,21 @@ public struct WorkspaceGuard: Sendable {
         self.wardenHome = wardenHome
     }
 
-    /// Returns why `path` (canonical, absolute) is too broad, or nil when it is acceptable.
-    public func refusal(for path: String) -> String? {
-        if path == "/" { return "the workspace would be the whole file system (/)" }
+    /// Returns why `path` (canonical, absolute) is too broad to be mounted writable, or nil when
+    /// it is acceptable. `subject` names what is being checked in the message.
+    public func refusal(for path: String, subject: String = "the workspace") -> String? {
+        if path == "/" { return "\(subject) would be the whole file system (/)" }
         if let home, path == home || isAncestor(path, of: home) {
-            return "the workspace \(path) would expose your home directory \(home) read-write"
+            return "\(subject) \(path) would expose your home directory \(home) read-write"
         }
         if let wardenHome, path == wardenHome || isAncestor(path, of: wardenHome) || isAncestor(wardenHome, of: path) {
-            return "the workspace \(path) overlaps Warden's own state directory \(wardenHome)"
+            return "\(subject) \(path) overlaps Warden's own state directory \(wardenHome)"
         }
         for tree in Self.systemTrees where path == tree || isAncestor(tree, of: path) || isAncestor(path, of: tree) {
-            return "the workspace \(path) overlaps the system directory \(tree)"
+            return "\(subject) \(path) overlaps the system directory \(tree)"
         }
         if Self.systemDirectories.contains(path) {
-            return "the workspace \(path) is a shared system directory"
+            return "\(subject) \(path) is a shared system directory"
         }
         return nil
     }

@@ -30,7 +30,7 @@ final class RunSupervisor {
     private let resolver: LazyDenialResolver?
     private let deadline: UInt64?
     private let terminalOutput: (input: Int32?, output: Int32)?
-    private let onTimeout: () -> Void
+    private let onTimeout: @Sendable () -> Void
     private var responder: SeccompResponder?
     private var relay: TerminalRelay?
     private var result = SupervisionResult()
@@ -39,7 +39,7 @@ final class RunSupervisor {
     static let setupDeadlineNanoseconds: UInt64 = 60_000_000_000
 
     init(control: FileDescriptor, pidfd: FileDescriptor, signals: SignalChannel, resolver: LazyDenialResolver?,
-         timeoutSeconds: Double?, terminal: (input: Int32?, output: Int32)?, onTimeout: @escaping () -> Void) {
+         timeoutSeconds: Double?, terminal: (input: Int32?, output: Int32)?, onTimeout: @escaping @Sendable () -> Void) {
         self.control = control
         self.pidfd = pidfd
         self.signals = signals
@@ -55,6 +55,16 @@ final class RunSupervisor {
 
     func run() throws(SandboxError) -> SupervisionResult {
         let setupDeadline = monotonicNanoseconds() + Self.setupDeadlineNanoseconds
+        // The loop enforces the timeout; the watchdog is the backstop for when the loop is stuck
+        // (one second later, so the two do not race in the ordinary case).
+        let pidfdRaw = pidfd.raw
+        let kill = onTimeout
+        let watchdog = deadline.flatMap { deadline in
+            Watchdog(deadline: deadline + 1_000_000_000) {
+                _ = wd_pidfd_send_signal(pidfdRaw, SIGKILL)
+                kill()
+            }
+        }
         var initExited = false
         var killed = false
         var controlOpen = true
@@ -123,6 +133,7 @@ final class RunSupervisor {
                 }
             }
         }
+        if watchdog?.stop() == true { result.timedOut = true }
         var code: Int32 = 0, status: Int32 = 0
         if wd_waitid_pidfd(pidfd.raw, &code, &status) == 0 { result.initExit = (code, status) }
         _ = readControlMessages()

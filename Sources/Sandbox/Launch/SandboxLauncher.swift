@@ -18,6 +18,7 @@ public final class SandboxLauncher {
     private var manifest: RunManifest
     private var cgroup: SandboxCgroup?
     private var slot: IdSlot?
+    private var git: GitGuard?
     private var phaseStart = monotonicNanoseconds()
 
     /// Records the time since the previous mark under `name`.
@@ -55,6 +56,15 @@ public final class SandboxLauncher {
             cgroup.remove()
         }
         slot = nil
+        // What the sandbox left in .git that would run its code under the developer's git.
+        if let git {
+            let findings = git.audit(workspace: configuration.workspace, runID: manifest.runID)
+            if !findings.isEmpty {
+                outcome.manifest.warnings += findings.map { "git: " + $0 }
+                let note = "warden: the sandbox left git redirections in the workspace, now quarantined: " + findings.joined(separator: "; ")
+                outcome.message = outcome.message.map { $0 + "\n" + note } ?? note
+            }
+        }
         let now = max(monotonicNanoseconds(), phaseStart)
         outcome.manifest.phases.append(RunManifest.Phase(name: "teardown", milliseconds: Double(now - phaseStart) / 1e6))
         outcome.manifest.wallSeconds = Double(monotonicNanoseconds() - started) / 1e9
@@ -125,6 +135,7 @@ public final class SandboxLauncher {
             let created = try work.wait().get()
             cgroup = created
             manifest.layers.cgroups?.path = created.displayPath
+            manifest.warnings += created.warnings
             return created
         }
         defer { _ = try? awaitCgroup() }
@@ -168,6 +179,7 @@ public final class SandboxLauncher {
         mark("identity")
         // File system.
         let git = GitGuard.inspect(workspace: configuration.workspace)
+        self.git = git
         var mounts: MountPlan
         do {
             mounts = try mountPlan(git: git, identity: identity, userNamespace: workspaceNamespace)
@@ -268,9 +280,9 @@ public final class SandboxLauncher {
         let supervisor = RunSupervisor(
             control: parentEnd, pidfd: pidfd, signals: signals, resolver: resolver,
             timeoutSeconds: request.limits.timeoutSeconds, terminal: terminal.enabled ? (terminal.input, terminal.output) : nil,
-            onTimeout: { [cgroup] in
-                _ = wd_pidfd_send_signal(pidfd.raw, SIGKILL)
-                cgroup?.killAll()
+            onTimeout: { [pidfdRaw = pidfd.raw, cgroup = UncheckedBox(cgroup)] in
+                _ = wd_pidfd_send_signal(pidfdRaw, SIGKILL)
+                cgroup.value?.killAll()
             })
         let result: SupervisionResult
         do throws(SandboxError) {
@@ -351,14 +363,19 @@ public final class SandboxLauncher {
     /// A pseudo-terminal when any standard stream is a terminal (auto); the caller's terminal
     /// itself is never handed in.
     static func terminalPlan(_ mode: TerminalMode) -> TerminalPlan {
-        var mask: UInt32 = 0
-        for fd: Int32 in 0...2 where TerminalInfo.isTerminal(fd) { mask |= 1 << UInt32(fd) }
-        guard mask != 0 else { return TerminalPlan(enabled: false, ptyMask: 0, nullMask: 0, input: nil, output: 1, size: winsize()) }
-        if mode == .never { return TerminalPlan(enabled: false, ptyMask: 0, nullMask: mask, input: nil, output: 1, size: winsize()) }
+        var mask: UInt32 = 0, directories: UInt32 = 0
+        for fd: Int32 in 0...2 {
+            if TerminalInfo.isTerminal(fd) { mask |= 1 << UInt32(fd) }
+            // A directory handed in as a standard stream would be a path into the host's tree.
+            var st = stat()
+            if fstat(fd, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR { directories |= 1 << UInt32(fd) }
+        }
+        guard mask != 0 else { return TerminalPlan(enabled: false, ptyMask: 0, nullMask: directories, input: nil, output: 1, size: winsize()) }
+        if mode == .never { return TerminalPlan(enabled: false, ptyMask: 0, nullMask: mask | directories, input: nil, output: 1, size: winsize()) }
         let output: Int32 = mask & 2 != 0 ? 1 : (mask & 4 != 0 ? 2 : 0)
         let input: Int32? = mask & 1 != 0 ? 0 : nil
         let size = TerminalInfo.windowSize(output) ?? winsize(ws_row: 24, ws_col: 80, ws_xpixel: 0, ws_ypixel: 0)
-        return TerminalPlan(enabled: true, ptyMask: mask, nullMask: 0, input: input, output: output, size: size)
+        return TerminalPlan(enabled: true, ptyMask: mask, nullMask: directories, input: input, output: output, size: size)
     }
 
     struct Limit {
@@ -380,4 +397,11 @@ public final class SandboxLauncher {
             Limit(name: "nproc", resource: Int32(__RLIMIT_NPROC.rawValue), soft: limits.pids, hard: limits.pids),
         ]
     }
+}
+
+/// Carries a non-Sendable reference into a @Sendable closure.
+/// Safe here: the cgroup object is immutable after creation and its methods only touch files.
+struct UncheckedBox<Value>: @unchecked Sendable {
+    let value: Value
+    init(_ value: Value) { self.value = value }
 }

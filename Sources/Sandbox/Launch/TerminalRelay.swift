@@ -13,6 +13,7 @@ final class TerminalRelay {
     private let output: Int32
     private let rawMode: RawTerminal?
     private var pendingInput: [UInt8] = []
+    private var outputFilter = TerminalOutputFilter()
     private(set) var masterOpen = true
 
     init(master: FileDescriptor, input: Int32?, output: Int32) {
@@ -47,7 +48,8 @@ final class TerminalRelay {
         while masterOpen {
             let n = buffer.withUnsafeMutableBytes { read(master.raw, $0.baseAddress, $0.count) }
             if n > 0 {
-                writeFully(output, buffer, count: n)
+                let allowed = outputFilter.filter(buffer[0..<n])
+                writeFully(output, allowed, count: allowed.count)
                 continue
             }
             if n < 0 && (Glibc.errno == EAGAIN || Glibc.errno == EINTR) { return true }
@@ -84,8 +86,11 @@ final class TerminalRelay {
     /// The caller's terminal, for the event loop to tell its events apart.
     var inputDescriptor: Int32? { input }
 
+    /// Restores the caller's terminal and discards what it typed or answered that the sandbox
+    /// did not read: it must not reach the caller's shell as input.
     func restore() {
         rawMode?.restore()
+        if let input { tcflush(input, TCIFLUSH) }
     }
 
     private func writeFully(_ fd: Int32, _ buffer: [UInt8], count: Int) {

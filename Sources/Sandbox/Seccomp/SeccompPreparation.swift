@@ -15,16 +15,20 @@ public struct PreparedSeccomp: Sendable {
 /// Why a cache: intersecting the baseline into a profile and compiling two filters with
 /// libseccomp costs milliseconds, several times the rest of the launch. The key covers every
 /// input of the compilation (profile bytes, baseline version, architecture, kernel version
-/// for `minKernel`, libseccomp version, Warden's format), and the file is checksummed and kept
-/// in a private directory owned by the user, so a stale or tampered entry is never loaded.
+/// for `minKernel`, libseccomp version, Warden's own build ID), and the file is checksummed and
+/// only loaded from a directory chain no other user can write, so a stale or tampered entry is
+/// never loaded.
 public enum SeccompPreparation {
     static let magic = Array("WSECCMP2".utf8)
 
     public static func prepare(profileBytes: [UInt8], profileSHA256: String, source: String, context: FilterPlan.Context,
                                cacheDirectory: String?) throws(SandboxError) -> PreparedSeccomp {
+        // Without a build ID there is no safe key: a rebuilt Warden must not load filters another
+        // build compiled.
+        let cacheDirectory = Host.buildID == nil ? nil : cacheDirectory
         let key = cacheKey(profileSHA256: profileSHA256, context: context)
         let path = cacheDirectory.map { "\($0)/\(key).bpf" }
-        if let path, let cached = load(path) { return cached }
+        if let cacheDirectory, let path, Files.isPrivateChain(cacheDirectory, uid: getuid()), let cached = load(path) { return cached }
 
         let profile = try SeccompProfile.parse(profileBytes, source: source)
         let resolved = try ResolvedProfile.resolve(profile, context: context, source: source)
@@ -41,7 +45,7 @@ public enum SeccompPreparation {
     public static func cacheKey(profileSHA256: String, context: FilterPlan.Context) -> String {
         let text = "profile=\(profileSHA256);baseline=\(SeccompBaseline.version);arch=\(context.goArch);"
             + "kernel=\(context.kernel.0).\(context.kernel.1);caps=\(context.capabilities.sorted().joined(separator: ","));"
-            + "libseccomp=\(SyscallTable.libraryVersion);format=\(String(decoding: magic, as: UTF8.self))"
+            + "libseccomp=\(SyscallTable.libraryVersion);format=\(String(decoding: magic, as: UTF8.self));build=\(Host.buildID ?? "none")"
         return SHA256.hex(Array(text.utf8))
     }
 
