@@ -38,8 +38,19 @@ public enum SeccompPreparation {
                                        ignoredSyscalls: resolved.unknownNames, fromCache: false)
         if let cacheDirectory, let path, (try? WardenPaths.ensurePrivateDirectory(cacheDirectory)) != nil {
             try? Files.writeAtomically(path, serialize(prepared), mode: 0o600)
+            prune(cacheDirectory, keep: 32)
         }
         return prepared
+    }
+
+    /// Keys change with every build and profile: keep only the most recently written entries.
+    static func prune(_ directory: String, keep: Int) {
+        let entries = Files.listDirectory(directory).filter { $0.hasSuffix(".bpf") }.compactMap { name -> (String, Int)? in
+            guard let st = Files.lstat(directory + "/" + name), (st.st_mode & S_IFMT) == S_IFREG else { return nil }
+            return (name, st.st_mtim.tv_sec)
+        }
+        guard entries.count > keep else { return }
+        for (name, _) in entries.sorted(by: { $0.1 > $1.1 }).dropFirst(keep) { unlink(directory + "/" + name) }
     }
 
     public static func cacheKey(profileSHA256: String, context: FilterPlan.Context) -> String {
