@@ -41,7 +41,7 @@ let package = Package(
             ]),
         .executableTarget(name: "warden", dependencies: ["WardenCLI"]),
         .executableTarget(name: "warden-admin", dependencies: ["Admin"]),
-        .executableTarget(name: "warden-bench", dependencies: ["WardenSystem"]),
+        .executableTarget(name: "warden-bench", dependencies: ["WardenSystem", "Sandbox"]),
 
         .testTarget(name: "SandboxTests", dependencies: ["Sandbox", "WardenSystem"]),
         .testTarget(

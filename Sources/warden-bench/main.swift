@@ -2,6 +2,7 @@
 // the peak memory of `warden run -- /bin/true`; and the cost of the seccomp filter on a
 // syscall-heavy workload. Prints medians and ratios measured side by side.
 import Glibc
+import Sandbox
 import WardenSystem
 
 struct Options {
@@ -162,29 +163,60 @@ let peakMiB = Double(wardenRSS.max() ?? 0) / 1024
 print("\nPeak RSS of `warden run -- /bin/true` (the supervisor process): max \(Double(Int(peakMiB * 10)) / 10) MiB over \(options.runs) runs (target <= 32 MiB)")
 
 // seccomp cost: dd with 1-byte blocks is two syscalls per byte with almost no work in between,
-// the worst case for a filter. Each round runs the workload several times inside one sandbox
-// (so launch cost and launch noise stay out) and dd's own elapsed time is used.
+// the worst case for a filter. The same bubblewrap sandbox runs it without a filter, with a
+// one-instruction allow-all filter (what any filter costs to enter), and with the exact program
+// `warden run` loads for the shipped profile, so only the filter differs. Each round repeats dd
+// inside one sandbox (launch stays out) and dd's own elapsed time is used; host noise only ever
+// adds time, so the fastest runs are compared.
 let rounds = max(4, options.runs / 8), perSandbox = 6
-print("\nseccomp cost on a syscall-heavy workload: dd bs=1 count=\(options.ddBytes) (\(2 * options.ddBytes) syscalls), \(rounds) rounds x \(perSandbox) runs, interleaved")
+print("\nseccomp cost on a syscall-heavy workload: dd bs=1 count=\(options.ddBytes) (\(2 * options.ddBytes) syscalls), same sandbox, \(rounds) rounds x \(perSandbox) runs")
 let ddScript = "i=0; while [ $i -lt \(perSandbox) ]; do dd if=/dev/zero of=/dev/null bs=1 count=\(options.ddBytes) 2>&1; i=$((i+1)); done"
-func ddSeconds(_ prefix: [String]) -> [Double] {
-    let sample = measure(prefix + ["/bin/sh", "-c", ddScript], directory: workspace)
-    return sample.output.split(separator: "\n").filter { $0.contains("copied") }.compactMap { line in
+let shipped: (bytes: [UInt8], source: String)
+do { shipped = try PolicyLocator.defaultSeccompProfile() } catch {
+    printError("warden-bench: \(error.message)")
+    exit(1)
+}
+func writeProgram(_ words: [UInt64], _ path: String) {
+    var bytes: [UInt8] = []
+    for word in words { for shift in stride(from: 0, to: 64, by: 8) { bytes.append(UInt8(truncatingIfNeeded: word >> UInt64(shift))) } }
+    try? Files.writeAtomically(path, bytes, mode: 0o600)
+}
+let wardenProgram = workspace + "/warden.bpf", allowProgram = workspace + "/allow.bpf"
+do {
+    let prepared = try SeccompPreparation.prepare(profileBytes: shipped.bytes, profileSHA256: SHA256.hex(shipped.bytes), source: shipped.source,
+                                                  context: .current, cacheDirectory: nil)
+    writeProgram(prepared.main.instructions, wardenProgram)
+} catch {
+    printError("warden-bench: cannot compile the shipped profile: \(error.message)")
+    exit(1)
+}
+writeProgram([0x7fff_0000_0000_0006], allowProgram)  // BPF_RET|BPF_K, SECCOMP_RET_ALLOW
+/// Runs the dd loop in the bubblewrap sandbox, with `filter` (a BPF program file) loaded by bwrap
+/// from descriptor 9 when given.
+func ddSeconds(filter: String?) -> [Double] {
+    let sandbox = Array(bwrapTrue.dropLast())
+    guard let filter else { return parseDD(measure(sandbox + ["/bin/sh", "-c", ddScript], directory: workspace).output) }
+    let command = sandbox + ["--seccomp", "9", "/bin/sh", "-c", "exec 9<&-; " + ddScript]
+    return parseDD(measure(["/bin/sh", "-c", "exec 9<'\(filter)'; exec \"$@\"", "sh"] + command, directory: workspace).output)
+}
+func parseDD(_ output: String) -> [Double] {
+    output.split(separator: "\n").filter { $0.contains("copied") }.compactMap { line in
         let fields = line.split(separator: ",")
         return fields.count >= 3 ? Double(fields[fields.count - 2].trimmingCharacters(in: " s")) : nil
     }
 }
-var filtered: [Double] = [], unfiltered: [Double] = []
+var none: [Double] = [], floor: [Double] = [], filtered: [Double] = []
 for _ in 0..<rounds {
-    filtered += ddSeconds([options.warden, "run", "--"])
-    unfiltered += ddSeconds(Array(bwrapTrue.dropLast()))
+    none += ddSeconds(filter: nil)
+    floor += ddSeconds(filter: allowProgram)
+    filtered += ddSeconds(filter: wardenProgram)
 }
-// Host noise only ever adds time, so the minimum over many repetitions estimates the intrinsic
-// cost; medians are printed for context.
-let cost = ((filtered.min() ?? 0) / (unfiltered.min() ?? 1) - 1) * 100
-print("  inside warden (shipped profile, 1 filter): median \(ms(median(filtered))), min \(ms(filtered.min() ?? 0))")
-print("  inside bwrap (no filter):                  median \(ms(median(unfiltered))), min \(ms(unfiltered.min() ?? 0))")
-print("  seccomp cost (fastest run vs fastest run): \(Double(Int(cost * 10)) / 10)% of the workload's time (target <= 3%)")
+func percent(_ a: [Double], _ b: [Double]) -> Double { ((a.min() ?? 0) / (b.min() ?? 1) - 1) * 100 }
+let cost = percent(filtered, none)
+print("  no filter:                            fastest \(ms(none.min() ?? 0)), median \(ms(median(none)))")
+print("  one-instruction allow-all filter:     fastest \(ms(floor.min() ?? 0)), median \(ms(median(floor)))  (+\(Double(Int(percent(floor, none) * 10)) / 10)%: entering any filter)")
+print("  Warden's program (\((try? Files.read(wardenProgram).count).map { $0 / 8 } ?? 0) instructions):   fastest \(ms(filtered.min() ?? 0)), median \(ms(median(filtered)))")
+print("  seccomp cost of Warden's filter: \(Double(Int(cost * 10)) / 10)% of the workload's time (target <= 3%); over the one-instruction filter: \(Double(Int(percent(filtered, floor) * 10)) / 10)%")
 
 print("\nSummary: launch ratio \(ratio(median(wardenTimes), median(bwrapTimes))) (<= 1.0: \(launchRatio <= 1.0 ? "met" : "not met")); "
       + "peak RSS \(Double(Int(peakMiB * 10)) / 10) MiB (<= 32: \(peakMiB <= 32 ? "met" : "not met")); "
