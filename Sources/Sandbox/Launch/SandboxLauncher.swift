@@ -176,7 +176,7 @@ public final class SandboxLauncher {
 
         mark("landlock")
         if identity.mode == .range { workspaceNamespace = try identity.makeWorkspaceUserNamespace() }
-        mark("identity")
+        mark("idmap-namespace")
         // File system.
         let git = GitGuard.inspect(workspace: configuration.workspace)
         self.git = git
