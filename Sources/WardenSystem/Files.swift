@@ -114,10 +114,22 @@ public enum Files {
     }
 
     public static func listDirectory(_ path: String) -> [String] {
-        guard let dir = opendir(path) else { return [] }
-        defer { closedir(dir) }
+        guard let directory = try? FileDescriptor.open(path, O_RDONLY | O_DIRECTORY) else { return [] }
+        return listDirectory(directory)
+    }
+
+    /// Names in an open directory, sorted (the descriptor is left as it was).
+    public static func listDirectory(_ directory: FileDescriptor) -> [String] {
+        let copy = dup(directory.raw)
+        guard copy >= 0 else { return [] }
+        guard let stream = fdopendir(copy) else {
+            close(copy)
+            return []
+        }
+        defer { closedir(stream) }
+        rewinddir(stream)
         var names: [String] = []
-        while let entry = readdir(dir) {
+        while let entry = readdir(stream) {
             let name = withUnsafePointer(to: entry.pointee.d_name) {
                 $0.withMemoryRebound(to: CChar.self, capacity: Int(NAME_MAX) + 1) { String(cString: $0) }
             }

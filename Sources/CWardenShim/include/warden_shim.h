@@ -183,7 +183,6 @@ enum wd_step {
     WD_STEP_W_SETUID,
     WD_STEP_W_CAPS,
     WD_STEP_W_CHDIR,
-    WD_STEP_W_OOM_ADJ,
     WD_STEP_COUNT
 };
 
@@ -248,13 +247,9 @@ size_t wd_build_id(uint8_t *out, size_t capacity);
 // An anonymous close-on-exec memory file (memfd_create needs _GNU_SOURCE).
 int wd_memfd(const char *name);
 
-// prctl options, as plain constants (the <sys/prctl.h> macros are not all importable).
+// prctl options used from Swift, as plain constants.
 enum {
     WD_PR_SET_DUMPABLE = 4,
-    WD_PR_SET_NO_NEW_PRIVS = 38,
-    WD_PR_GET_NO_NEW_PRIVS = 39,
-    WD_PR_CAPBSET_READ = 23,
-    WD_PR_GET_SECUREBITS = 27,
 };
 
 // Name of the calling process shown in /proc/PID/cmdline; the child replaces Warden's own

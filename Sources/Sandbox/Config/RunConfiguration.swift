@@ -20,8 +20,6 @@ public struct RunConfiguration: Sendable {
     public let rootless: Bool
 
     public static let defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-    /// Names whose value is reserved to Warden in the sandbox's environment.
-    static let reservedNames: Set<String> = []
 
     /// Validates `request`. `lookup` reads the caller's environment (injected for tests).
     public static func validate(_ request: SandboxRequest, paths: WardenPaths, defaultProfile: () throws(SandboxError) -> (bytes: [UInt8], source: String),

@@ -13,10 +13,10 @@ public struct WardenPaths: Sendable {
         self.runtime = runtime
     }
 
-    public static func forCurrentUser(homeOverride: String? = nil) -> WardenPaths {
+    public static func forCurrentUser() -> WardenPaths {
         let uid = getuid()
         let home: String
-        if let override = homeOverride ?? Host.environment("WARDEN_HOME"), !override.isEmpty {
+        if let override = Host.environment("WARDEN_HOME"), !override.isEmpty {
             home = override
         } else if uid == 0 {
             home = "/var/lib/warden"

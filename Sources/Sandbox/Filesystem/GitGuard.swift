@@ -154,22 +154,7 @@ public struct GitGuard: Sendable {
         }
     }
 
-    static func entries(_ directory: FileDescriptor) -> [String] {
-        let copy = dup(directory.raw)
-        guard copy >= 0, let stream = fdopendir(copy) else {
-            if copy >= 0 { close(copy) }
-            return []
-        }
-        defer { closedir(stream) }
-        var names: [String] = []
-        while let entry = readdir(stream) {
-            let name = withUnsafePointer(to: entry.pointee.d_name) {
-                $0.withMemoryRebound(to: CChar.self, capacity: Int(NAME_MAX) + 1) { String(cString: $0) }
-            }
-            if name != "." && name != ".." { names.append(name) }
-        }
-        return names.sorted()
-    }
+    static func entries(_ directory: FileDescriptor) -> [String] { Files.listDirectory(directory) }
 
     static func describe(_ mode: mode_t) -> String {
         switch mode & S_IFMT {

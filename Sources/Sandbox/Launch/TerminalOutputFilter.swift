@@ -70,7 +70,7 @@ public struct TerminalOutputFilter: Sendable {
                     // An unterminated OSC interrupted by another escape: drop it, start over.
                     state = .escape
                     pending = [0x1b]
-                    output += filterByteAfterEscape(byte)
+                    output += filter([byte])
                 }
             case .string:
                 if byte == 0x1b { state = .stringEscape } else if byte == 0x07 { reset() }
@@ -80,10 +80,6 @@ public struct TerminalOutputFilter: Sendable {
             }
         }
         return output
-    }
-
-    private mutating func filterByteAfterEscape(_ byte: UInt8) -> [UInt8] {
-        filter([byte])
     }
 
     private mutating func reset() {

@@ -145,11 +145,6 @@ public struct DenialResolver: Sendable {
     let profileDefault: SeccompAction
     let rulesByNumber: [Int32: [FilterPlan.ResolvedRule]]
 
-    public init(plan: FilterPlan) {
-        self.profileDefault = plan.profileDefault
-        self.rulesByNumber = Dictionary(grouping: plan.resolvedRules, by: \.nr)
-    }
-
     public init(profile: ResolvedProfile) {
         self.profileDefault = profile.profile.defaultAction
         self.rulesByNumber = Dictionary(grouping: profile.rules, by: \.nr)
