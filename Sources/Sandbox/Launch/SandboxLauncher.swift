@@ -19,6 +19,7 @@ public final class SandboxLauncher {
     private var cgroup: SandboxCgroup?
     private var slot: IdSlot?
     private var git: GitGuard?
+    private var cgroupWork: BackgroundWork<Result<SandboxCgroup, SandboxError>>?
     private var phaseStart = monotonicNanoseconds()
 
     /// Records the time since the previous mark under `name`.
@@ -77,115 +78,148 @@ public final class SandboxLauncher {
 
     private func launch() throws(SandboxError) -> RunOutcome {
         let request = configuration.request
-        let degraded = request.allowDegraded
         manifest.layers.namespaces = ["user", "pid", "mount", "uts", "ipc", "net", "cgroup"]
         manifest.layers.network = request.network.rawValue
+        let available = try refuseMissingLayers()
+        let identity = try prepareIdentity()
+        mark("identity")
+        if try requireCgroups() { startCgroupCreation(slot: identity.slot) }
+        defer { _ = try? awaitCgroup() }
+        mark("cgroups")
+        let seccomp = try prepareSeccomp(available: available.seccomp)
+        let landlock = prepareLandlock(abi: available.landlockABI)
+        mark("landlock")
+        var workspaceNamespace = identity.mode == .range ? try identity.makeWorkspaceUserNamespace() : nil
+        mark("idmap-namespace")
+        let mounts = try prepareFileSystem(identity: identity, workspaceNamespace: &workspaceNamespace)
+        mark("mount-plan")
+        let terminal = Self.terminalPlan(request.terminal)
+        manifest.layers.terminal = terminal.enabled ? "pty" : (terminal.nullMask != 0 ? "detached" : "none")
+        let rlimits = Self.rlimits(request.limits)
+        for limit in rlimits { manifest.layers.rlimits[limit.name] = [limit.soft, limit.hard] }
 
-        // Refuse missing layers before anything is created (fail closed).
-        let seccompAvailable = Self.seccompNotificationsAvailable
-        if !seccompAvailable && !degraded.contains(.seccomp) {
+        let sandbox = try spawn(identity: identity, mounts: mounts, landlock: landlock, seccomp: seccomp, terminal: terminal,
+                                rlimits: rlimits, workspaceNamespace: workspaceNamespace)
+        defer { sandbox.signals.restore() }
+        mark("start")
+        let result = try supervise(sandbox, resolver: seccomp.resolver, terminal: terminal)
+        recordSandboxPhases(result)
+        return RunOutcomeBuilder(manifest: manifest, mounts: mounts, landlock: landlock, cgroup: cgroup,
+                                 timeoutSeconds: request.limits.timeoutSeconds, memoryLimit: request.limits.memoryBytes,
+                                 pidsLimit: request.limits.pids).outcome(for: result)
+    }
+
+    /// Refuses a missing layer before anything is created (fail closed), unless given up.
+    private func refuseMissingLayers() throws(SandboxError) -> (seccomp: Bool, landlockABI: Int) {
+        let degraded = configuration.request.allowDegraded
+        let seccomp = Self.seccompNotificationsAvailable
+        if !seccomp && !degraded.contains(.seccomp) {
             throw SandboxError(.layerUnavailable, "seccomp user notification is not available on this kernel (run `warden doctor`); pass --allow-degraded seccomp to run without a syscall filter")
         }
         let abi = LandlockPlan.kernelABI
         if abi == 0 && !degraded.contains(.landlock) {
             throw SandboxError(.layerUnavailable, "Landlock is not available on this kernel (run `warden doctor`); pass --allow-degraded landlock to run without it")
         }
+        if !seccomp { manifest.degraded.append(Layer.seccomp.rawValue) }
+        if abi == 0 { manifest.degraded.append(Layer.landlock.rawValue) }
+        return (seccomp, abi)
+    }
 
-        // Identity (R5).
-        var identity: IdentityPlan
-        var workspaceNamespace: FileDescriptor?
+    /// R5: a private range of host ids (root), or only the caller's own id when given up.
+    private func prepareIdentity() throws(SandboxError) -> IdentityPlan {
         if configuration.rootless {
-            guard degraded.contains(.identity) else {
+            guard configuration.request.allowDegraded.contains(.identity) else {
                 throw SandboxError(.layerUnavailable, "a private range of host ids needs root; pass --allow-degraded identity to map only your own id")
             }
-            identity = .singleID(workspaceOwner: configuration.workspaceOwner)
             manifest.degraded.append(Layer.identity.rawValue)
-        } else {
-            let slot = try IdSlot.acquire(pool: .configured(), runtimeDirectory: configuration.paths.runtime)
-            self.slot = slot
-            identity = .range(slot: slot, workspaceOwner: configuration.workspaceOwner)
+            return .singleID(workspaceOwner: configuration.workspaceOwner)
         }
+        let slot = try IdSlot.acquire(pool: .configured(), runtimeDirectory: configuration.paths.runtime)
+        self.slot = slot
+        return .range(slot: slot, workspaceOwner: configuration.workspaceOwner)
+    }
 
-        mark("identity")
-        // cgroups: created on a helper thread while the rest is prepared.
-        var newCgroupNamespace = false
-        var cgroupWork: BackgroundWork<Result<SandboxCgroup, SandboxError>>?
+    /// Creates the sandbox's cgroup on a helper thread while the rest is prepared.
+    private func startCgroupCreation(slot: Int) {
+        let request = configuration.request, hierarchy = CgroupHierarchy.current
+        let name = "slot-\(slot)", limits = request.limits
+        cgroupWork = BackgroundWork {
+            Result { () throws(SandboxError) in try SandboxCgroup.create(hierarchy: hierarchy, name: name, limits: limits) }
+        }
+        manifest.layers.cgroups = RunManifest.Cgroups(version: hierarchy.version ?? 0, path: "", memoryBytes: limits.memoryBytes,
+                                                      pids: limits.pids, cpus: limits.cpus)
+    }
+
+    /// Waits for the helper thread: the cgroup exists (nil when cgroups were given up).
+    private func awaitCgroup() throws(SandboxError) -> SandboxCgroup? {
+        guard let work = cgroupWork else { return cgroup }
+        cgroupWork = nil
+        let created = try work.wait().get()
+        cgroup = created
+        manifest.layers.cgroups?.path = created.displayPath
+        manifest.warnings += created.warnings
+        return created
+    }
+
+    /// Refuses a run without cgroups unless given up; true when the sandbox gets one.
+    private func requireCgroups() throws(SandboxError) -> Bool {
         let hierarchy = CgroupHierarchy.current
-        if configuration.rootless || hierarchy.version == nil {
-            guard degraded.contains(.cgroups) else {
-                let why: String
-                if case .unavailable(let reason) = hierarchy { why = reason } else { why = "creating cgroups needs root or a delegated cgroup v2 subtree" }
-                throw SandboxError(.layerUnavailable, "cgroups: \(why); pass --allow-degraded cgroups to run without memory, pids and CPU limits")
-            }
-            manifest.degraded.append(Layer.cgroups.rawValue)
-        } else {
-            let name = "slot-\(identity.slot)", limits = request.limits
-            cgroupWork = BackgroundWork {
-                Result { () throws(SandboxError) in try SandboxCgroup.create(hierarchy: hierarchy, name: name, limits: limits) }
-            }
-            newCgroupNamespace = true
-            manifest.layers.cgroups = RunManifest.Cgroups(version: hierarchy.version ?? 0, path: "",
-                                                          memoryBytes: request.limits.memoryBytes, pids: request.limits.pids,
-                                                          cpus: request.limits.cpus)
+        if !configuration.rootless && hierarchy.version != nil { return true }
+        guard configuration.request.allowDegraded.contains(.cgroups) else {
+            let why: String
+            if case .unavailable(let reason) = hierarchy { why = reason } else { why = "creating cgroups needs root or a delegated cgroup v2 subtree" }
+            throw SandboxError(.layerUnavailable, "cgroups: \(why); pass --allow-degraded cgroups to run without memory, pids and CPU limits")
         }
-        /// Waits for the helper thread: the cgroup exists.
-        func awaitCgroup() throws(SandboxError) -> SandboxCgroup? {
-            guard let work = cgroupWork else { return cgroup }
-            cgroupWork = nil
-            let created = try work.wait().get()
-            cgroup = created
-            manifest.layers.cgroups?.path = created.displayPath
-            manifest.warnings += created.warnings
-            return created
-        }
-        defer { _ = try? awaitCgroup() }
+        manifest.degraded.append(Layer.cgroups.rawValue)
+        return false
+    }
 
-        mark("cgroups")
-        // seccomp: the profile's filter (with the baseline intersected in) and the baseline's own.
-        var mainFilter: CompiledFilter?, baselineFilter: CompiledFilter?, resolver: LazyDenialResolver?
-        if seccompAvailable {
-            let context = FilterPlan.Context.current
-            let prepared = try SeccompPreparation.prepare(
-                profileBytes: configuration.profileBytes, profileSHA256: configuration.profileSHA256,
-                source: configuration.profileSource, context: context, cacheDirectory: configuration.paths.home + "/cache/seccomp")
-            mainFilter = prepared.main
-            // The shipped profile's filter already has the baseline intersected in (and is ours);
-            // a user's profile also gets the baseline as a separate filter it cannot touch.
-            baselineFilter = request.seccompProfile == nil ? nil : prepared.baseline
-            resolver = LazyDenialResolver(bytes: configuration.profileBytes, source: configuration.profileSource, context: context)
-            manifest.layers.seccomp = RunManifest.Seccomp(
-                profile: configuration.profileName, source: configuration.profileSource, sha256: configuration.profileSHA256,
-                rules: prepared.main.ruleCount, instructions: prepared.main.instructions.count, baselineVersion: SeccompBaseline.version,
-                baselineRules: prepared.baseline.ruleCount, filters: request.seccompProfile == nil ? 1 : 2,
-                libseccomp: SyscallTable.libraryVersion,
-                ignoredSyscalls: prepared.ignoredSyscalls)
-            mark(prepared.fromCache ? "seccomp (cached)" : "seccomp (compiled)")
-        } else {
-            manifest.degraded.append(Layer.seccomp.rawValue)
-        }
+    struct SeccompLayer {
+        var main: CompiledFilter?
+        var baseline: CompiledFilter?
+        var resolver: LazyDenialResolver?
+    }
 
-        // Landlock.
-        var landlock: LandlockPlan?
-        let binds = (configuration.readWriteBinds.map(\.target), configuration.readOnlyBinds.map(\.target))
-        if abi > 0 {
-            landlock = LandlockPlan.make(abi: abi, workspace: MountPlanBuilder.workspaceTarget, home: GeneratedEtc.agentHome,
-                                         writable: binds.0, readable: binds.1)
-        } else {
-            manifest.degraded.append(Layer.landlock.rawValue)
-        }
+    /// The profile's filter (with the baseline intersected in) and, for a user's profile, the
+    /// baseline as a separate filter it cannot touch.
+    private func prepareSeccomp(available: Bool) throws(SandboxError) -> SeccompLayer {
+        guard available else { return SeccompLayer() }
+        let userProfile = configuration.request.seccompProfile != nil
+        let context = FilterPlan.Context.current
+        let prepared = try SeccompPreparation.prepare(
+            profileBytes: configuration.profileBytes, profileSHA256: configuration.profileSHA256,
+            source: configuration.profileSource, context: context, cacheDirectory: configuration.paths.home + "/cache/seccomp")
+        manifest.layers.seccomp = RunManifest.Seccomp(
+            profile: configuration.profileName, source: configuration.profileSource, sha256: configuration.profileSHA256,
+            rules: prepared.main.ruleCount, instructions: prepared.main.instructions.count, baselineVersion: SeccompBaseline.version,
+            baselineRules: prepared.baseline.ruleCount, filters: userProfile ? 2 : 1, libseccomp: SyscallTable.libraryVersion,
+            ignoredSyscalls: prepared.ignoredSyscalls)
+        mark(prepared.fromCache ? "seccomp (cached)" : "seccomp (compiled)")
+        return SeccompLayer(main: prepared.main, baseline: userProfile ? prepared.baseline : nil,
+                            resolver: LazyDenialResolver(bytes: configuration.profileBytes, source: configuration.profileSource, context: context))
+    }
 
-        mark("landlock")
-        if identity.mode == .range { workspaceNamespace = try identity.makeWorkspaceUserNamespace() }
-        mark("idmap-namespace")
-        // File system.
+    private func prepareLandlock(abi: Int) -> LandlockPlan? {
+        guard abi > 0 else { return nil }
+        let landlock = LandlockPlan.make(abi: abi, workspace: MountPlanBuilder.workspaceTarget, home: GeneratedEtc.agentHome,
+                                         writable: configuration.readWriteBinds.map(\.target),
+                                         readable: configuration.readOnlyBinds.map(\.target))
+        manifest.layers.landlock = RunManifest.Landlock(
+            abi: landlock.abi, handledAccess: LandlockPlan.accessNames(landlock.handledAccess), scopes: landlock.scopeNames,
+            rules: landlock.rules.map { RunManifest.Landlock.Rule(path: $0.path, access: LandlockPlan.accessNames($0.access)) })
+        return landlock
+    }
+
+    /// The mount plan; falls back to a plain workspace (degraded identity, when allowed) if its
+    /// file system cannot be idmapped.
+    private func prepareFileSystem(identity: IdentityPlan, workspaceNamespace: inout FileDescriptor?) throws(SandboxError) -> MountPlan {
         let git = GitGuard.inspect(workspace: configuration.workspace)
         self.git = git
         var mounts: MountPlan
         do {
             mounts = try mountPlan(git: git, identity: identity, userNamespace: workspaceNamespace)
         } catch where workspaceNamespace != nil && error.cause?.step.hasPrefix("mount_setattr") == true {
-            // The workspace's file system cannot be idmapped.
-            guard degraded.contains(.identity) else {
+            guard configuration.request.allowDegraded.contains(.identity) else {
                 throw SandboxError(.layerUnavailable, "the file system of \(configuration.workspace) does not support idmapped mounts (\(error.cause?.reason ?? "")); pass --allow-degraded identity to run without one")
             }
             manifest.degraded.append(Layer.identity.rawValue)
@@ -201,20 +235,20 @@ public final class SandboxLauncher {
             hostIDCount: identity.mode == .range ? IdentityPlan.rangeSize : nil, workloadUID: IdentityPlan.agentID,
             workloadHostUID: identity.mode == .range ? identity.hostBase + IdentityPlan.agentID : identity.callerUID,
             workspaceOwnerUID: identity.workspaceOwnerUID, idmappedWorkspace: workspaceNamespace != nil)
-        if let landlock {
-            manifest.layers.landlock = RunManifest.Landlock(
-                abi: landlock.abi, handledAccess: LandlockPlan.accessNames(landlock.handledAccess), scopes: landlock.scopeNames,
-                rules: landlock.rules.map { RunManifest.Landlock.Rule(path: $0.path, access: LandlockPlan.accessNames($0.access)) })
-        }
+        return mounts
+    }
 
-        mark("mount-plan")
-        // Terminal (R12).
-        let terminal = Self.terminalPlan(request.terminal)
-        manifest.layers.terminal = terminal.enabled ? "pty" : (terminal.nullMask != 0 ? "detached" : "none")
+    /// A started sandbox: its pid 1, the control channel and the signals blocked for it.
+    struct Started {
+        let pidfd: FileDescriptor
+        let control: FileDescriptor
+        let signals: SignalChannel
+    }
 
-        let rlimits = Self.rlimits(request.limits)
-        for limit in rlimits { manifest.layers.rlimits[limit.name] = [limit.soft, limit.hard] }
-
+    /// Clones the sandbox (born in its cgroup), maps its ids and lets it build itself.
+    private func spawn(identity: IdentityPlan, mounts: MountPlan, landlock: LandlockPlan?, seccomp: SeccompLayer,
+                       terminal: TerminalPlan, rlimits: [Limit], workspaceNamespace: FileDescriptor?) throws(SandboxError) -> Started {
+        let request = configuration.request
         // Control channel and signals: blocked before the clone, so nothing is lost in between.
         var pair: [Int32] = [-1, -1]
         guard socketpair(AF_UNIX, Int32(SOCK_SEQPACKET.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &pair) == 0 else {
@@ -228,30 +262,29 @@ public final class SandboxLauncher {
         } catch {
             throw SandboxError.setup("signal handling", error)
         }
-        defer { signals.restore() }
+        var started = false
+        defer { if !started { signals.restore() } }
 
         // The sandbox is born in its cgroup: on v2 through CLONE_INTO_CGROUP, on v1 by cloning
         // from this thread while it stands in the sandbox's cgroup (see enterCallingThread).
         let sandboxCgroup = try awaitCgroup()
         let cloneIntoCgroup = sandboxCgroup?.directoryForClone()
         let childPlan = try ChildPlan(ChildPlan.Inputs(
-            controlFD: childEnd.raw, identity: identity, newCgroupNamespace: newCgroupNamespace, mounts: mounts,
-            landlock: landlock, seccompBaseline: baselineFilter, seccompMain: mainFilter,
+            controlFD: childEnd.raw, identity: identity, newCgroupNamespace: sandboxCgroup != nil, mounts: mounts,
+            landlock: landlock, seccompBaseline: seccomp.baseline, seccompMain: seccomp.main,
             terminal: (terminal.enabled, terminal.ptyMask, terminal.size), nullStdioMask: terminal.nullMask,
             rlimits: rlimits.map { ($0.resource, $0.soft, $0.hard) }, argv: request.command,
             environment: configuration.environment,
             execPath: configuration.environment.first { $0.0 == "PATH" }?.1 ?? RunConfiguration.defaultPath,
             workingDirectory: MountPlanBuilder.workspaceTarget))
 
-        // Clone. The child waits for GO: its ids must be mapped first.
-        let flags = Self.namespaceFlags
-        var pidfdRaw: Int32 = -1
         // Without root the parent writes the child's id maps as an ordinary user, which needs the
         // child's /proc files to be owned by that user: both stay dumpable until the maps are
         // written (the child makes itself non-dumpable before anything of the workload runs).
         if configuration.rootless { _ = wd_prctl(Int32(WD_PR_SET_DUMPABLE), 1, 0, 0, 0) }
         let placement = cloneIntoCgroup == nil ? try sandboxCgroup?.enterCallingThread() : nil
-        let pid = withUnsafePointer(to: childPlan.plan) { wd_spawn_sandbox($0, flags, cloneIntoCgroup?.raw ?? -1, &pidfdRaw) }
+        var pidfdRaw: Int32 = -1
+        let pid = withUnsafePointer(to: childPlan.plan) { wd_spawn_sandbox($0, Self.namespaceFlags, cloneIntoCgroup?.raw ?? -1, &pidfdRaw) }
         let cloneError = SystemError.current("clone3(namespaces)")
         guard pid > 0 else {
             try placement?.restore()
@@ -263,6 +296,7 @@ public final class SandboxLauncher {
         childPlan.releaseTrees()
         workspaceNamespace?.close()
 
+        // The child waits for GO: its ids must be mapped first.
         do throws(SandboxError) {
             try writeIdentityMaps(pid: pid, identity: identity)
             if configuration.rootless { Host.hardenSelf() }
@@ -270,46 +304,51 @@ public final class SandboxLauncher {
             // Leave the sandbox's cgroup while the child builds its root.
             try placement?.restore()
         } catch {
-            _ = wd_pidfd_send_signal(pidfd.raw, SIGKILL)
-            var code: Int32 = 0, status: Int32 = 0
-            _ = wd_waitid_pidfd(pidfd.raw, &code, &status)
+            Self.killAndReap(pidfd)
             throw error
         }
+        started = true
+        return Started(pidfd: pidfd, control: parentEnd, signals: signals)
+    }
 
-        mark("start")
+    private func supervise(_ sandbox: Started, resolver: LazyDenialResolver?, terminal: TerminalPlan) throws(SandboxError) -> SupervisionResult {
         let supervisor = RunSupervisor(
-            control: parentEnd, pidfd: pidfd, signals: signals, resolver: resolver,
-            timeoutSeconds: request.limits.timeoutSeconds, terminal: terminal.enabled ? (terminal.input, terminal.output) : nil,
-            onTimeout: { [pidfdRaw = pidfd.raw, cgroup = UncheckedBox(cgroup)] in
+            control: sandbox.control, pidfd: sandbox.pidfd, signals: sandbox.signals, resolver: resolver,
+            timeoutSeconds: configuration.request.limits.timeoutSeconds,
+            terminal: terminal.enabled ? (terminal.input, terminal.output) : nil,
+            onTimeout: { [pidfdRaw = sandbox.pidfd.raw, cgroup = UncheckedBox(cgroup)] in
                 _ = wd_pidfd_send_signal(pidfdRaw, SIGKILL)
                 cgroup.value?.killAll()
             })
-        let result: SupervisionResult
         do throws(SandboxError) {
-            result = try supervisor.run()
+            return try supervisor.run()
         } catch {
-            _ = wd_pidfd_send_signal(pidfd.raw, SIGKILL)
-            var code: Int32 = 0, status: Int32 = 0
-            _ = wd_waitid_pidfd(pidfd.raw, &code, &status)
+            Self.killAndReap(sandbox.pidfd)
             throw error
         }
-        // "run" splits into: the child's setup until the workload execs, the workload, and the
-        // sandbox's teardown after it (pid 1 and its namespaces).
-        // The messages and pid 1's exit are noticed in whatever order the loop reads them:
-        // times are clamped so that each phase starts where the previous one ended.
-        if let ready = result.readyAt, let exited = result.exitedAt, let gone = result.initExitedAt {
-            let setupEnd = max(ready, phaseStart), workloadEnd = max(exited, setupEnd), exitEnd = max(gone, workloadEnd)
-            manifest.phases.append(RunManifest.Phase(name: "sandbox-setup", milliseconds: Double(setupEnd - phaseStart) / 1e6))
-            manifest.phases.append(RunManifest.Phase(name: "workload", milliseconds: Double(workloadEnd - setupEnd) / 1e6))
-            manifest.phases.append(RunManifest.Phase(name: "sandbox-exit", milliseconds: Double(exitEnd - workloadEnd) / 1e6))
-            phaseStart = min(exitEnd, monotonicNanoseconds())
-            mark("collect")
-        } else {
+    }
+
+    private static func killAndReap(_ pidfd: FileDescriptor) {
+        _ = wd_pidfd_send_signal(pidfd.raw, SIGKILL)
+        var code: Int32 = 0, status: Int32 = 0
+        _ = wd_waitid_pidfd(pidfd.raw, &code, &status)
+    }
+
+    /// Splits "run" into the child's setup until the workload execs, the workload, and the
+    /// sandbox's teardown (pid 1 and its namespaces). The loop notices the messages and pid 1's
+    /// exit in whatever order it reads them: times are clamped so each phase starts where the
+    /// previous one ended.
+    private func recordSandboxPhases(_ result: SupervisionResult) {
+        guard let ready = result.readyAt, let exited = result.exitedAt, let gone = result.initExitedAt else {
             mark("run")
+            return
         }
-        return RunOutcomeBuilder(manifest: manifest, mounts: mounts, landlock: landlock, cgroup: cgroup,
-                                 timeoutSeconds: request.limits.timeoutSeconds, memoryLimit: request.limits.memoryBytes,
-                                 pidsLimit: request.limits.pids).outcome(for: result)
+        let setupEnd = max(ready, phaseStart), workloadEnd = max(exited, setupEnd), exitEnd = max(gone, workloadEnd)
+        manifest.phases.append(RunManifest.Phase(name: "sandbox-setup", milliseconds: Double(setupEnd - phaseStart) / 1e6))
+        manifest.phases.append(RunManifest.Phase(name: "workload", milliseconds: Double(workloadEnd - setupEnd) / 1e6))
+        manifest.phases.append(RunManifest.Phase(name: "sandbox-exit", milliseconds: Double(exitEnd - workloadEnd) / 1e6))
+        phaseStart = min(exitEnd, monotonicNanoseconds())
+        mark("collect")
     }
 
     private func mountPlan(git: GitGuard, identity: IdentityPlan, userNamespace: FileDescriptor?) throws(SandboxError) -> MountPlan {
