@@ -45,6 +45,10 @@ int wd_openat2(int dirfd, const char *path, uint64_t flags, uint64_t mode, uint6
     return (int)syscall(SYS_openat2, dirfd, path, &how, sizeof how);
 }
 
+int wd_rename_noreplace(int olddirfd, const char *oldpath, int newdirfd, const char *newpath) {
+    return (int)syscall(SYS_renameat2, olddirfd, oldpath, newdirfd, newpath, 1u /* RENAME_NOREPLACE */);
+}
+
 int wd_pidfd_send_signal(int pidfd, int sig) {
     return (int)syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0);
 }

@@ -27,6 +27,12 @@ public enum Files {
         let directoryFD = wd_openat2(AT_FDCWD, directoryPath, UInt64(0o10000000 /* O_PATH */ | O_DIRECTORY | O_CLOEXEC), 0, resolve)
         guard directoryFD >= 0 else { throw SystemError.current("open(\(directoryPath)) without following symlinks") }
         let directory = FileDescriptor(directoryFD)
+        // Only a regular file is ever replaced: not a device (`--manifest /dev/null`), a FIFO, a
+        // directory, or a symlink someone planted at the name.
+        var existing = Glibc.stat()
+        if fstatat(directory.raw, name, &existing, AT_SYMLINK_NOFOLLOW) == 0 && (existing.st_mode & S_IFMT) != S_IFREG {
+            throw SystemError(errno: EEXIST, step: "\(path) exists and is not a regular file")
+        }
         let temporary = "." + name + ".tmp-" + hexString(Host.randomBytes(6))
         do {
             let fd = try check("create(\(temporary))") {
@@ -118,8 +124,44 @@ public enum Files {
         return listDirectory(directory)
     }
 
+    /// Removes `name` in `directory` — a file, a symlink (never followed) or a whole tree — by
+    /// descriptor, so nothing swapped in meanwhile redirects it. Stops after `budget` entries
+    /// (a hostile tree can be large); true when `name` is gone.
+    @discardableResult
+    public static func removeTree(in directory: FileDescriptor, _ name: String, budget: inout Int) -> Bool {
+        removeTree(in: directory, rawName: Array(name.utf8CString), budget: &budget)
+    }
+
+    /// `removeTree` by the name's bytes: entries need not be valid UTF-8 (a hostile tree's
+    /// names are arbitrary), and a String round trip would lose them.
+    @discardableResult
+    public static func removeTree(in directory: FileDescriptor, rawName: [CChar], budget: inout Int) -> Bool {
+        guard budget > 0 else { return false }
+        budget -= 1
+        var st = Glibc.stat()
+        guard fstatat(directory.raw, rawName, &st, AT_SYMLINK_NOFOLLOW) == 0 else { return Glibc.errno == ENOENT }
+        if (st.st_mode & S_IFMT) != S_IFDIR { return unlinkat(directory.raw, rawName, 0) == 0 }
+        let fd = openat(directory.raw, rawName, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        guard fd >= 0 else { return false }
+        let child = FileDescriptor(fd)
+        for entry in rawEntries(child) where !removeTree(in: child, rawName: entry, budget: &budget) { return false }
+        return unlinkat(directory.raw, rawName, AT_REMOVEDIR) == 0
+    }
+
     /// Names in an open directory, sorted (the descriptor is left as it was).
     public static func listDirectory(_ directory: FileDescriptor) -> [String] {
+        rawEntries(directory).map(displayName).sorted()
+    }
+
+    /// A raw entry name as text (bytes that are not UTF-8 become U+FFFD): for display and
+    /// comparison, never to reopen the entry.
+    public static func displayName(_ raw: [CChar]) -> String {
+        String(decoding: raw.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    /// Names in an open directory as NUL-terminated bytes, without "." and "..", in directory
+    /// order (the descriptor is left as it was).
+    public static func rawEntries(_ directory: FileDescriptor) -> [[CChar]] {
         let copy = dup(directory.raw)
         guard copy >= 0 else { return [] }
         guard let stream = fdopendir(copy) else {
@@ -128,14 +170,16 @@ public enum Files {
         }
         defer { closedir(stream) }
         rewinddir(stream)
-        var names: [String] = []
+        var names: [[CChar]] = []
         while let entry = readdir(stream) {
             let name = withUnsafePointer(to: entry.pointee.d_name) {
-                $0.withMemoryRebound(to: CChar.self, capacity: Int(NAME_MAX) + 1) { String(cString: $0) }
+                $0.withMemoryRebound(to: CChar.self, capacity: Int(NAME_MAX) + 1) { pointer in
+                    Array(UnsafeBufferPointer(start: pointer, count: strlen(pointer) + 1))
+                }
             }
-            if name != "." && name != ".." { names.append(name) }
+            if name != [46, 0] && name != [46, 46, 0] { names.append(name) }
         }
-        return names.sorted()
+        return names
     }
 }
 

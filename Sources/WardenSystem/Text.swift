@@ -2,39 +2,37 @@
 
 /// Removes terminal control sequences and control characters from text that came from a
 /// sandbox before Warden prints it (R13): no OSC 52 clipboard writes, no title reports, no
-/// cursor games. Tabs and newlines survive.
+/// cursor games. C0 and C1 controls (U+0080–U+009F, which terminals honour as 8-bit controls)
+/// are dropped; tabs and newlines survive.
 public func stripTerminalControls(_ text: String) -> String {
-    var out: [UInt8] = []
-    let bytes = Array(text.utf8)
-    var i = 0
-    while i < bytes.count {
-        let byte = bytes[i]
-        if byte == 0x1b {
-            // ESC: skip the whole sequence (CSI ... final, OSC ... BEL/ST, or ESC + one byte).
-            i += 1
-            guard i < bytes.count else { break }
-            let kind = bytes[i]
-            i += 1
-            if kind == UInt8(ascii: "[") {
-                while i < bytes.count && !(0x40...0x7e).contains(bytes[i]) { i += 1 }
-                i += 1
-            } else if kind == UInt8(ascii: "]") || kind == UInt8(ascii: "P") || kind == UInt8(ascii: "_") || kind == UInt8(ascii: "^") {
-                while i < bytes.count {
-                    if bytes[i] == 0x07 { i += 1; break }
-                    if bytes[i] == 0x1b && i + 1 < bytes.count && bytes[i + 1] == UInt8(ascii: "\\") { i += 2; break }
-                    i += 1
+    var out = String.UnicodeScalarView()
+    var scalars = text.unicodeScalars.makeIterator()
+    while let scalar = scalars.next() {
+        let value = scalar.value
+        if value == 0x1b {
+            // ESC: skip the whole sequence (CSI … final, OSC/DCS/APC/PM/SOS … BEL or ST, or one more character).
+            guard let kind = scalars.next() else { break }
+            switch kind {
+            case "[":
+                while let next = scalars.next(), !(0x40...0x7e).contains(next.value) {}
+            case "]", "P", "_", "^", "X":
+                var previousWasEscape = false
+                while let next = scalars.next() {
+                    if next.value == 0x07 || (previousWasEscape && next == "\\") { break }
+                    previousWasEscape = next.value == 0x1b
                 }
+            case "%", "(", ")", "*", "+", "#":
+                _ = scalars.next()
+            default:
+                break
             }
             continue
         }
-        if byte == 0x9b || (byte < 0x20 && byte != 0x09 && byte != 0x0a) || byte == 0x7f {
-            i += 1
-            continue
-        }
-        out.append(byte)
-        i += 1
+        if value == 0x09 || value == 0x0a { out.append(scalar); continue }
+        if value < 0x20 || (0x7f...0x9f).contains(value) { continue }
+        out.append(scalar)
     }
-    return String(decoding: out, as: UTF8.self)
+    return String(out)
 }
 
 /// Writes a line to standard error, without terminal control sequences (R13): Warden's

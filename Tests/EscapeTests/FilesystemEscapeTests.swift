@@ -73,77 +73,6 @@ struct FilesystemEscapeTests {
         }
     }
 
-    @Test("git hooks and config stay read-only and .git cannot be swapped")
-    func gitProtection() throws {
-        let workspace = Workspace(git: true)
-        let hook = workspace.file(".git/hooks/post-checkout")
-        let script = """
-            echo '#!/bin/sh' > /workspace/.git/hooks/post-checkout 2>/dev/null && echo HOOK-WRITTEN
-            echo '[core] fsmonitor = /workspace/x' >> /workspace/.git/config 2>/dev/null && echo CONFIG-WRITTEN
-            mv /workspace/.git /workspace/.git-old 2>/dev/null && echo GIT-MOVED
-            rm -rf /workspace/.git/hooks 2>/dev/null; test -d /workspace/.git/hooks && echo HOOKS-KEPT
-            git -C /workspace status --short >/dev/null && echo GIT-WORKS
-            """
-        let result = Warden.run([], ["sh", "-c", script], in: workspace)
-        #expect(!result.stdout.contains("HOOK-WRITTEN"))
-        #expect(!result.stdout.contains("CONFIG-WRITTEN"))
-        #expect(!result.stdout.contains("GIT-MOVED"))
-        #expect(result.stdout.contains("HOOKS-KEPT"))
-        #expect(result.stdout.contains("GIT-WORKS"), "git must still work inside: \(result.stderr)")
-        #expect(!FileManager.default.fileExists(atPath: hook))
-        #expect(!(workspace.read(".git/config") ?? "").contains("fsmonitor"))
-    }
-
-    @Test("a commondir created inside is quarantined after the run; one present at start is refused")
-    func commondir() throws {
-        let workspace = Workspace(git: true)
-        let script = "mkdir -p /workspace/.evil && printf '[core]\\n\\tfsmonitor = echo pwned\\n' > /workspace/.evil/config && echo ../.evil > /workspace/.git/commondir && echo PLANTED"
-        let result = Warden.run([], ["sh", "-c", script], in: workspace)
-        #expect(result.stdout.contains("PLANTED"), "writing commondir itself cannot be prevented by mounts")
-        #expect(!FileManager.default.fileExists(atPath: workspace.file(".git/commondir")), "quarantined after the run")
-        #expect(result.stderr.contains("commondir was moved"), "\(result.stderr)")
-        let config = Warden.execute("/usr/bin/git", ["-C", workspace.path, "config", "--show-origin", "core.fsmonitor"])
-        #expect(config.stdout.isEmpty, "host git no longer reads the planted config: \(config.stdout)")
-        workspace.write(".git/commondir", "../.evil\n")
-        let refused = Warden.run([], ["touch", "/workspace/ran"], in: workspace)
-        #expect(refused.status == 120)
-        #expect(refused.stderr.contains("commondir exists"))
-        #expect(!FileManager.default.fileExists(atPath: workspace.file("ran")))
-    }
-
-    @Test("submodule git directories cannot be renamed and replaced; new ones are quarantined")
-    func submoduleGitDirectories() throws {
-        let workspace = Workspace(git: true)
-        let module = workspace.file(".git/modules/sub")
-        try FileManager.default.createDirectory(atPath: module + "/hooks", withIntermediateDirectories: true)
-        FileManager.default.createFile(atPath: module + "/config", contents: Data("[core]\n\tbare = false\n".utf8))
-        let script = [
-            "echo x >> /workspace/.git/modules/sub/config 2>/dev/null && echo CONFIG-WRITTEN",
-            "mv /workspace/.git/modules/sub /workspace/.git/modules/sub.old 2>/dev/null && echo SUB-MOVED",
-            "mv /workspace/.git/modules /workspace/.git/modules.old 2>/dev/null && echo MODULES-MOVED",
-            "mkdir -p /workspace/.git/modules/evil/hooks && echo '#!/bin/sh' > /workspace/.git/modules/evil/hooks/post-checkout && echo NEW-MODULE",
-        ].joined(separator: "\n")
-        let result = Warden.run([], ["sh", "-c", script], in: workspace)
-        #expect(!result.stdout.contains("CONFIG-WRITTEN"))
-        #expect(!result.stdout.contains("SUB-MOVED"))
-        #expect(!result.stdout.contains("MODULES-MOVED"))
-        #expect(result.stdout.contains("NEW-MODULE"))
-        #expect(!FileManager.default.fileExists(atPath: workspace.file(".git/modules/evil")), "the new git directory is moved aside")
-        #expect(result.stderr.contains("new submodule git directory"))
-        #expect(try String(contentsOfFile: module + "/config", encoding: .utf8) == "[core]\n\tbare = false\n")
-    }
-
-    @Test("a .git file (worktree, submodule checkout) is read-only inside")
-    func gitFile() throws {
-        let workspace = Workspace()
-        workspace.write(".git", "gitdir: /somewhere/else/.git/worktrees/x\n")
-        let script = "echo 'gitdir: .evil' > /workspace/.git 2>/dev/null && echo REWRITTEN; rm -f /workspace/.git 2>/dev/null && echo REMOVED; true"
-        let result = Warden.run([], ["sh", "-c", script], in: workspace)
-        #expect(!result.stdout.contains("REWRITTEN"))
-        #expect(!result.stdout.contains("REMOVED"))
-        #expect(workspace.read(".git") == "gitdir: /somewhere/else/.git/worktrees/x\n")
-    }
-
     @Test("a bind source through a symlink planted in the workspace is refused")
     func plantedBindSource() throws {
         let workspace = Workspace()
@@ -165,30 +94,6 @@ struct FilesystemEscapeTests {
         let result = Warden.execute(Warden.binary, ["run", "--manifest", "out/manifest.json", "--", "true"], directory: workspace.path)
         #expect(result.stderr.contains("cannot write the manifest"))
         #expect(try FileManager.default.contentsOfDirectory(atPath: victim).isEmpty)
-    }
-
-    @Test("names from the workspace reach Warden's messages without terminal escapes (R13)")
-    func escapesInMessages() throws {
-        let workspace = Workspace(git: true)
-        let hostile = workspace.file(".git/modules/x\u{1b}]52;c;cHduZWQ=\u{07}\u{1b}[2J")
-        try FileManager.default.createDirectory(atPath: hostile, withIntermediateDirectories: true)
-        try FileManager.default.createSymbolicLink(atPath: hostile + "/hooks", withDestinationPath: "/tmp")
-        let result = Warden.run([], ["true"], in: workspace)
-        #expect(result.status == 120)
-        #expect(result.stderr.contains("is a symlink"))
-        #expect(!result.stderr.contains("\u{1b}"), "\(Array(result.stderr.utf8))")
-        #expect(!result.stderr.contains("\u{07}"))
-    }
-
-    @Test("a .git/hooks symlink is refused before anything runs (R14)")
-    func hooksSymlinkRefused() throws {
-        let workspace = Workspace(git: true)
-        try FileManager.default.removeItem(atPath: workspace.file(".git/hooks"))
-        try FileManager.default.createSymbolicLink(atPath: workspace.file(".git/hooks"), withDestinationPath: "../evil-hooks")
-        let result = Warden.run([], ["touch", "/workspace/ran"], in: workspace)
-        #expect(result.status == 120)
-        #expect(result.stderr.contains(".git/hooks is a symlink"))
-        #expect(!FileManager.default.fileExists(atPath: workspace.file("ran")))
     }
 
     @Test("a setuid-root binary does not raise privileges inside")
@@ -240,7 +145,7 @@ struct FilesystemEscapeTests {
         let output = workspace.root + "/output"
         try FileManager.default.createDirectory(atPath: shared, withIntermediateDirectories: true)
         try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
-        FileManager.default.createFile(atPath: shared + "/data.txt", contents: Data("shared data\n".utf8))
+        _ = FileManager.default.createFile(atPath: shared + "/data.txt", contents: Data("shared data\n".utf8))
         let script = "cat /data/data.txt; echo x > /data/new 2>/dev/null && echo RO-WRITTEN; echo result > /out/result.txt && echo RW-WRITTEN"
         let result = Warden.run(["--ro", "\(shared):/data", "--rw", "\(output):/out"], ["sh", "-c", script], in: workspace)
         #expect(result.stdout.contains("shared data"))
@@ -258,7 +163,7 @@ struct FilesystemEscapeTests {
         try FileManager.default.createDirectory(atPath: root + "/etc", withIntermediateDirectories: true)
         try FileManager.default.copyItem(atPath: "/bin/busybox", toPath: root + "/usr/bin/busybox")
         try FileManager.default.createSymbolicLink(atPath: root + "/bin", withDestinationPath: "usr/bin")
-        FileManager.default.createFile(atPath: root + "/etc/os-release", contents: Data("ID=warden-test-rootfs\n".utf8))
+        _ = FileManager.default.createFile(atPath: root + "/etc/os-release", contents: Data("ID=warden-test-rootfs\n".utf8))
         let result = Warden.run(["--rootfs", root], ["/bin/busybox", "sh", "-c", "cat /etc/os-release; ls /usr/bin; test -e /usr/bin/python3 || echo NO-HOST-PYTHON"], in: workspace)
         #expect(result.stdout.contains("ID=warden-test-rootfs"), "\(result.stdout) \(result.stderr)")
         #expect(result.stdout.contains("NO-HOST-PYTHON"))

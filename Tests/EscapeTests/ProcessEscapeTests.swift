@@ -145,7 +145,7 @@ struct ProcessEscapeTests {
             "time.sleep(9)",
             "os.kill(pid, 9)",
         ].joined(separator: "\n")
-        FileManager.default.createFile(atPath: driver, contents: Data(script.utf8))
+        _ = FileManager.default.createFile(atPath: driver, contents: Data(script.utf8))
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
         process.arguments = [driver, Warden.binary, "run", "--timeout", "2", "--", "sh", "-c", "sleep \(marker) & yes"]

@@ -42,7 +42,7 @@ struct RunBehaviourTests {
         let workspaces = (0..<count).map { _ in Workspace() }
         // All alive at once: each holds its sandbox open until a shared start file disappears.
         let gate = workspaces[0].root + "/gate"
-        FileManager.default.createFile(atPath: gate, contents: Data())
+        _ = FileManager.default.createFile(atPath: gate, contents: Data())
         let script = "python3 /workspace/attacks.py tiocsti_high_bits; while [ -e /gate/gate ]; do sleep 0.05; done"
         var processes: [(Process, String)] = []
         for workspace in workspaces {
@@ -157,7 +157,7 @@ struct RunBehaviourTests {
     func malformedProfile(_ text: String) {
         let workspace = Workspace()
         let profile = workspace.root + "/profile.json"
-        FileManager.default.createFile(atPath: profile, contents: Data(text.utf8))
+        _ = FileManager.default.createFile(atPath: profile, contents: Data(text.utf8))
         let result = Warden.run(["--seccomp", profile], ["touch", "/workspace/ran"], in: workspace)
         #expect(result.status == 125, "\(result.stderr)")
         #expect(result.stderr.contains("seccomp profile"))
@@ -227,7 +227,7 @@ struct RunBehaviourTests {
         let workspace = Workspace()
         let profile = workspace.root + "/deny-mkdir.json"
         let text = #"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13}]}"#
-        FileManager.default.createFile(atPath: profile, contents: Data(text.utf8))
+        _ = FileManager.default.createFile(atPath: profile, contents: Data(text.utf8))
         let result = Warden.run(["--seccomp", profile], ["python3", "-c", "import os\ntry:\n os.mkdir('/workspace/d')\nexcept OSError as e:\n print(e.errno)"], in: workspace)
         #expect(result.lastLine == "13", "\(result.stdout) \(result.stderr)")
         #expect((result.denials["mkdir"] ?? 0) + (result.denials["mkdirat"] ?? 0) >= 1)

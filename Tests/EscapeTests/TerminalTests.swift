@@ -32,7 +32,7 @@ struct TerminalTests {
                     break
             os.write(1, output)
             """
-        FileManager.default.createFile(atPath: driver, contents: Data(script.utf8))
+        _ = FileManager.default.createFile(atPath: driver, contents: Data(script.utf8))
         let result = Warden.execute("/usr/bin/python3", [driver, Warden.binary, "run", "--"] + command, directory: workspace.path, timeout: 40)
         return result.stdout
     }

@@ -63,10 +63,15 @@ struct ConfigurationTests {
         #expect(throws: SystemError.self) { try Files.writeAtomically(base + "/link/manifest.json", Array("x".utf8)) }
         #expect(Files.listDirectory(base + "/victim").isEmpty)
         symlink(base + "/victim/target", base + "/out/manifest.json")
-        try Files.writeAtomically(base + "/out/manifest.json", Array("data".utf8))
-        #expect(try Files.readText(base + "/out/manifest.json") == "data")
-        #expect(Files.listDirectory(base + "/victim").isEmpty, "the planted symlink was replaced, not followed")
-        #expect(Files.listDirectory(base + "/out") == ["manifest.json"])
+        #expect(throws: SystemError.self) { try Files.writeAtomically(base + "/out/manifest.json", Array("data".utf8)) }
+        #expect(Files.listDirectory(base + "/victim").isEmpty, "the planted symlink was not followed")
+        #expect(Files.lstat(base + "/out/manifest.json").map { $0.st_mode & S_IFMT } == S_IFLNK, "nor replaced")
+        mkfifo(base + "/out/fifo", 0o600)
+        #expect(throws: SystemError.self) { try Files.writeAtomically(base + "/out/fifo", Array("data".utf8)) }
+        try Files.writeAtomically(base + "/out/fresh.json", Array("data".utf8))
+        try Files.writeAtomically(base + "/out/fresh.json", Array("new".utf8))
+        #expect(try Files.readText(base + "/out/fresh.json") == "new")
+        #expect(Files.listDirectory(base + "/out") == ["fifo", "fresh.json", "manifest.json"])
     }
 
     @Test("the environment starts clean; --env wins over --env-pass; bad names are refused")
@@ -160,6 +165,8 @@ struct ConfigurationTests {
         #expect(stripTerminalControls("\u{1b}[2J\u{1b}[31mred\u{1b}[0m\ttab\n") == "red\ttab\n")
         #expect(stripTerminalControls("title\u{1b}]0;owned\u{1b}\\x") == "titlex")
         #expect(stripTerminalControls("bell\u{07}del\u{7f}") == "belldel")
+        #expect(stripTerminalControls("c1\u{9d}52;c;SGk=\u{9c}end") == "c152;c;SGk=end")
+        #expect(stripTerminalControls("utf8 caf\u{e9} \u{20ac}") == "utf8 caf\u{e9} \u{20ac}")
     }
 
     @Test("kernel versions parse")

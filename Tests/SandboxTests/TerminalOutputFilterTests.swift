@@ -29,6 +29,26 @@ struct TerminalOutputFilterTests {
         #expect(run([input]) == expected)
     }
 
+    @Test("an ESC, CAN or SUB inside a sequence aborts it as in a terminal, and cannot smuggle the next one", arguments: [
+        ("A\u{1b}[\u{1b}]52;c;SGVsbG8=\u{07}B", "AB"),
+        ("A\u{1b}[\u{1b}[21tB", "AB"),
+        ("A\u{1b}[\u{1b}P$qm\u{1b}\\B", "AB"),
+        ("A\u{1b}[1\u{18}B", "AB"),
+        ("A\u{1b}]0;t\u{1a}\u{1b}]52;c;x\u{07}B", "AB"),
+        ("A\u{1b}%@\u{1b}%GB", "AB"),
+    ])
+    func nested(_ input: String, _ expected: String) {
+        #expect(run([input]) == expected)
+    }
+
+    @Test("C1 controls are dropped, raw or UTF-8 encoded; other text passes")
+    func c1() {
+        var filter = TerminalOutputFilter()
+        let raw: [UInt8] = [0x41, 0x9b, 0x32, 0x4a, 0xc2, 0x9d, 0x35, 0x32, 0xc2, 0xa9, 0xe2, 0x82, 0xac, 0x42]
+        #expect(filter.filter(raw) == [0x41, 0x32, 0x4a, 0x35, 0x32, 0xc2, 0xa9, 0xe2, 0x82, 0xac, 0x42])
+        #expect(run(["caf\u{e9} \u{20ac} \u{1f600}"]) == "caf\u{e9} \u{20ac} \u{1f600}")
+    }
+
     @Test("a sequence split across reads is judged whole")
     func split() {
         #expect(run(["A\u{1b}]5", "2;c;", "cHd", "uZWQ=\u{07}B\u{1b}[", "31mC"]) == "AB\u{1b}[31mC")

@@ -234,6 +234,8 @@ int wd_open_tree(int dirfd, const char *path, unsigned int flags);
 int wd_mount_setattr(int dirfd, const char *path, unsigned int flags, uint64_t attr_set,
                      uint64_t attr_clr, uint64_t propagation, int userns_fd);
 int wd_openat2(int dirfd, const char *path, uint64_t flags, uint64_t mode, uint64_t resolve);
+// renameat2(RENAME_NOREPLACE): fails with EEXIST instead of replacing the target.
+int wd_rename_noreplace(int olddirfd, const char *oldpath, int newdirfd, const char *newpath);
 int wd_pidfd_send_signal(int pidfd, int sig);
 // waitid(P_PIDFD): returns 0 and the si_code (CLD_EXITED, CLD_KILLED, ...) and status.
 int wd_waitid_pidfd(int pidfd, int *code, int *status);

@@ -62,7 +62,7 @@ public final class SandboxLauncher {
             let findings = git.audit(workspace: configuration.workspace, runID: manifest.runID)
             if !findings.isEmpty {
                 outcome.manifest.warnings += findings.map { "git: " + $0 }
-                let note = "warden: the sandbox left git redirections in the workspace, now quarantined: " + findings.joined(separator: "; ")
+                let note = "warden: undid git changes from the sandbox that would run its code under your git: " + findings.joined(separator: "; ")
                 outcome.message = outcome.message.map { $0 + "\n" + note } ?? note
             }
         }

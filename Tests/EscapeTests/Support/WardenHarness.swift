@@ -48,6 +48,7 @@ enum Warden {
     }
 
     /// Runs a program with pipes for its standard streams, killing it after `timeout` seconds.
+    @discardableResult
     static func execute(_ program: String, _ arguments: [String], directory: String? = nil, environment: [String: String]? = nil,
                         stdin: String? = nil, timeout: Double = 60) -> Result {
         let process = Process()
@@ -124,7 +125,7 @@ final class Workspace: Sendable {
     func file(_ name: String) -> String { path + "/" + name }
 
     func write(_ name: String, _ contents: String) {
-        FileManager.default.createFile(atPath: file(name), contents: Data(contents.utf8))
+        _ = FileManager.default.createFile(atPath: file(name), contents: Data(contents.utf8))
     }
 
     func read(_ name: String) -> String? {
