@@ -10,6 +10,9 @@
 #include <sys/prctl.h>
 #include <sys/random.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <time.h>
 #include <sys/wait.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -43,6 +46,31 @@ int wd_openat2(int dirfd, const char *path, uint64_t flags, uint64_t mode, uint6
     how.mode = mode;
     how.resolve = resolve;
     return (int)syscall(SYS_openat2, dirfd, path, &how, sizeof how);
+}
+
+int wd_file_times(int dirfd, const char *name, struct wd_file_times *out) {
+    struct statx sx;
+    memset(&sx, 0, sizeof sx);
+    if (statx(dirfd, name, AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT, STATX_BASIC_STATS | STATX_BTIME, &sx) != 0) return -1;
+    out->dev = makedev(sx.stx_dev_major, sx.stx_dev_minor);
+    out->ino = sx.stx_ino;
+    out->mode = sx.stx_mode;
+    out->has_btime = (sx.stx_mask & STATX_BTIME) != 0;
+    out->ctime_sec = sx.stx_ctime.tv_sec;
+    out->ctime_nsec = sx.stx_ctime.tv_nsec;
+    out->btime_sec = sx.stx_btime.tv_sec;
+    out->btime_nsec = sx.stx_btime.tv_nsec;
+    return 0;
+}
+
+int64_t wd_coarse_realtime_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME_COARSE, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+long wd_getdents(int fd, void *buf, unsigned long size) {
+    return syscall(SYS_getdents64, fd, buf, size);
 }
 
 int wd_rename_noreplace(int olddirfd, const char *oldpath, int newdirfd, const char *newpath) {

@@ -28,14 +28,14 @@ struct GitEscapeTests {
         #expect(!(workspace.read(".git/config") ?? "").contains("fsmonitor"))
     }
 
-    @Test("a commondir created inside is removed after the run; one present at start is refused")
+    @Test("a commondir created inside is moved aside after the run; one present at start is refused")
     func commondir() throws {
         let workspace = Workspace(git: true)
         let script = "mkdir -p /workspace/.evil && printf '[core]\\n\\tfsmonitor = echo pwned\\n' > /workspace/.evil/config && echo ../.evil > /workspace/.git/commondir && echo PLANTED"
         let result = Warden.run([], ["sh", "-c", script], in: workspace)
         #expect(result.stdout.contains("PLANTED"), "writing commondir itself cannot be prevented by mounts")
-        #expect(!FileManager.default.fileExists(atPath: workspace.file(".git/commondir")), "removed after the run")
-        #expect(result.stderr.contains("removed .git/commondir"), "\(result.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: workspace.file(".git/commondir")), "moved aside after the run")
+        #expect(result.stderr.contains("moved .git/commondir to .git/warden-quarantine-"), "\(result.stderr)")
         let config = Warden.execute("/usr/bin/git", ["-C", workspace.path, "config", "--show-origin", "core.fsmonitor"])
         #expect(config.stdout.isEmpty, "host git no longer reads the planted config: \(config.stdout)")
         workspace.write(".git/commondir", "../.evil\n")
@@ -45,7 +45,7 @@ struct GitEscapeTests {
         #expect(!FileManager.default.fileExists(atPath: workspace.file("ran")))
     }
 
-    @Test("submodule git directories cannot be renamed and replaced; new ones are removed")
+    @Test("submodule git directories cannot be renamed and replaced; new ones are moved aside")
     func submoduleGitDirectories() throws {
         let workspace = Workspace(git: true)
         let module = workspace.file(".git/modules/sub")
@@ -62,8 +62,8 @@ struct GitEscapeTests {
         #expect(!result.stdout.contains("SUB-MOVED"))
         #expect(!result.stdout.contains("MODULES-MOVED"))
         #expect(result.stdout.contains("NEW-MODULE"))
-        #expect(!FileManager.default.fileExists(atPath: workspace.file(".git/modules/evil")), "the new git directory is removed")
-        #expect(result.stderr.contains("removed .git/modules/evil"))
+        #expect(!FileManager.default.fileExists(atPath: workspace.file(".git/modules/evil")), "the new git directory is moved aside")
+        #expect(result.stderr.contains("moved .git/modules/evil"))
         #expect(try String(contentsOfFile: module + "/config", encoding: .utf8) == "[core]\n\tbare = false\n")
     }
 
@@ -143,18 +143,92 @@ struct GitEscapeTests {
         #expect(workspace.read("sub/.git/config") == config)
         #expect(Files.lstat(workspace.file("sub/.git/commondir")) == nil)
         #expect(Files.lstat(workspace.file("sub/.git/rebase-merge")) == nil)
-        #expect(result.stderr.contains("removed sub/.git/commondir"), "\(result.stderr)")
-        #expect(!result.stderr.contains("quarantine"), "the repository was there before: it stays")
+        #expect(result.stderr.contains("moved sub/.git/commondir"), "\(result.stderr)")
+        #expect(!result.stderr.contains("moved sub/.git to"), "the repository was there before: it stays")
+        #expect(Files.isDirectory(workspace.file("sub/.git")))
     }
 
-    @Test("an index replaced by a symlink is removed: its gitlinks cannot be checked")
-    func indexSymlink() throws {
+    @Test("every repository made inside is moved aside, staged or not, at any depth or name")
+    func nestedRepositories() throws {
         let workspace = Workspace(git: true)
-        let script = "cd /workspace && git update-index --add --cacheinfo 160000,1111111111111111111111111111111111111111,sub && mv .git/index .git/real-index && ln -s real-index .git/index && echo SWAPPED"
+        let marker = Self.plantPayload(workspace)
+        let script = """
+            cd /workspace && git config --global user.email a@example.test && git config --global user.name a
+            for d in deep/a/b/evil "$(printf 'x\\377')" committed; do mkdir -p "$d" && git -C "$d" init -q && cat payload.cfg >> "$d/.git/config"; done
+            git -C committed commit -q --allow-empty -m c
+            git update-index --add --cacheinfo 160000,$(git -C committed rev-parse HEAD),committed && git commit -q -m gitlink
+            git rm -q --cached committed && echo STAGED-AND-UNSTAGED
+            """
         let result = Warden.run([], ["sh", "-c", script], in: workspace)
-        #expect(result.stdout.contains("SWAPPED"), "\(result.stderr)")
-        #expect(Files.lstat(workspace.file(".git/index")) == nil)
-        #expect(result.stderr.contains("removed .git/index"), "\(result.stderr)")
+        #expect(result.stdout.contains("STAGED-AND-UNSTAGED"), "\(result.stderr)")
+        #expect(Files.lstat(workspace.file("deep/a/b/evil/.git")) == nil)
+        #expect(Files.lstat(workspace.file("committed/.git")) == nil)
+        let left = Warden.execute("/usr/bin/find", [".", "-name", ".git", "-not", "-path", "./.git"], directory: workspace.path)
+        #expect(left.stdout.isEmpty, "no nested .git keeps its name, whatever its path's bytes: \(left.stdout)")
+        #expect(result.stderr.contains("moved deep/a/b/evil/.git to deep/a/b/evil/.git.warden-quarantine-"), "\(result.stderr)")
+        #expect(result.stderr.contains("moved committed/.git"), "\(result.stderr)")
+        // The developer restores the committed gitlink and looks at the tree: nothing runs.
+        Warden.execute("/usr/bin/git", ["-C", workspace.path, "reset", "-q"])
+        Self.hostGitStatus(workspace)
+        #expect(!FileManager.default.fileExists(atPath: marker), "host git ran the sandbox's configuration")
+    }
+
+    @Test("a repository the developer had keeps its name unless the sandbox changed what git runs from it")
+    func developerRepositories() throws {
+        let workspace = Workspace(git: true)
+        for name in ["kept", "used", "changed"] {
+            try FileManager.default.createDirectory(atPath: workspace.file(name), withIntermediateDirectories: true)
+            Warden.execute("/usr/bin/git", ["-C", workspace.file(name), "init", "-q"])
+        }
+        let script = """
+            cd /workspace && git -C used status --short >/dev/null && git -C used update-index --add --cacheinfo 100644,e69de29bb2d1d6434b8b29ae775ad8c2e48c5391,f &&
+            git -C changed config core.fsmonitor 'echo PWNED' && echo DONE
+            """
+        let result = Warden.run([], ["sh", "-c", script], in: workspace)
+        #expect(result.stdout.contains("DONE"), "\(result.stderr)")
+        #expect(Files.isDirectory(workspace.file("kept/.git")))
+        #expect(Files.isDirectory(workspace.file("used/.git")), "using git there changes no configuration: \(result.stderr)")
+        #expect(Files.lstat(workspace.file("changed/.git")) == nil)
+        #expect(result.stderr.contains("moved changed/.git to changed/.git.warden-quarantine-"), "\(result.stderr)")
+    }
+
+    @Test("files the repository's configuration includes, and its hooksPath, are read-only inside when in the workspace")
+    func configuredPaths() throws {
+        let workspace = Workspace(git: true)
+        try FileManager.default.createDirectory(atPath: workspace.file(".husky"), withIntermediateDirectories: true)
+        workspace.write(".husky/pre-commit", "#!/bin/sh\nexit 0\n")
+        workspace.write("team.gitconfig", "[user]\n\tname = team\n")
+        Warden.execute("/usr/bin/git", ["-C", workspace.path, "config", "core.hooksPath", ".husky"])
+        Warden.execute("/usr/bin/git", ["-C", workspace.path, "config", "include.path", "../team.gitconfig"])
+        let script = """
+            echo 'echo PWNED' >> /workspace/.husky/pre-commit 2>/dev/null && echo HOOK-WRITTEN
+            echo '#!/bin/sh' > /workspace/.husky/post-commit 2>/dev/null && echo HOOK-ADDED
+            printf '[core]\\n\\tfsmonitor = x\\n' >> /workspace/team.gitconfig 2>/dev/null && echo INCLUDE-WRITTEN
+            echo ran
+            """
+        let result = Warden.run([], ["sh", "-c", script], in: workspace)
+        #expect(result.lastLine == "ran", "\(result.stderr)")
+        #expect(!result.stdout.contains("HOOK-WRITTEN"))
+        #expect(!result.stdout.contains("HOOK-ADDED"))
+        #expect(!result.stdout.contains("INCLUDE-WRITTEN"))
+        #expect(workspace.read("team.gitconfig") == "[user]\n\tname = team\n")
+        // A missing included file could be created inside: the run is refused.
+        Warden.execute("/usr/bin/git", ["-C", workspace.path, "config", "--add", "include.path", "../later.gitconfig"])
+        let refused = Warden.run([], ["touch", "/workspace/ran"], in: workspace)
+        #expect(refused.status == 120)
+        #expect(refused.stderr.contains("later.gitconfig, which does not exist"), "\(refused.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: workspace.file("ran")))
+    }
+
+    @Test("a .git file pointing to a git directory inside the workspace is refused")
+    func gitFileInsideWorkspace() throws {
+        let workspace = Workspace()
+        Warden.execute("/usr/bin/git", ["init", "-q", "--bare", workspace.file(".bare")])
+        workspace.write(".git", "gitdir: ./.bare\n")
+        let result = Warden.run([], ["touch", "/workspace/ran"], in: workspace)
+        #expect(result.status == 120)
+        #expect(result.stderr.contains("points to a git directory inside the workspace"), "\(result.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: workspace.file("ran")))
     }
 
     @Test("a broken .git is repaired so git cannot take the workspace for a bare repository")
@@ -162,13 +236,14 @@ struct GitEscapeTests {
         let workspace = Workspace(git: true)
         _ = Self.plantPayload(workspace)
         let script = """
-            rm /workspace/.git/HEAD && rm -rf /workspace/.git/refs && printf 'ref: refs/heads/main\\n' > /workspace/HEAD &&
+            rm /workspace/.git/HEAD && rm -rf /workspace/.git/refs && chmod 000 /workspace/.git/objects && printf 'ref: refs/heads/main\\n' > /workspace/HEAD &&
             mkdir /workspace/objects /workspace/refs && cp /workspace/payload.cfg /workspace/config && echo BROKEN
             """
         let result = Warden.run([], ["sh", "-c", script], in: workspace)
         #expect(result.stdout.contains("BROKEN"), "\(result.stderr)")
         #expect(workspace.read(".git/HEAD") == "ref: refs/heads/main\n")
         #expect(Files.isDirectory(workspace.file(".git/refs")))
+        #expect((Files.lstat(workspace.file(".git/objects"))?.st_mode ?? 0) & 0o700 == 0o700, "the owner's access is back")
         #expect(Files.lstat(workspace.file("HEAD")) == nil)
         #expect(result.stderr.contains("restored .git/HEAD"), "\(result.stderr)")
         let gitDirectory = Warden.execute("/usr/bin/git", ["-C", workspace.path, "rev-parse", "--git-dir"])
@@ -189,7 +264,7 @@ struct GitEscapeTests {
         #expect(result.stdout.contains("PLANTED"), "\(result.stderr)")
         for name in ["rebase-merge", "sequencer", "worktrees", "config.worktree"] {
             #expect(Files.lstat(workspace.file(".git/" + name)) == nil, "\(name)")
-            #expect(result.stderr.contains("removed .git/" + name), "\(name): \(result.stderr)")
+            #expect(result.stderr.contains("moved .git/" + name), "\(name): \(result.stderr)")
         }
     }
 
@@ -213,15 +288,22 @@ struct GitEscapeTests {
         let module = workspace.file(".git/modules/sub")
         try FileManager.default.createDirectory(atPath: module + "/hooks", withIntermediateDirectories: true)
         _ = FileManager.default.createFile(atPath: module + "/config", contents: Data("[core]\n\tbare = false\n".utf8))
+        let slashed = workspace.file(".git/modules/libs/foo")
+        try FileManager.default.createDirectory(atPath: slashed + "/hooks", withIntermediateDirectories: true)
+        _ = FileManager.default.createFile(atPath: slashed + "/HEAD", contents: Data("ref: refs/heads/main\n".utf8))
+        _ = FileManager.default.createFile(atPath: slashed + "/config", contents: Data("[core]\n\tbare = false\n".utf8))
         let script = """
-            cd /workspace/.git/modules && mkdir -p sub/modules/nested/hooks .warden-quarantine-x/hooks "$(printf 'bad\\377')/hooks" &&
+            cd /workspace/.git/modules && echo x >> libs/foo/config 2>/dev/null && echo SLASHED-WRITTEN; mkdir libs/evil &&
+            mkdir -p sub/modules/nested/hooks .warden-quarantine-x/hooks "$(printf 'bad\\377')/hooks" &&
             ln -s ../../.evil link && echo PLANTED
             """
         let result = Warden.run([], ["sh", "-c", script], in: workspace)
         #expect(result.stdout.contains("PLANTED"), "\(result.stderr)")
-        #expect(try FileManager.default.contentsOfDirectory(atPath: workspace.file(".git/modules")) == ["sub"])
+        #expect(!result.stdout.contains("SLASHED-WRITTEN"), "a submodule named libs/foo is protected like any other")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: workspace.file(".git/modules")).sorted() == ["libs", "sub"])
+        #expect(try FileManager.default.contentsOfDirectory(atPath: workspace.file(".git/modules/libs")) == ["foo"])
         #expect(try FileManager.default.contentsOfDirectory(atPath: module).sorted() == ["config", "hooks"])
-        #expect(result.stderr.contains("removed .git/modules/sub/modules"), "\(result.stderr)")
+        #expect(result.stderr.contains("moved .git/modules/sub/modules"), "\(result.stderr)")
     }
 
     @Test("a .git/modules symlink is refused at start and removed when made inside")
@@ -230,7 +312,7 @@ struct GitEscapeTests {
         let made = Warden.run([], ["sh", "-c", "ln -s ../.evil /workspace/.git/modules && echo LINKED"], in: workspace)
         #expect(made.stdout.contains("LINKED"))
         #expect(Files.lstat(workspace.file(".git/modules")) == nil)
-        #expect(made.stderr.contains("removed .git/modules"), "\(made.stderr)")
+        #expect(made.stderr.contains("moved .git/modules"), "\(made.stderr)")
         try FileManager.default.createSymbolicLink(atPath: workspace.file(".git/modules"), withDestinationPath: "../.evil")
         let refused = Warden.run([], ["touch", "/workspace/ran"], in: workspace)
         #expect(refused.status == 120)
@@ -238,12 +320,13 @@ struct GitEscapeTests {
         #expect(!FileManager.default.fileExists(atPath: workspace.file("ran")))
     }
 
-    @Test("a repository made where there was none is reported")
+    @Test("a repository made where there was none is moved aside")
     func newRepository() {
         let workspace = Workspace()
         let result = Warden.run([], ["git", "init", "-q", "/workspace"], in: workspace)
         #expect(result.status == 0, "\(result.stderr)")
-        #expect(result.stderr.contains("new .git made in the sandbox"), "\(result.stderr)")
+        #expect(result.stderr.contains("moved .git to .git.warden-quarantine-"), "\(result.stderr)")
+        #expect(Files.lstat(workspace.file(".git")) == nil)
     }
 
     // MARK: - Helpers

@@ -11,9 +11,9 @@ struct GitIndexTests {
     private static func repository() throws -> String {
         let path = NSTemporaryDirectory() + "warden-index-" + UUID().uuidString
         try FileManager.default.createDirectory(atPath: path + "/dir", withIntermediateDirectories: true)
-        FileManager.default.createFile(atPath: path + "/a.txt", contents: Data("a".utf8))
-        FileManager.default.createFile(atPath: path + "/dir/b.txt", contents: Data("b".utf8))
-        FileManager.default.createFile(atPath: path + "/later.txt", contents: Data("c".utf8))
+        _ = FileManager.default.createFile(atPath: path + "/a.txt", contents: Data("a".utf8))
+        _ = FileManager.default.createFile(atPath: path + "/dir/b.txt", contents: Data("b".utf8))
+        _ = FileManager.default.createFile(atPath: path + "/later.txt", contents: Data("c".utf8))
         try git(path, "init", "-q")
         try git(path, "add", "a.txt", "dir/b.txt")
         try git(path, "add", "-N", "later.txt")

@@ -234,6 +234,26 @@ int wd_open_tree(int dirfd, const char *path, unsigned int flags);
 int wd_mount_setattr(int dirfd, const char *path, unsigned int flags, uint64_t attr_set,
                      uint64_t attr_clr, uint64_t propagation, int userns_fd);
 int wd_openat2(int dirfd, const char *path, uint64_t flags, uint64_t mode, uint64_t resolve);
+// What statx reports about a file, without following a final symlink: the identity, the type,
+// when its inode last changed (ctime, which no unprivileged caller can set) and when it was
+// created (btime, when the file system records it).
+struct wd_file_times {
+    uint64_t dev;
+    uint64_t ino;
+    uint32_t mode;
+    int32_t has_btime;
+    int64_t ctime_sec;
+    int64_t ctime_nsec;
+    int64_t btime_sec;
+    int64_t btime_nsec;
+};
+int wd_file_times(int dirfd, const char *name, struct wd_file_times *out);
+// CLOCK_REALTIME_COARSE: the clock the kernel stamps ctime from.
+int64_t wd_coarse_realtime_ns(void);
+
+// getdents64: fills buf with struct linux_dirent64 records; returns bytes read, 0 at the end.
+long wd_getdents(int fd, void *buf, unsigned long size);
+
 // renameat2(RENAME_NOREPLACE): fails with EEXIST instead of replacing the target.
 int wd_rename_noreplace(int olddirfd, const char *oldpath, int newdirfd, const char *newpath);
 int wd_pidfd_send_signal(int pidfd, int sig);

@@ -4,27 +4,26 @@ import WardenSystem
 
 /// After the run: undoes what the sandbox did to the workspace repository that read-only binds
 /// cannot stop and that would run its code, or read its configuration, when the developer next
-/// uses git in the workspace (R16).
+/// uses git in the workspace.
 ///
 /// The sandbox is gone when this runs (its cgroup was killed), so nothing races the checks.
-/// Each finding is one sentence saying what was removed or restored, and why.
+/// Nothing is deleted: what is undone is moved aside (inside `.git`, to
+/// `.git/warden-quarantine-RUN/`, which git never reads), so a rename does it whatever its size
+/// and the developer can inspect it. Each finding is one sentence saying what moved, and why.
 extension GitGuard {
-    /// Entries removed per audit at most: a hostile tree can be large.
-    static let removalBudget = 200_000
-
-    /// `runID` names what is set aside rather than removed.
+    /// `runID` names what is set aside.
     public func audit(workspace: String, runID: String) -> [String] {
-        guard let root = try? FileDescriptor.open(workspace, Self.openDirectory) else { return [] }
-        guard let snapshot else {
-            var st = Glibc.stat()
-            if !hasRepository, fstatat(root.raw, ".git", &st, AT_SYMLINK_NOFOLLOW) == 0 {
-                return ["the workspace has a new .git made in the sandbox: its hooks and configuration are the sandbox's; review them before using git there"]
-            }
-            return []
+        guard let rootDirectory = try? FileDescriptor.open(workspace, Self.openDirectory) else { return [] }
+        var findings: [String] = []
+        if let snapshot {
+            var audit = Audit(root: rootDirectory, snapshot: snapshot, runID: runID)
+            audit.run()
+            findings = audit.findings
         }
-        var audit = Audit(root: root, snapshot: snapshot, runID: runID)
-        audit.run()
-        return audit.findings
+        var scan = GitWorkTreeScan(root: rootDirectory, workspace: workspace, startTime: startTime, runID: runID, rootHadGit: root != .none,
+                                   knownGitlinks: snapshot?.gitlinks ?? [:])
+        scan.run()
+        return findings + scan.findings
     }
 
     private struct Audit {
@@ -32,7 +31,8 @@ extension GitGuard {
         let snapshot: Snapshot
         let runID: String
         var findings: [String] = []
-        var budget = GitGuard.removalBudget
+        var quarantine: FileDescriptor?
+        var setAsideCount = 0
 
         init(root: FileDescriptor, snapshot: Snapshot, runID: String) {
             self.root = root
@@ -45,134 +45,140 @@ extension GitGuard {
                 findings.append("the workspace .git is no longer a directory; do not use git there before checking it")
                 return
             }
-            keepValid(git)
             visit(git, relative: ".git", depth: 0)
-            gitlinks(git)
-        }
-
-        /// `.git` must stay a valid git directory: otherwise git treats the workspace itself as
-        /// a bare repository when it has `HEAD`, `objects` and `refs` — files the agent wrote.
-        mutating func keepValid(_ git: FileDescriptor) {
-            if let head = GitGuard.smallFile(git, "HEAD"), Self.isValidHead(head, hashSize: snapshot.hashSize) {
-                // Still usable: checkouts legitimately move it.
-            } else if let original = snapshot.head {
-                if remove(in: git, "HEAD", relative: ".git/HEAD"), restore(in: git, "HEAD", original) {
-                    findings.append("restored .git/HEAD, which the sandbox left unusable")
-                }
-            }
-            for name in ["objects", "refs"] {
-                var st = Glibc.stat()
-                if fstatat(git.raw, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && (st.st_mode & S_IFMT) == S_IFDIR { continue }
-                if remove(in: git, name, relative: ".git/" + name), mkdirat(git.raw, name, 0o755) == 0 {
-                    if let owner = try? git.stat(), let made = try? git.openAt(name, GitGuard.openDirectory) {
-                        fchown(made.raw, owner.st_uid, owner.st_gid)
-                    }
-                    findings.append("recreated .git/\(name), which the sandbox removed (the repository's objects may be lost)")
-                }
-            }
-            var st = Glibc.stat()
-            if !snapshot.rootHadHead && fstatat(root.raw, "HEAD", &st, AT_SYMLINK_NOFOLLOW) == 0 {
-                if remove(in: root, "HEAD", relative: "HEAD") {
-                    findings.append("removed HEAD at the workspace root: with objects and refs beside it, git could take the workspace for a bare repository")
-                }
-            }
-        }
-
-        /// One git directory that existed at start: drop redirections and state it gained.
-        mutating func visit(_ directory: FileDescriptor, relative: String, depth: Int) {
-            var st = Glibc.stat()
-            if fstatat(directory.raw, "commondir", &st, AT_SYMLINK_NOFOLLOW) == 0,
-               remove(in: directory, "commondir", relative: relative + "/commondir") {
-                findings.append("removed \(relative)/commondir: it would make git read hooks and configuration from elsewhere")
-            }
-            for name in ["config", "config.worktree"] where fstatat(directory.raw, name, &st, AT_SYMLINK_NOFOLLOW) == 0 {
-                if !snapshot.configFiles.contains(Identity(st)), remove(in: directory, name, relative: relative + "/" + name) {
-                    findings.append("removed \(relative)/\(name), written in the sandbox: git would read it as configuration")
-                }
-            }
-            for name in GitGuard.repositoryStates where fstatat(directory.raw, name, &st, AT_SYMLINK_NOFOLLOW) == 0 {
-                if !snapshot.states.contains(Identity(st)), remove(in: directory, name, relative: relative + "/" + name) {
-                    findings.append("removed \(relative)/\(name), made in the sandbox: git would act on it (a rebase runs its exec lines)")
-                }
-            }
-            guard fstatat(directory.raw, "modules", &st, AT_SYMLINK_NOFOLLOW) == 0 else { return }
-            let modulesRelative = relative + "/modules"
-            guard (st.st_mode & S_IFMT) == S_IFDIR, snapshot.modulesDirectories.contains(Identity(st)), depth < GitGuard.maxDepth,
-                  let modules = try? directory.openAt("modules", GitGuard.openDirectory) else {
-                if remove(in: directory, "modules", relative: modulesRelative) {
-                    findings.append("removed \(modulesRelative), made in the sandbox: git would use the repositories in it")
-                }
-                return
-            }
-            for name in Files.rawEntries(modules) {
-                let child = modulesRelative + "/" + stripTerminalControls(Files.displayName(name))
-                if fstatat(modules.raw, name, &st, AT_SYMLINK_NOFOLLOW) == 0, (st.st_mode & S_IFMT) == S_IFDIR,
-                   snapshot.gitDirectories.contains(Identity(st)) {
-                    let fd = openat(modules.raw, name, GitGuard.openDirectory)
-                    if fd >= 0 { visit(FileDescriptor(fd), relative: child, depth: depth + 1) }
-                } else if remove(in: modules, rawName: name, relative: child) {
-                    findings.append("removed \(child), made in the sandbox: git would use it as a submodule's repository")
-                }
-            }
-        }
-
-        /// Gitlinks staged in the sandbox: `git status` enters each and reads its repository.
-        /// The git directories of gitlinks present at start get the same audit as `.git`.
-        mutating func gitlinks(_ git: FileDescriptor) {
+            // The git directories of gitlinks present at start get the same audit as `.git`.
             for (path, known) in snapshot.gitlinks.sorted(by: { $0.key < $1.key }) {
                 guard let known, case .present(let parent, let identity, let st) = GitGuard.dotGit(root, of: path),
                       identity == known, (st.st_mode & S_IFMT) == S_IFDIR else { continue }
                 let fd = openat(parent.raw, ".git", GitGuard.openDirectory)
                 if fd >= 0 { visit(FileDescriptor(fd), relative: stripTerminalControls(path) + "/.git", depth: 1) }
             }
-            let paths: [String]
-            switch GitGuard.readIndex(git, hashSize: snapshot.hashSize) {
-            case .absent: return
-            case .paths(let found): paths = found
-            case .unreadable(let reason):
-                if remove(in: git, "index", relative: ".git/index") {
-                    findings.append("removed .git/index, which \(reason) after the run: Warden cannot check the gitlinks in it (the staging area is lost; files are untouched)")
+            keepValid(git)
+        }
+
+        /// One git directory that existed at start: what it gained that redirects git or that
+        /// git acts on.
+        mutating func visit(_ directory: FileDescriptor, relative: String, depth: Int) {
+            var st = Glibc.stat()
+            if fstatat(directory.raw, "commondir", &st, AT_SYMLINK_NOFOLLOW) == 0 {
+                setAside(directory, "commondir", relative: relative + "/commondir", because: "it would make git read hooks and configuration from elsewhere")
+            }
+            for name in ["config", "config.worktree"] where fstatat(directory.raw, name, &st, AT_SYMLINK_NOFOLLOW) == 0 {
+                if !snapshot.configFiles.contains(Identity(st)) {
+                    setAside(directory, name, relative: relative + "/" + name, because: "written in the sandbox, git would read it as configuration")
                 }
+            }
+            for name in GitGuard.repositoryStates where fstatat(directory.raw, name, &st, AT_SYMLINK_NOFOLLOW) == 0 {
+                if !snapshot.states.contains(Identity(st)) {
+                    setAside(directory, name, relative: relative + "/" + name, because: "made in the sandbox, git would act on it (a rebase runs its exec lines)")
+                }
+            }
+            guard fstatat(directory.raw, "modules", &st, AT_SYMLINK_NOFOLLOW) == 0 else { return }
+            modules(directory, "modules", relative: relative + "/modules", depth: depth + 1)
+        }
+
+        /// A `modules` directory, or a level of a submodule name with slashes inside one: known
+        /// git directories are visited, anything else is set aside whatever its name or type.
+        mutating func modules(_ parent: FileDescriptor, _ name: String, relative: String, depth: Int) {
+            var st = Glibc.stat()
+            guard fstatat(parent.raw, name, &st, AT_SYMLINK_NOFOLLOW) == 0, (st.st_mode & S_IFMT) == S_IFDIR,
+                  snapshot.modulesDirectories.contains(Identity(st)), depth <= GitGuard.maxDepth,
+                  let directory = try? parent.openAt(name, GitGuard.openDirectory) else {
+                setAside(parent, name, relative: relative, because: "made in the sandbox, git would use the repositories in it")
                 return
             }
-            for path in paths {
-                let shown = stripTerminalControls(path)
-                switch GitGuard.dotGit(root, of: path) {
-                case .absent:
-                    continue
-                case .unresolvable:
-                    if remove(in: git, "index", relative: ".git/index") {
-                        findings.append("removed .git/index: its gitlink \(shown) passes through a symlink, which git could follow into a repository the sandbox made (the staging area is lost; files are untouched)")
-                    }
-                    return
-                case .present(let parent, let identity, let st):
-                    if case .some(.some(let known)) = snapshot.gitlinks[path], known == identity { continue }
-                    if (st.st_mode & S_IFMT) == S_IFDIR && snapshot.gitDirectories.contains(identity) { continue }
-                    setAside(parent, path: shown)
+            for raw in Files.rawEntries(directory) {
+                let child = relative + "/" + stripTerminalControls(Files.displayName(raw))
+                var entry = Glibc.stat()
+                guard fstatat(directory.raw, raw, &entry, AT_SYMLINK_NOFOLLOW) == 0 else { continue }
+                let identity = Identity(entry)
+                if (entry.st_mode & S_IFMT) == S_IFDIR && snapshot.gitDirectories.contains(identity) {
+                    let fd = openat(directory.raw, raw, GitGuard.openDirectory)
+                    if fd >= 0 { visit(FileDescriptor(fd), relative: child, depth: depth) }
+                } else if (entry.st_mode & S_IFMT) == S_IFDIR && snapshot.modulesDirectories.contains(identity) {
+                    modules(directory, Files.displayName(raw), relative: child, depth: depth + 1)
+                } else {
+                    setAside(directory, rawName: raw, relative: child, because: "made in the sandbox, git would use it as a submodule's repository")
                 }
             }
         }
 
-        /// A repository behind a gitlink staged in the sandbox. It may be one the developer had
-        /// (untracked) before the run, with history worth keeping, so it is renamed, not
-        /// removed: under another name neither `git status` nor git run inside it finds it.
-        mutating func setAside(_ parent: FileDescriptor, path: String) {
-            let target = ".git.warden-quarantine-" + runID
-            if wd_rename_noreplace(parent.raw, ".git", parent.raw, target) == 0 {
-                findings.append("moved \(path)/.git to \(path)/\(target): the sandbox staged a gitlink there, and git status would enter that repository")
-            } else if remove(in: parent, ".git", relative: path + "/.git") {
-                findings.append("removed \(path)/.git: the sandbox staged a gitlink there, and git status would enter that repository")
+        /// `.git` must stay a valid git directory to the developer's git — `HEAD` readable and
+        /// well formed, `objects` and `refs` searchable directories — or git takes the
+        /// workspace itself for a bare repository, whose `config` the sandbox could write.
+        mutating func keepValid(_ git: FileDescriptor) {
+            restoreAccess(root, ".git", need: 0o700, relative: ".git")
+            if let head = GitGuard.smallFile(git, "HEAD"), Self.isValidHead(head, hashSize: snapshot.hashSize) {
+                restoreAccess(git, "HEAD", need: 0o600, relative: ".git/HEAD")
+            } else if let original = snapshot.head {
+                var st = Glibc.stat()
+                if fstatat(git.raw, "HEAD", &st, AT_SYMLINK_NOFOLLOW) == 0 {
+                    setAside(git, "HEAD", relative: ".git/HEAD", because: "the sandbox left it unusable")
+                }
+                if restore(in: git, "HEAD", original) { findings.append("restored .git/HEAD from before the run") }
+            }
+            for name in ["objects", "refs"] {
+                var st = Glibc.stat()
+                if fstatat(git.raw, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && (st.st_mode & S_IFMT) == S_IFDIR {
+                    restoreAccess(git, name, need: 0o700, relative: ".git/" + name)
+                    continue
+                }
+                if fstatat(git.raw, name, &st, AT_SYMLINK_NOFOLLOW) == 0 {
+                    setAside(git, name, relative: ".git/" + name, because: "it is no longer a directory")
+                }
+                if mkdirat(git.raw, name, 0o755) == 0 {
+                    if let owner = try? git.stat(), let made = try? git.openAt(name, GitGuard.openDirectory) {
+                        fchown(made.raw, owner.st_uid, owner.st_gid)
+                    }
+                    findings.append("recreated .git/\(name), which the sandbox removed (the repository's objects or branches may be lost)")
+                }
+            }
+            var st = Glibc.stat()
+            if !snapshot.rootHadHead && fstatat(root.raw, "HEAD", &st, AT_SYMLINK_NOFOLLOW) == 0 {
+                setAside(root, "HEAD", relative: "HEAD", because: "with objects and refs beside it, git could take the workspace for a bare repository")
             }
         }
 
-        mutating func remove(in directory: FileDescriptor, _ name: String, relative: String) -> Bool {
-            remove(in: directory, rawName: Array(name.utf8CString), relative: stripTerminalControls(relative))
+        /// Gives the owner back the access git needs, which the sandbox may have taken away.
+        mutating func restoreAccess(_ directory: FileDescriptor, _ name: String, need: mode_t, relative: String) {
+            var st = Glibc.stat()
+            guard fstatat(directory.raw, name, &st, AT_SYMLINK_NOFOLLOW) == 0, (st.st_mode & S_IFMT) != S_IFLNK,
+                  st.st_mode & need != need else { return }
+            if fchmodat(directory.raw, name, (st.st_mode & 0o7777) | need, 0) == 0 {
+                findings.append("gave \(relative) its owner's access back, which the sandbox had removed: without it git would look elsewhere for a repository")
+            }
         }
 
-        mutating func remove(in directory: FileDescriptor, rawName: [CChar], relative: String) -> Bool {
-            if Files.removeTree(in: directory, rawName: rawName, budget: &budget) { return true }
-            findings.append("could not remove \(relative) (\(budget > 0 ? String(cString: strerror(Glibc.errno)) : "too many entries")): do not use git in the workspace before removing it")
-            return false
+        mutating func setAside(_ directory: FileDescriptor, _ name: String, relative: String, because reason: String) {
+            setAside(directory, rawName: Array(name.utf8CString), relative: relative, because: reason)
+        }
+
+        /// Moves the entry into `.git/warden-quarantine-RUN/` under a numbered name.
+        mutating func setAside(_ directory: FileDescriptor, rawName: [CChar], relative: String, because reason: String) {
+            guard let quarantine = quarantineDirectory() else { return }
+            setAsideCount += 1
+            let flattened = relative.split(separator: "/").joined(separator: "~")
+            let target = "\(setAsideCount)-" + String(flattened.prefix(200))
+            if wd_rename_noreplace(directory.raw, rawName, quarantine.raw, target) == 0 {
+                findings.append("moved \(relative) to .git/warden-quarantine-\(runID)/\(target): \(reason)")
+            } else {
+                findings.append("could not move \(relative) aside (\(String(cString: strerror(Glibc.errno)))): \(reason); do not use git in the workspace before removing it")
+            }
+        }
+
+        /// `.git/warden-quarantine-RUN`, made on first use, owned like `.git`. The run id is
+        /// random and unknown inside the sandbox, so nothing there can have taken the name.
+        mutating func quarantineDirectory() -> FileDescriptor? {
+            if let quarantine { return quarantine }
+            let name = "warden-quarantine-" + runID
+            guard let git = try? root.openAt(".git", GitGuard.openDirectory), let owner = try? git.stat(),
+                  mkdirat(git.raw, name, 0o700) == 0, let made = try? git.openAt(name, GitGuard.openDirectory) else {
+                findings.append("could not make .git/\(name): \(String(cString: strerror(Glibc.errno)))")
+                return nil
+            }
+            fchown(made.raw, owner.st_uid, owner.st_gid)
+            quarantine = made
+            return made
         }
 
         /// Writes `bytes` as a new file `name`, owned like `directory` (the workspace owner's).

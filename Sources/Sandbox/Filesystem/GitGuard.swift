@@ -3,16 +3,17 @@ import Glibc
 import WardenSystem
 
 /// The parts of a repository in the workspace that would run code on the host when the developer
-/// later uses git there.
+/// later uses git there (defence in depth for R16: Warden's own agents never run host git on an
+/// agent-controlled tree).
 ///
 /// Before the run (`inspect`): hooks, config and config.worktree of every git directory (the
 /// repository's, each submodule's under `.git/modules`, and the git directory of each gitlink in
-/// the index) are bound read-only; those git directories become mount points, which can be
-/// neither renamed nor replaced; a `.git` file, linked-worktree metadata and an interrupted
-/// rebase or cherry-pick are bound read-only. A `commondir`, or a symlink where one of these
-/// belongs, refuses the run. After the run (`audit`, GitAudit.swift) whatever the sandbox added
-/// that mounts cannot prevent — new git directories, a `commondir`, new repository state, new
-/// gitlinks with their repositories, a broken `HEAD` — is removed or restored.
+/// the index) are bound read-only, and so are the files those configurations include and the
+/// hooks directory they name when these lie in the workspace; the git directories become mount
+/// points, which can be neither renamed nor replaced; a `.git` file and repository state
+/// (an interrupted rebase, linked-worktree metadata) are bound read-only. Whatever could
+/// redirect git before the run even starts refuses it. After the run (`audit`, GitAudit.swift,
+/// and `GitWorkTreeScan`) whatever the sandbox added that mounts cannot prevent is set aside.
 ///
 /// Everything works by descriptor without following symlinks: the workspace is agent-controlled
 /// (R14).
@@ -33,6 +34,18 @@ public struct GitGuard: Sendable {
             device = UInt64(st.st_dev)
             inode = UInt64(st.st_ino)
         }
+
+        init(device: UInt64, inode: UInt64) {
+            self.device = device
+            self.inode = inode
+        }
+    }
+
+    /// What the workspace root held at start.
+    enum Root: Sendable {
+        case none
+        case file
+        case directory
     }
 
     /// What the audit compares with. Everything recorded here was bound or pinned during the
@@ -40,7 +53,8 @@ public struct GitGuard: Sendable {
     struct Snapshot: Sendable {
         /// The repository's git directory, each submodule's and each gitlink's.
         var gitDirectories: Set<Identity> = []
-        /// `modules` directories inside those.
+        /// `modules` directories inside those, and the directories that submodule names with a
+        /// slash put between `modules` and a git directory.
         var modulesDirectories: Set<Identity> = []
         /// `config` and `config.worktree` files, bound read-only.
         var configFiles: Set<Identity> = []
@@ -63,59 +77,72 @@ public struct GitGuard: Sendable {
     }
 
     /// False when the workspace has neither a `.git` directory nor a `.git` file at start.
-    public let hasRepository: Bool
+    public var hasRepository: Bool { root != .none }
     /// In order: deepest first.
     public let protections: [Protection]
     /// Set when the repository could redirect git somewhere the agent writes before the run even
     /// starts: the run is refused.
     public let hazard: String?
+    let root: Root
     let snapshot: Snapshot?
+    /// The kernel's coarse clock when inspection ended: whatever in the workspace changes later
+    /// carries a ctime at or after it (see `FileTimes`).
+    let startTime: Int64
 
     /// Git directories protected per workspace; a repository with more is refused, not skipped.
     static let limit = 256
-    static let maxDepth = 4
+    /// Levels below `.git/modules`, counting the directories of submodule names with slashes.
+    static let maxDepth = 8
     /// Repository state whose files git later acts on (`rebase --continue` runs `exec` lines).
     static let repositoryStates = ["rebase-merge", "rebase-apply", "sequencer", "worktrees"]
     static let openDirectory = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC
 
     public static func inspect(workspace: String) -> GitGuard {
-        guard let root = try? FileDescriptor.open(workspace, openDirectory) else { return GitGuard(nil) }
+        guard let rootDirectory = try? FileDescriptor.open(workspace, openDirectory) else {
+            return GitGuard(root: .none, protections: [], hazard: nil, snapshot: nil)
+        }
         var st = Glibc.stat()
-        guard fstatat(root.raw, ".git", &st, AT_SYMLINK_NOFOLLOW) == 0 else { return GitGuard(nil) }
+        guard fstatat(rootDirectory.raw, ".git", &st, AT_SYMLINK_NOFOLLOW) == 0 else {
+            return GitGuard(root: .none, protections: [], hazard: nil, snapshot: nil)
+        }
         switch st.st_mode & S_IFMT {
         case S_IFREG:
-            // A worktree or a submodule checkout: `.git` names the real git directory, outside
-            // the workspace. Bound read-only, it cannot be rewritten to point elsewhere.
-            return GitGuard(hasRepository: true, protections: [.readOnly(path: ".git", isDirectory: false)], hazard: nil, snapshot: nil)
+            // A linked worktree or a submodule checkout: `.git` names the git directory. Bound
+            // read-only, it cannot be rewritten to point elsewhere; it must point outside the
+            // workspace, out of the sandbox's reach.
+            var hazard: String?
+            if let target = gitFileTarget(rootDirectory, workspace: workspace) {
+                hazard = "workspace .git points to a git directory inside the workspace (\(target)), which the sandbox could rewrite; move it out before running"
+            }
+            return GitGuard(root: .file, protections: [.readOnly(path: ".git", isDirectory: false)], hazard: hazard, snapshot: nil)
         case S_IFDIR:
-            var walk = Walk(root: root)
+            var walk = Walk(root: rootDirectory, workspace: workspace)
             walk.repository()
-            return GitGuard(hasRepository: true, protections: walk.protections, hazard: walk.hazard, snapshot: walk.snapshot)
+            return GitGuard(root: .directory, protections: walk.protections, hazard: walk.hazard, snapshot: walk.snapshot)
         default:
-            return GitGuard(hasRepository: true, protections: [], hazard: "workspace .git is \(describe(st.st_mode)): remove it before running", snapshot: nil)
+            return GitGuard(root: .directory, protections: [], hazard: "workspace .git is \(describe(st.st_mode)): remove it before running", snapshot: nil)
         }
     }
 
-    private init(_ nothing: Void?) {
-        self.init(hasRepository: false, protections: [], hazard: nil, snapshot: nil)
-    }
-
-    private init(hasRepository: Bool, protections: [Protection], hazard: String?, snapshot: Snapshot?) {
-        self.hasRepository = hasRepository
+    private init(root: Root, protections: [Protection], hazard: String?, snapshot: Snapshot?) {
+        self.root = root
         self.protections = protections
         self.hazard = hazard
         self.snapshot = snapshot
+        startTime = FileTimes.coarseNow()
     }
 
     /// Collects protections and the snapshot.
     private struct Walk {
         let root: FileDescriptor
+        let workspace: String
         var protections: [Protection] = []
         var snapshot = Snapshot()
         var hazard: String?
 
-        init(root: FileDescriptor) {
+        init(root: FileDescriptor, workspace: String) {
             self.root = root
+            self.workspace = workspace
         }
 
         mutating func repository() {
@@ -153,25 +180,7 @@ public struct GitGuard: Sendable {
                     note("\(relative)/modules is \(GitGuard.describe(st.st_mode))")
                     return
                 }
-                if depth >= GitGuard.maxDepth { note("\(relative)/modules nests deeper than \(GitGuard.maxDepth) levels") }
-                snapshot.modulesDirectories.insert(Identity(st))
-                for raw in Files.rawEntries(modules) where hazard == nil {
-                    let name = Files.displayName(raw)
-                    let child = relative + "/modules/" + name
-                    // A name that is not UTF-8 cannot be named in a mount plan: refused.
-                    guard Array(name.utf8CString) == raw else {
-                        note("\(stripTerminalControls(child)) has a name that is not UTF-8")
-                        continue
-                    }
-                    guard fstatat(modules.raw, name, &st, AT_SYMLINK_NOFOLLOW) == 0, (st.st_mode & S_IFMT) == S_IFDIR,
-                          let sub = try? modules.openAt(name, GitGuard.openDirectory) else {
-                        note("\(child) is \(GitGuard.describe(st.st_mode)), not a git directory")
-                        continue
-                    }
-                    gitDirectory(sub, relative: child, depth: depth + 1)
-                    protections.append(.pin(path: child))
-                }
-                protections.append(.pin(path: relative + "/modules"))
+                modulesEntries(modules, relative: relative + "/modules", depth: depth + 1)
             }
             // hooks: created when missing, by descriptor, and owned like the git directory.
             if fstatat(directory.raw, "hooks", &st, AT_SYMLINK_NOFOLLOW) != 0 && Glibc.errno == ENOENT,
@@ -183,11 +192,108 @@ public struct GitGuard: Sendable {
                 guard fstatat(directory.raw, name, &st, AT_SYMLINK_NOFOLLOW) == 0 else { continue }
                 let kind = st.st_mode & S_IFMT
                 if (isDirectory && kind == S_IFDIR) || (!isDirectory && kind == S_IFREG) {
-                    if !isDirectory { snapshot.configFiles.insert(Identity(st)) }
+                    if !isDirectory {
+                        snapshot.configFiles.insert(Identity(st))
+                        configuredPaths(directory, name, relative: relative, isRepository: relative == ".git")
+                    }
                     protections.append(.readOnly(path: relative + "/" + name, isDirectory: isDirectory))
                 } else {
                     note("\(relative)/\(name) is \(GitGuard.describe(st.st_mode)): it could redirect git hooks or configuration")
                 }
+            }
+        }
+
+        /// The entries of a `modules` directory (or of a directory a submodule name with a slash
+        /// puts inside it): git directories, or more such directories.
+        mutating func modulesEntries(_ directory: FileDescriptor, relative: String, depth: Int) {
+            guard let st = try? directory.stat() else { return }
+            snapshot.modulesDirectories.insert(Identity(st))
+            if depth > GitGuard.maxDepth { note("\(relative) nests deeper than \(GitGuard.maxDepth) levels") }
+            var entry = Glibc.stat()
+            for raw in Files.rawEntries(directory) where hazard == nil {
+                let name = Files.displayName(raw)
+                let child = relative + "/" + name
+                // A name that is not UTF-8 cannot be named in a mount plan: refused.
+                guard Array(name.utf8CString) == raw else {
+                    note("\(stripTerminalControls(child)) has a name that is not UTF-8")
+                    continue
+                }
+                guard fstatat(directory.raw, name, &entry, AT_SYMLINK_NOFOLLOW) == 0, (entry.st_mode & S_IFMT) == S_IFDIR,
+                      let sub = try? directory.openAt(name, GitGuard.openDirectory) else {
+                    note("\(child) is \(GitGuard.describe(entry.st_mode)), not a git directory")
+                    continue
+                }
+                if GitGuard.looksLikeGitDirectory(sub) {
+                    gitDirectory(sub, relative: child, depth: depth)
+                    protections.append(.pin(path: child))
+                } else {
+                    modulesEntries(sub, relative: child, depth: depth + 1)
+                }
+            }
+            protections.append(.pin(path: relative))
+        }
+
+        /// Files a configuration makes git read (`include.path`) or run (`core.hooksPath`) that
+        /// lie in the workspace: bound read-only; missing ones refuse the run, since the sandbox
+        /// could create them.
+        mutating func configuredPaths(_ directory: FileDescriptor, _ name: String, relative: String, isRepository: Bool) {
+            guard let bytes = GitGuard.largeFile(directory, name) else { return }
+            let paths = GitConfigPaths(bytes)
+            let file = relative + "/" + name
+            if paths.unclear {
+                note("\(file) mentions include or hooksPath in a form Warden cannot read")
+                return
+            }
+            for include in paths.includes {
+                guard let target = inWorkspace(include, base: relative, kind: "include.path", file: file) else { continue }
+                protect(target, isDirectory: false, setting: "include.path", file: file)
+            }
+            for hooks in paths.hooksPaths {
+                // Relative hook paths are taken from the top of the work tree, which for a
+                // submodule is not known here.
+                if !hooks.hasPrefix("/") && !hooks.hasPrefix("~") && !isRepository {
+                    note("\(file) sets a relative core.hooksPath; use an absolute one")
+                    continue
+                }
+                guard let target = inWorkspace(hooks, base: "", kind: "core.hooksPath", file: file) else { continue }
+                protect(target, isDirectory: true, setting: "core.hooksPath", file: file)
+            }
+        }
+
+        /// `value` as a path relative to the workspace, or nil when it lies outside it.
+        mutating func inWorkspace(_ value: String, base: String, kind: String, file: String) -> String? {
+            var path = value
+            if path.hasPrefix("~/") || path == "~" {
+                guard let owner = try? root.stat(), let home = Host.homeDirectory(of: owner.st_uid) else {
+                    note("\(file) sets \(kind) under ~, and the workspace owner has no home directory")
+                    return nil
+                }
+                path = home + path.dropFirst()
+            }
+            if !path.hasPrefix("/") { path = workspace + "/" + (base.isEmpty ? "" : base + "/") + path }
+            return GitGuard.relative(path, to: workspace)
+        }
+
+        mutating func protect(_ path: String, isDirectory: Bool, setting: String, file: String) {
+            if path.isEmpty || path == ".git" || path.hasPrefix(".git/") {
+                // Inside the git directory: only what is already bound read-only is safe.
+                if !protections.contains(.readOnly(path: path, isDirectory: isDirectory)) { note("\(file) sets \(setting) to \(path.isEmpty ? "the workspace itself" : path), which the sandbox can write") }
+                return
+            }
+            let resolve: UInt64 = 0x08 /* BENEATH */ | 0x04 /* NO_SYMLINKS */ | 0x02 /* NO_MAGICLINKS */
+            let fd = wd_openat2(root.raw, path, UInt64(0o10000000 /* O_PATH */ | O_CLOEXEC), 0, resolve)
+            guard fd >= 0 else {
+                let reason = Glibc.errno == ENOENT ? "which does not exist: the sandbox could create it" : "which leads through a symlink"
+                note("\(file) sets \(setting) to \(path), \(reason)")
+                return
+            }
+            let opened = FileDescriptor(fd)
+            guard let st = try? opened.stat(), (st.st_mode & S_IFMT) == (isDirectory ? S_IFDIR : S_IFREG) else {
+                note("\(file) sets \(setting) to \(path), which is not a \(isDirectory ? "directory" : "regular file")")
+                return
+            }
+            if !protections.contains(.readOnly(path: path, isDirectory: isDirectory)) {
+                protections.append(.readOnly(path: path, isDirectory: isDirectory))
             }
         }
 
@@ -265,14 +371,56 @@ public struct GitGuard: Sendable {
         guard (st.st_mode & S_IFMT) == S_IFREG else { return .unreadable("is \(describe(st.st_mode))") }
         guard let data = largeFile(git, "index") else { return .unreadable("is larger than 256 MiB") }
         guard let index = GitIndex.read(data, hashSize: hashSize) else { return .unreadable("is malformed") }
-        guard let shared = index.sharedIndex else { return .paths(index.gitlinks) }
-        guard let sharedData = largeFile(git, "sharedindex." + shared),
-              let sharedIndex = GitIndex.read(sharedData, hashSize: hashSize) else {
-            return .unreadable("names a shared index that cannot be read")
+        var sharedIndex: GitIndex.Contents?
+        if let shared = index.sharedIndex {
+            guard let sharedData = largeFile(git, "sharedindex." + shared), let contents = GitIndex.read(sharedData, hashSize: hashSize) else {
+                return .unreadable("names a shared index that cannot be read")
+            }
+            sharedIndex = contents
         }
+        if index.hasUndecodableGitlink || sharedIndex?.hasUndecodableGitlink == true {
+            return .unreadable("has a gitlink whose path is not UTF-8")
+        }
+        guard let sharedIndex else { return .paths(index.gitlinks) }
         // A gitlink replacing a shared entry carries no name: any shared path may be it.
         let candidates = index.hasUnnamedGitlink || sharedIndex.hasUnnamedGitlink ? sharedIndex.paths : sharedIndex.gitlinks
         return .paths(Array(Set(index.gitlinks + candidates)).sorted())
+    }
+
+    /// Where a `.git` file at the workspace root points, when that is inside the workspace.
+    static func gitFileTarget(_ root: FileDescriptor, workspace: String) -> String? {
+        guard let bytes = smallFile(root, ".git") else { return ".git (unreadable)" }
+        var text = String(decoding: bytes, as: UTF8.self)
+        guard text.hasPrefix("gitdir:") else { return ".git (not a gitdir line)" }
+        text = String(text.dropFirst("gitdir:".count)).trimmingSpaces
+        return relative(text.hasPrefix("/") ? text : workspace + "/" + text, to: workspace).map { stripTerminalControls($0.isEmpty ? "." : $0) }
+    }
+
+    /// `path` (absolute) relative to `base` (absolute, canonical) after resolving `.` and `..`
+    /// lexically; nil when it lies outside `base`. "" is `base` itself.
+    static func relative(_ path: String, to base: String) -> String? {
+        var parts: [Substring] = []
+        for part in path.split(separator: "/", omittingEmptySubsequences: true) {
+            if part == "." { continue }
+            if part == ".." {
+                _ = parts.popLast()
+            } else {
+                parts.append(part)
+            }
+        }
+        let baseParts = base.split(separator: "/", omittingEmptySubsequences: true)
+        guard parts.count >= baseParts.count, parts.prefix(baseParts.count).elementsEqual(baseParts) else { return nil }
+        return parts.dropFirst(baseParts.count).joined(separator: "/")
+    }
+
+    /// A directory under `modules` that is a git directory, not one more level of a submodule
+    /// name with slashes.
+    static func looksLikeGitDirectory(_ directory: FileDescriptor) -> Bool {
+        let names: [String] = ["HEAD", "config", "objects", "refs", "hooks", "commondir"]
+        return names.contains { name in
+            var st = Glibc.stat()
+            return fstatat(directory.raw, name, &st, AT_SYMLINK_NOFOLLOW) == 0
+        }
     }
 
     static func smallFile(_ directory: FileDescriptor, _ name: String) -> [UInt8]? {
@@ -301,5 +449,13 @@ public struct GitGuard: Sendable {
         case S_IFREG: return "a regular file"
         default: return "a special file"
         }
+    }
+}
+
+extension String {
+    /// Without leading and trailing spaces, tabs and line ends.
+    var trimmingSpaces: String {
+        let isSpace: (Character) -> Bool = { $0 == " " || $0 == "\t" || $0 == "\n" || $0 == "\r" }
+        return String(drop(while: isSpace).reversed().drop(while: isSpace).reversed())
     }
 }

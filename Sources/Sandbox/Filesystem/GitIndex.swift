@@ -17,6 +17,8 @@ public enum GitIndex {
         /// A split index replaced some shared entry with a gitlink and left its name out (the
         /// shared index's position decides the path): any shared path may then be a gitlink.
         public var hasUnnamedGitlink = false
+        /// A gitlink path that is not UTF-8: it cannot be named in a mount plan.
+        public var hasUndecodableGitlink = false
     }
 
     /// Gitlink paths, or nil when `data` is not an index.
@@ -39,7 +41,12 @@ public enum GitIndex {
             let mode = be32(data, offset + 24)
             let flags = Int(data[offset + fixed]) << 8 | Int(data[offset + fixed + 1])
             offset += fixed + 2
-            if version >= 3 && flags & 0x4000 != 0 { offset += 2 }
+            // git reads extended flags whatever the version; a reader that did not would
+            // misalign and could be steered past a gitlink.
+            if flags & 0x4000 != 0 {
+                guard version >= 3 else { return nil }
+                offset += 2
+            }
             guard offset <= end else { return nil }
             var path: [UInt8]
             if version == 4 {
@@ -55,11 +62,20 @@ public enum GitIndex {
                 offset = start + ((terminator - start + 8) / 8) * 8
                 guard offset <= end else { return nil }
             }
+            // git takes the length from the flags (0xFFF: longer); a disagreement is refused.
+            let length = flags & 0xFFF
+            guard length == 0xFFF ? path.count >= 0xFFF : path.count == length else { return nil }
             previous = path
             let name = String(decoding: path, as: UTF8.self)
             contents.paths.append(name)
             if mode & 0o170000 == 0o160000 {
-                if path.isEmpty { contents.hasUnnamedGitlink = true } else { contents.gitlinks.append(name) }
+                if path.isEmpty {
+                    contents.hasUnnamedGitlink = true
+                } else if Array(name.utf8) != path {
+                    contents.hasUndecodableGitlink = true
+                } else {
+                    contents.gitlinks.append(name)
+                }
             }
         }
         // Extensions: a 4-byte signature, a 32-bit size, then the data; the "link" extension

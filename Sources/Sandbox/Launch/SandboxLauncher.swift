@@ -214,7 +214,6 @@ public final class SandboxLauncher {
     /// file system cannot be idmapped.
     private func prepareFileSystem(identity: IdentityPlan, workspaceNamespace: inout FileDescriptor?) throws(SandboxError) -> MountPlan {
         let git = GitGuard.inspect(workspace: configuration.workspace)
-        self.git = git
         var mounts: MountPlan
         do {
             mounts = try mountPlan(git: git, identity: identity, userNamespace: workspaceNamespace)
@@ -226,9 +225,8 @@ public final class SandboxLauncher {
             workspaceNamespace = nil
             mounts = try mountPlan(git: git, identity: identity, userNamespace: nil)
         }
-        if !git.hasRepository {
-            manifest.warnings.append("the workspace is not a git repository: if the command creates .git, review .git/hooks and .git/config before running git there")
-        }
+        // Audited after the run: only once the workspace passed inspection.
+        self.git = git
         manifest.layers.mounts = mounts.records
         manifest.layers.identity = RunManifest.Identity(
             mode: identity.mode.rawValue, hostIDBase: identity.mode == .range ? identity.hostBase : nil,
