@@ -173,7 +173,7 @@ struct GitEscapeTests {
         #expect(!FileManager.default.fileExists(atPath: marker), "host git ran the sandbox's configuration")
     }
 
-    @Test("a repository the developer had keeps its name unless the sandbox changed what git runs from it")
+    @Test("a repository the developer had keeps its name unless the sandbox touched it")
     func developerRepositories() throws {
         let workspace = Workspace(git: true)
         for name in ["kept", "used", "changed"] {
@@ -187,9 +187,53 @@ struct GitEscapeTests {
         let result = Warden.run([], ["sh", "-c", script], in: workspace)
         #expect(result.stdout.contains("DONE"), "\(result.stderr)")
         #expect(Files.isDirectory(workspace.file("kept/.git")))
-        #expect(Files.isDirectory(workspace.file("used/.git")), "using git there changes no configuration: \(result.stderr)")
+        #expect(Files.lstat(workspace.file("used/.git")) == nil, "git used inside changes the .git itself: set aside, nothing lost")
         #expect(Files.lstat(workspace.file("changed/.git")) == nil)
         #expect(result.stderr.contains("moved changed/.git to changed/.git.warden-quarantine-"), "\(result.stderr)")
+    }
+
+    @Test("a git directory moved into place as a nested .git is set aside, and so is a quarantine renamed back")
+    func movedIntoPlace() throws {
+        let workspace = Workspace(git: true)
+        let marker = Self.plantPayload(workspace)
+        // Repository content that happens to be shaped like a git directory, there before the run.
+        Warden.execute("/usr/bin/git", ["init", "-q", "--bare", workspace.file("fixtures/repo")])
+        Warden.execute("/usr/bin/git", ["config", "-f", workspace.file("fixtures/repo/config"), "core.bare", "false"])
+        Warden.execute("/usr/bin/git", ["config", "-f", workspace.file("fixtures/repo/config"), "core.fsmonitor", "echo PWNED > \(marker); false"])
+        let stage = "git update-index --add --cacheinfo 160000,1111111111111111111111111111111111111111,x"
+        let moved = Warden.run([], ["sh", "-c", "cd /workspace && mkdir x && mv fixtures/repo x/.git && \(stage) && echo MOVED"], in: workspace)
+        #expect(moved.stdout.contains("MOVED"), "\(moved.stderr)")
+        #expect(Files.lstat(workspace.file("x/.git")) == nil, "\(moved.stderr)")
+        Self.hostGitStatus(workspace)
+        #expect(!FileManager.default.fileExists(atPath: marker))
+        // A later run sees the quarantined name and renames it back: a rename changes ctime.
+        let back = Warden.run([], ["sh", "-c", "cd /workspace/x && mv .git.warden-quarantine-* .git && echo RENAMED"], in: workspace)
+        #expect(back.stdout.contains("RENAMED"), "\(back.stderr)")
+        #expect(Files.lstat(workspace.file("x/.git")) == nil, "\(back.stderr)")
+        Self.hostGitStatus(workspace)
+        #expect(!FileManager.default.fileExists(atPath: marker))
+    }
+
+    @Test("a .git file naming a git directory in the work tree is refused, whatever path or symlink leads there")
+    func gitFilesIntoWorkTree() throws {
+        // A gitlink whose .git names a directory beside it.
+        let gitlinked = Workspace(git: true)
+        Warden.execute("/usr/bin/git", ["init", "-q", "--bare", gitlinked.file("gd")])
+        try FileManager.default.createDirectory(atPath: gitlinked.file("sub"), withIntermediateDirectories: true)
+        gitlinked.write("sub/.git", "gitdir: ../gd\n")
+        Warden.execute("/usr/bin/git", ["-C", gitlinked.path, "update-index", "--add", "--cacheinfo", "160000,1111111111111111111111111111111111111111,sub"])
+        let refused = Warden.run([], ["touch", "/workspace/ran"], in: gitlinked)
+        #expect(refused.status == 120)
+        #expect(refused.stderr.contains("sub/.git points to a git directory inside the workspace"), "\(refused.stderr)")
+        // The workspace's own .git file, through a symlink to the workspace outside it.
+        let linked = Workspace()
+        Warden.execute("/usr/bin/git", ["init", "-q", "--bare", linked.file(".bare")])
+        try FileManager.default.createSymbolicLink(atPath: linked.root + "/alias", withDestinationPath: linked.path)
+        linked.write(".git", "gitdir: \(linked.root)/alias/.bare\n")
+        let through = Warden.run([], ["touch", "/workspace/ran"], in: linked)
+        #expect(through.status == 120)
+        #expect(through.stderr.contains("points to a git directory inside the workspace"), "\(through.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: gitlinked.file("ran")) && !FileManager.default.fileExists(atPath: linked.file("ran")))
     }
 
     @Test("files the repository's configuration includes, and its hooksPath, are read-only inside when in the workspace")
@@ -212,6 +256,12 @@ struct GitEscapeTests {
         #expect(!result.stdout.contains("HOOK-ADDED"))
         #expect(!result.stdout.contains("INCLUDE-WRITTEN"))
         #expect(workspace.read("team.gitconfig") == "[user]\n\tname = team\n")
+        // What an included file includes is protected too.
+        workspace.write("team.gitconfig", "[user]\n\tname = team\n[include]\n\tpath = local.gitconfig\n")
+        workspace.write("local.gitconfig", "[user]\n\temail = t@example.test\n")
+        let nested = Warden.run([], ["sh", "-c", "echo '[core] fsmonitor = x' >> /workspace/local.gitconfig 2>/dev/null && echo NESTED-WRITTEN; echo ran"], in: workspace)
+        #expect(nested.lastLine == "ran", "\(nested.stderr)")
+        #expect(!nested.stdout.contains("NESTED-WRITTEN"))
         // A missing included file could be created inside: the run is refused.
         Warden.execute("/usr/bin/git", ["-C", workspace.path, "config", "--add", "include.path", "../later.gitconfig"])
         let refused = Warden.run([], ["touch", "/workspace/ran"], in: workspace)

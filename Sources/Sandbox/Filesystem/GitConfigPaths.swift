@@ -9,6 +9,8 @@
 public struct GitConfigPaths: Equatable, Sendable {
     public var includes: [String] = []
     public var hooksPaths: [String] = []
+    /// `extensions.objectFormat` (sha1 when unset): the index's object-name width depends on it.
+    public var objectFormat: String?
     /// Set when the text mentions include or hooksPath in a way the parser did not account for.
     public var unclear = false
 
@@ -21,6 +23,7 @@ public struct GitConfigPaths: Equatable, Sendable {
             guard let value, !value.isEmpty else { continue }
             if isInclude { includes.append(value) }
             if section == "core" && key == "hookspath" { hooksPaths.append(value) }
+            if section == "extensions" && key == "objectformat" { objectFormat = value.lowercased() }
         }
         // A safety net under the parser: each line that looks like an include header or a
         // hooksPath key must have been read as one.

@@ -111,7 +111,7 @@ public struct GitGuard: Sendable {
             // read-only, it cannot be rewritten to point elsewhere; it must point outside the
             // workspace, out of the sandbox's reach.
             var hazard: String?
-            if let target = gitFileTarget(rootDirectory, workspace: workspace) {
+            if let target = gitFileTarget(rootDirectory, root: rootDirectory, workspace: workspace) {
                 hazard = "workspace .git points to a git directory inside the workspace (\(target)), which the sandbox could rewrite; move it out before running"
             }
             return GitGuard(root: .file, protections: [.readOnly(path: ".git", isDirectory: false)], hazard: hazard, snapshot: nil)
@@ -194,7 +194,9 @@ public struct GitGuard: Sendable {
                 if (isDirectory && kind == S_IFDIR) || (!isDirectory && kind == S_IFREG) {
                     if !isDirectory {
                         snapshot.configFiles.insert(Identity(st))
-                        configuredPaths(directory, name, relative: relative, isRepository: relative == ".git")
+                        if let bytes = GitGuard.largeFile(directory, name) {
+                            configuredPaths(bytes, file: relative + "/" + name, includeBase: relative, isRepository: relative == ".git", depth: 0)
+                        }
                     }
                     protections.append(.readOnly(path: relative + "/" + name, isDirectory: isDirectory))
                 } else {
@@ -236,17 +238,24 @@ public struct GitGuard: Sendable {
         /// Files a configuration makes git read (`include.path`) or run (`core.hooksPath`) that
         /// lie in the workspace: bound read-only; missing ones refuse the run, since the sandbox
         /// could create them.
-        mutating func configuredPaths(_ directory: FileDescriptor, _ name: String, relative: String, isRepository: Bool) {
-            guard let bytes = GitGuard.largeFile(directory, name) else { return }
+        /// `includeBase`: the directory, relative to the workspace, that relative includes start
+        /// from (the including file's). Included files in the workspace are read in turn.
+        mutating func configuredPaths(_ bytes: [UInt8], file: String, includeBase: String, isRepository: Bool, depth: Int) {
+            guard depth <= 10 else {
+                note("\(file) nests includes more than 10 deep")
+                return
+            }
             let paths = GitConfigPaths(bytes)
-            let file = relative + "/" + name
             if paths.unclear {
                 note("\(file) mentions include or hooksPath in a form Warden cannot read")
                 return
             }
             for include in paths.includes {
-                guard let target = inWorkspace(include, base: relative, kind: "include.path", file: file) else { continue }
-                protect(target, isDirectory: false, setting: "include.path", file: file)
+                guard let target = inWorkspace(include, base: includeBase, kind: "include.path", file: file),
+                      let included = protect(target, isDirectory: false, setting: "include.path", file: file),
+                      let bytes = try? included.readAll(limit: 1 << 20) else { continue }
+                let base = target.split(separator: "/").dropLast().joined(separator: "/")
+                configuredPaths(bytes, file: target, includeBase: base, isRepository: isRepository, depth: depth + 1)
             }
             for hooks in paths.hooksPaths {
                 // Relative hook paths are taken from the top of the work tree, which for a
@@ -274,27 +283,31 @@ public struct GitGuard: Sendable {
             return GitGuard.relative(path, to: workspace)
         }
 
-        mutating func protect(_ path: String, isDirectory: Bool, setting: String, file: String) {
+        /// Binds `path` read-only; returns it opened for reading (a file) when newly protected.
+        @discardableResult
+        mutating func protect(_ path: String, isDirectory: Bool, setting: String, file: String) -> FileDescriptor? {
             if path.isEmpty || path == ".git" || path.hasPrefix(".git/") {
                 // Inside the git directory: only what is already bound read-only is safe.
-                if !protections.contains(.readOnly(path: path, isDirectory: isDirectory)) { note("\(file) sets \(setting) to \(path.isEmpty ? "the workspace itself" : path), which the sandbox can write") }
-                return
+                if !protections.contains(.readOnly(path: path, isDirectory: isDirectory)) {
+                    note("\(file) sets \(setting) to \(path.isEmpty ? "the workspace itself" : path), which the sandbox can write")
+                }
+                return nil
             }
             let resolve: UInt64 = 0x08 /* BENEATH */ | 0x04 /* NO_SYMLINKS */ | 0x02 /* NO_MAGICLINKS */
-            let fd = wd_openat2(root.raw, path, UInt64(0o10000000 /* O_PATH */ | O_CLOEXEC), 0, resolve)
+            let fd = wd_openat2(root.raw, path, UInt64(O_RDONLY | O_NONBLOCK | O_CLOEXEC), 0, resolve)
             guard fd >= 0 else {
                 let reason = Glibc.errno == ENOENT ? "which does not exist: the sandbox could create it" : "which leads through a symlink"
                 note("\(file) sets \(setting) to \(path), \(reason)")
-                return
+                return nil
             }
             let opened = FileDescriptor(fd)
             guard let st = try? opened.stat(), (st.st_mode & S_IFMT) == (isDirectory ? S_IFDIR : S_IFREG) else {
                 note("\(file) sets \(setting) to \(path), which is not a \(isDirectory ? "directory" : "regular file")")
-                return
+                return nil
             }
-            if !protections.contains(.readOnly(path: path, isDirectory: isDirectory)) {
-                protections.append(.readOnly(path: path, isDirectory: isDirectory))
-            }
+            if protections.contains(.readOnly(path: path, isDirectory: isDirectory)) { return nil }
+            protections.append(.readOnly(path: path, isDirectory: isDirectory))
+            return opened
         }
 
         /// The git directory (or `.git` file) of every gitlink in the index: host `git status`
@@ -324,6 +337,12 @@ public struct GitGuard: Sendable {
                 switch st.st_mode & S_IFMT {
                 case S_IFREG:
                     protections.append(.readOnly(path: path + "/.git", isDirectory: false))
+                    // Submodule checkouts point into `.git/modules`, which is protected above;
+                    // anywhere else in the workspace is the sandbox's to rewrite.
+                    if let target = GitGuard.gitFileTarget(parent, relativeDirectory: path, root: root, workspace: workspace),
+                       !GitGuard.pointsIntoGitDirectory(parent, root: root) {
+                        note("\(path)/.git points to a git directory inside the workspace (\(target)) outside .git/modules")
+                    }
                 case S_IFDIR:
                     if let directory = try? parent.openAt(".git", GitGuard.openDirectory) {
                         gitDirectory(directory, relative: path + "/.git", depth: 1)
@@ -387,13 +406,61 @@ public struct GitGuard: Sendable {
         return .paths(Array(Set(index.gitlinks + candidates)).sorted())
     }
 
-    /// Where a `.git` file at the workspace root points, when that is inside the workspace.
-    static func gitFileTarget(_ root: FileDescriptor, workspace: String) -> String? {
-        guard let bytes = smallFile(root, ".git") else { return ".git (unreadable)" }
+    /// Where a `.git` file in `directory` (at `relativeDirectory` in the workspace, "" for the
+    /// root) points, when that is inside the workspace.
+    static func gitFileTarget(_ directory: FileDescriptor, relativeDirectory: String = "", root: FileDescriptor, workspace: String) -> String? {
+        guard let bytes = smallFile(directory, ".git") else { return ".git (unreadable)" }
         var text = String(decoding: bytes, as: UTF8.self)
         guard text.hasPrefix("gitdir:") else { return ".git (not a gitdir line)" }
         text = String(text.dropFirst("gitdir:".count)).trimmingSpaces
-        return relative(text.hasPrefix("/") ? text : workspace + "/" + text, to: workspace).map { stripTerminalControls($0.isEmpty ? "." : $0) }
+        let shown = stripTerminalControls(text)
+        // Opened as git opens it, following symlinks; then placed by identity, not by name.
+        let fd = openat(directory.raw, text, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if fd >= 0, let rootStat = try? root.stat() {
+            return location(of: FileDescriptor(fd), root: Identity(rootStat), git: nil) == .outside ? nil : shown
+        }
+        // Missing: the sandbox could create it if it would lie in the workspace.
+        let base = relativeDirectory.isEmpty ? workspace : workspace + "/" + relativeDirectory
+        return relative(text.hasPrefix("/") ? text : base + "/" + text, to: workspace) == nil ? nil : shown
+    }
+
+    /// Whether the `.git` file in `directory` names a directory inside the repository's `.git`.
+    static func pointsIntoGitDirectory(_ directory: FileDescriptor, root: FileDescriptor) -> Bool {
+        guard let bytes = smallFile(directory, ".git"), let rootStat = try? root.stat() else { return false }
+        let text = String(decoding: bytes, as: UTF8.self)
+        guard text.hasPrefix("gitdir:") else { return false }
+        let fd = openat(directory.raw, String(text.dropFirst("gitdir:".count)).trimmingSpaces, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        var st = Glibc.stat()
+        guard fd >= 0, fstatat(root.raw, ".git", &st, AT_SYMLINK_NOFOLLOW) == 0 else {
+            if fd >= 0 { close(fd) }
+            return false
+        }
+        return location(of: FileDescriptor(fd), root: Identity(rootStat), git: Identity(st)) == .inGitDirectory
+    }
+
+    enum Location: Equatable {
+        case outside
+        case inGitDirectory
+        case inWorkTree
+    }
+
+    /// Where an opened directory lies relative to the workspace, found by walking `..` up to
+    /// `/` and comparing identities: whatever symlinks led to it, only where it is counts.
+    static func location(of directory: FileDescriptor, root: Identity, git: Identity?) -> Location {
+        var current = directory
+        for _ in 0..<4096 {
+            guard let st = try? current.stat() else { return .inWorkTree }
+            let identity = Identity(st)
+            if identity == git { return .inGitDirectory }
+            if identity == root { return .inWorkTree }
+            let fd = openat(current.raw, "..", 0o10000000 /* O_PATH */ | O_DIRECTORY | O_CLOEXEC)
+            guard fd >= 0 else { return .inWorkTree }
+            let parent = FileDescriptor(fd)
+            guard let up = try? parent.stat() else { return .inWorkTree }
+            if Identity(up) == identity { return .outside }
+            current = parent
+        }
+        return .inWorkTree
     }
 
     /// `path` (absolute) relative to `base` (absolute, canonical) after resolving `.` and `..`
@@ -438,8 +505,7 @@ public struct GitGuard: Sendable {
     /// 32 for repositories using SHA-256 object names, 20 otherwise.
     static func hashSize(_ git: FileDescriptor) -> Int {
         guard let config = largeFile(git, "config") else { return 20 }
-        let text = String(decoding: config, as: UTF8.self).lowercased()
-        return text.contains("objectformat") && text.contains("sha256") ? 32 : 20
+        return GitConfigPaths(config).objectFormat == "sha256" ? 32 : 20
     }
 
     static func describe(_ mode: mode_t) -> String {

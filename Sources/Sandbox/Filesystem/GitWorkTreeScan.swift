@@ -54,7 +54,7 @@ struct GitWorkTreeScan {
         var unknown: [[UInt8]] = []
         var hasGit = false
         var remaining = budget
-        reader.forEach(directory) { name, type in
+        let complete = reader.forEach(directory) { name, type in
             remaining -= 1
             if name.count == 4 && name.elementsEqual(".git".utf8) {
                 hasGit = true
@@ -70,6 +70,9 @@ struct GitWorkTreeScan {
             findings.append("the workspace has more than \(Self.entryLimit) entries: the rest were not checked for repositories made in the sandbox; do not use git there before checking")
             return
         }
+        if !complete {
+            findings.append("\(path.isEmpty ? "the workspace" : display(path)) could not be read to the end (\(String(cString: strerror(Glibc.errno)))): it was not fully checked for repositories made in the sandbox")
+        }
         if hasGit && depth > 0 { check(directory, parent: path) }
         for name in unknown where FileTimes(in: directory, rawName: name.map { CChar(bitPattern: $0) } + [0])?.isDirectory == true {
             children.append(name)
@@ -84,32 +87,46 @@ struct GitWorkTreeScan {
             let fd = (name.map { CChar(bitPattern: $0) } + [0]).withUnsafeBufferPointer {
                 wd_openat2(directory.raw, $0.baseAddress, UInt64(O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC), 0, resolve)
             }
-            guard fd >= 0 else { continue }
+            guard fd >= 0 else {
+                // Another mount (EXDEV) is not the workspace's; anything else is reported.
+                if Glibc.errno != EXDEV && Glibc.errno != ENOENT {
+                    findings.append("\(display(child)) could not be opened (\(String(cString: strerror(Glibc.errno)))): it was not checked for repositories made in the sandbox")
+                }
+                continue
+            }
             walk(FileDescriptor(fd), path: child, depth: depth + 1, reader: &reader)
             if exhausted { return }
         }
     }
 
-    /// One nested `.git` (in `parent`, a work-tree directory).
+    /// One nested `.git` (in `parent`, a work-tree directory). Its own ctime counts: a rename
+    /// into place changes it, and so does git used inside it — a repository the sandbox used is
+    /// set aside too, which loses nothing.
     private mutating func check(_ directory: FileDescriptor, parent: [UInt8]) {
         guard let times = FileTimes(in: directory, ".git") else { return }
-        if let known = knownGitlinks[String(decoding: parent, as: UTF8.self)], let known,
-           known == GitGuard.Identity(device: times.device, inode: times.inode) {
+        let kind = times.mode & S_IFMT
+        let identity = GitGuard.Identity(device: times.device, inode: times.inode)
+        if case .some(.some(identity)) = knownGitlinks[String(decoding: parent, as: UTF8.self)] {
+            // Bound read-only or pinned during the run and audited with `.git`; a `.git` file's
+            // target may still be a git directory in the work tree.
+            if kind == S_IFREG && targetChanged(directory) {
+                setAside(directory, directory: parent, because: "the git directory it names in the workspace was changed in the sandbox")
+            }
             return
         }
         if let created = times.createdNanoseconds, created >= startTime {
             setAside(directory, directory: parent, because: "the sandbox made it, and git at the workspace root enters it through any gitlink there")
             return
         }
-        let reason = "the sandbox changed it, and git at the workspace root enters it through any gitlink there"
-        switch times.mode & S_IFMT {
+        let reason = "the sandbox changed, moved or used it, and git at the workspace root enters it through any gitlink there"
+        switch kind {
         case S_IFDIR:
-            // Without a creation time, a directory changed since the start may be new.
-            let touched = times.createdNanoseconds == nil && times.changed(since: startTime)
             let git = try? directory.openAt(".git", GitGuard.openDirectory)
-            if touched || git.map({ surfaceChanged($0, depth: 0) }) ?? true { setAside(directory, directory: parent, because: reason) }
+            if times.changed(since: startTime) || git.map({ surfaceChanged($0, depth: 0) }) ?? true {
+                setAside(directory, directory: parent, because: reason)
+            }
         case S_IFREG, S_IFLNK:
-            if times.changed(since: startTime) || targetChanged(directory, isLink: (times.mode & S_IFMT) == S_IFLNK, parent: parent) {
+            if times.changed(since: startTime) || targetChanged(directory) {
                 setAside(directory, directory: parent, because: reason)
             }
         default:
@@ -150,29 +167,30 @@ struct GitWorkTreeScan {
     }
 
     /// A `.git` file or symlink the sandbox did not touch may still name a git directory in the
-    /// work tree that it did change. The repository's own `.git` is audited separately.
-    private func targetChanged(_ directory: FileDescriptor, isLink: Bool, parent: [UInt8]) -> Bool {
-        var target: String
-        if isLink {
-            var buffer = [CChar](repeating: 0, count: 4097)
-            let count = readlinkat(directory.raw, ".git", &buffer, 4096)
-            guard count > 0 else { return true }
-            target = Files.displayName(Array(buffer.prefix(count)) + [0])
+    /// work tree that it changed (or moved into place). The target is opened as git opens it,
+    /// following symlinks, then placed by identity. The repository's own `.git` is audited
+    /// separately.
+    private func targetChanged(_ directory: FileDescriptor) -> Bool {
+        var target: [CChar]
+        var st = Glibc.stat()
+        guard fstatat(directory.raw, ".git", &st, AT_SYMLINK_NOFOLLOW) == 0 else { return false }
+        if (st.st_mode & S_IFMT) == S_IFLNK {
+            target = Array(".git".utf8CString)
         } else {
             guard let bytes = GitGuard.smallFile(directory, ".git") else { return true }
             let text = String(decoding: bytes, as: UTF8.self)
             guard text.hasPrefix("gitdir:") else { return false }
-            target = String(text.dropFirst("gitdir:".count)).trimmingSpaces
+            target = Array(String(text.dropFirst("gitdir:".count)).trimmingSpaces.utf8CString)
         }
-        let parentPath = String(decoding: parent, as: UTF8.self)
-        let absolute = target.hasPrefix("/") ? target : workspace + "/" + parentPath + "/" + target
-        // Outside the workspace: out of the sandbox's reach.
-        guard let relative = GitGuard.relative(absolute, to: workspace) else { return false }
-        if relative == ".git" || relative.hasPrefix(".git/") { return false }
-        let resolve: UInt64 = 0x08 | 0x04 | 0x02
-        let fd = wd_openat2(root.raw, relative, UInt64(O_RDONLY | O_DIRECTORY | O_CLOEXEC), 0, resolve)
-        guard fd >= 0 else { return Glibc.errno != ENOENT }
-        return surfaceChanged(FileDescriptor(fd), depth: 0)
+        let fd = openat(directory.raw, target, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { return false }
+        let opened = FileDescriptor(fd)
+        guard let rootStat = try? root.stat() else { return true }
+        var gitStat = Glibc.stat()
+        let git = fstatat(root.raw, ".git", &gitStat, AT_SYMLINK_NOFOLLOW) == 0 ? GitGuard.Identity(gitStat) : nil
+        guard GitGuard.location(of: opened, root: GitGuard.Identity(rootStat), git: git) == .inWorkTree else { return false }
+        let changed = FileTimes(in: opened, ".").map { $0.changed(since: startTime) } ?? true
+        return changed || surfaceChanged(opened, depth: 0)
     }
 
     /// Renames `directory`'s `.git` to `.git.warden-quarantine-RUN`.

@@ -49,6 +49,8 @@ public struct MountPlanBuilder {
     static let copiedFileLimit = 1 << 20
 
     public func build() throws(SandboxError) -> MountPlan {
+        // A repository that could redirect git before the run starts: refused, nothing made.
+        if let hazard = git.hazard { throw SandboxError(.setupFailed, "git protection: \(hazard)") }
         var plan = MountPlan()
         do throws(SystemError) {
             try addSystem(&plan)
@@ -114,7 +116,6 @@ public struct MountPlanBuilder {
         try bind(&plan, source: workspace, at: target, recursive: false, attributes: attributes, userNamespace: workspaceUserNamespace,
                  record: MountRecord(target: Self.workspaceTarget, source: workspace, mode: workspaceUserNamespace != nil ? "rw,idmapped" : "rw"))
         guard git.hasRepository else { return }
-        if let hazard = git.hazard { throw SystemError(errno: ELOOP, step: hazard) }
         for protection in git.protections {
             switch protection {
             case .readOnly(let path, let isDirectory):
