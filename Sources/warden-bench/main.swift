@@ -9,7 +9,7 @@ struct Options {
     var warden = "warden"
     var bwrap = "/usr/bin/bwrap"
     var runs = 40
-    var ddBytes = 400_000
+    var ddBytes = 150_000
 }
 
 func parseOptions() -> Options {
@@ -166,11 +166,16 @@ print("\nPeak RSS of `warden run -- /bin/true` (the supervisor process): max \(D
 // the worst case for a filter. The same bubblewrap sandbox runs it without a filter, with a
 // one-instruction allow-all filter (what any filter costs to enter), and with the exact program
 // `warden run` loads for the shipped profile, so only the filter differs. Each round repeats dd
-// inside one sandbox (launch stays out) and dd's own elapsed time is used; host noise only ever
-// adds time, so the fastest runs are compared.
-let rounds = max(4, options.runs / 8), perSandbox = 6
+// inside one sandbox (launch stays out) and dd's own elapsed time is used. Host noise only ever
+// adds time, so within a round the fastest runs are compared; the three variants run
+// back to back in each round, so a round's ratio sees the same host conditions, and the median
+// of the rounds' ratios is reported (one quiet moment in one variant cannot skew it).
+let rounds = max(40, options.runs), perSandbox = 2
 print("\nseccomp cost on a syscall-heavy workload: dd bs=1 count=\(options.ddBytes) (\(2 * options.ddBytes) syscalls), same sandbox, \(rounds) rounds x \(perSandbox) runs")
-let ddScript = "i=0; while [ $i -lt \(perSandbox) ]; do dd if=/dev/zero of=/dev/null bs=1 count=\(options.ddBytes) 2>&1; i=$((i+1)); done"
+// dd's CPU time (user + system, as bash's `time` reports it) rather than its elapsed time: on a
+// virtual machine, time stolen by the host lands in elapsed time but not in CPU time, and the
+// filter's own cost is system time.
+let ddScript = "TIMEFORMAT='cpu %3U %3S'; i=0; while [ $i -lt \(perSandbox) ]; do { time dd if=/dev/zero of=/dev/null bs=1 count=\(options.ddBytes) 2>/dev/null; } 2>&1; i=$((i+1)); done"
 let shipped: (bytes: [UInt8], source: String)
 do { shipped = try PolicyLocator.defaultSeccompProfile() } catch {
     printError("warden-bench: \(error.message)")
@@ -195,28 +200,49 @@ writeProgram([0x7fff_0000_0000_0006], allowProgram)  // BPF_RET|BPF_K, SECCOMP_R
 /// from descriptor 9 when given.
 func ddSeconds(filter: String?) -> [Double] {
     let sandbox = Array(bwrapTrue.dropLast())
-    guard let filter else { return parseDD(measure(sandbox + ["/bin/sh", "-c", ddScript], directory: workspace).output) }
-    let command = sandbox + ["--seccomp", "9", "/bin/sh", "-c", "exec 9<&-; " + ddScript]
+    guard let filter else { return parseDD(measure(sandbox + ["/bin/bash", "-c", ddScript], directory: workspace).output) }
+    let command = sandbox + ["--seccomp", "9", "/bin/bash", "-c", "exec 9<&-; " + ddScript]
     return parseDD(measure(["/bin/sh", "-c", "exec 9<'\(filter)'; exec \"$@\"", "sh"] + command, directory: workspace).output)
 }
 func parseDD(_ output: String) -> [Double] {
-    output.split(separator: "\n").filter { $0.contains("copied") }.compactMap { line in
-        let fields = line.split(separator: ",")
-        return fields.count >= 3 ? Double(fields[fields.count - 2].trimmingCharacters(in: " s")) : nil
+    output.split(separator: "\n").filter { $0.hasPrefix("cpu ") }.compactMap { line in
+        let fields = line.split(separator: " ")
+        guard fields.count == 3, let user = Double(fields[1]), let system = Double(fields[2]) else { return nil }
+        return user + system
     }
 }
 var none: [Double] = [], floor: [Double] = [], filtered: [Double] = []
-for _ in 0..<rounds {
-    none += ddSeconds(filter: nil)
-    floor += ddSeconds(filter: allowProgram)
-    filtered += ddSeconds(filter: wardenProgram)
+var floorRatios: [Double] = [], filteredRatios: [Double] = [], overFloorRatios: [Double] = []
+for round in 0..<rounds {
+    // The order rotates each round, so whatever favours the first or last run of a round
+    // (frequency, caches) favours each variant equally.
+    var results: [String: [Double]] = [:]
+    let variants: [(String, String?)] = [("none", nil), ("floor", allowProgram), ("warden", wardenProgram)]
+    for index in 0..<variants.count {
+        let (name, program) = variants[(index + round) % variants.count]
+        results[name] = ddSeconds(filter: program)
+    }
+    let roundNone = results["none"] ?? [], roundFloor = results["floor"] ?? [], roundFiltered = results["warden"] ?? []
+    none += roundNone
+    floor += roundFloor
+    filtered += roundFiltered
+    guard let n = roundNone.min(), let f = roundFloor.min(), let w = roundFiltered.min(), n > 0, f > 0 else { continue }
+    floorRatios.append(f / n)
+    filteredRatios.append(w / n)
+    overFloorRatios.append(w / f)
 }
-func percent(_ a: [Double], _ b: [Double]) -> Double { ((a.min() ?? 0) / (b.min() ?? 1) - 1) * 100 }
-let cost = percent(filtered, none)
+func percent(_ ratios: [Double]) -> Double { (median(ratios) - 1) * 100 }
+let cost = percent(filteredRatios)
 print("  no filter:                            fastest \(ms(none.min() ?? 0)), median \(ms(median(none)))")
-print("  one-instruction allow-all filter:     fastest \(ms(floor.min() ?? 0)), median \(ms(median(floor)))  (+\(Double(Int(percent(floor, none) * 10)) / 10)%: entering any filter)")
+print("  one-instruction allow-all filter:     fastest \(ms(floor.min() ?? 0)), median \(ms(median(floor)))  (+\(Double(Int(percent(floorRatios) * 10)) / 10)%: entering any filter)")
 print("  Warden's program (\((try? Files.read(wardenProgram).count).map { $0 / 8 } ?? 0) instructions):   fastest \(ms(filtered.min() ?? 0)), median \(ms(median(filtered)))")
-print("  seccomp cost of Warden's filter: \(Double(Int(cost * 10)) / 10)% of the workload's time (target <= 3%); over the one-instruction filter: \(Double(Int(percent(filtered, floor) * 10)) / 10)%")
+print("  seccomp cost of Warden's filter (median of \(filteredRatios.count) rounds' ratios, fastest run each): \(Double(Int(cost * 10)) / 10)% of the workload's time (target <= 3%); over the one-instruction filter: \(Double(Int(percent(overFloorRatios) * 10)) / 10)%")
+let sortedCosts = filteredRatios.sorted().map { ($0 - 1) * 100 }
+func oneDecimal(_ value: Double) -> String { "\(Double(Int(value * 10)) / 10)%" }
+if !sortedCosts.isEmpty {
+    print("  spread of the rounds' costs (host noise): min \(oneDecimal(sortedCosts[0])), quartiles \(oneDecimal(sortedCosts[sortedCosts.count / 4]))"
+          + " .. \(oneDecimal(sortedCosts[3 * sortedCosts.count / 4])), max \(oneDecimal(sortedCosts[sortedCosts.count - 1]))")
+}
 
 print("\nSummary: launch ratio \(ratio(median(wardenTimes), median(bwrapTimes))) (<= 1.0: \(launchRatio <= 1.0 ? "met" : "not met")); "
       + "peak RSS \(Double(Int(peakMiB * 10)) / 10) MiB (<= 32: \(peakMiB <= 32 ? "met" : "not met")); "
