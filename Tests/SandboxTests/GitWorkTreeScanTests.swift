@@ -39,7 +39,7 @@ struct GitWorkTreeScanTests {
         }
 
         func scan(since start: Int64, budget: Int = GitWorkTreeScan.entryLimit) throws -> [String] {
-            var scan = GitWorkTreeScan(root: try FileDescriptor.open(path, O_RDONLY | O_DIRECTORY), workspace: path, startTime: start,
+            var scan = GitWorkTreeScan(root: try FileDescriptor.open(path, O_RDONLY | O_DIRECTORY), startTime: start,
                                        runID: "test", rootHadGit: true, knownGitlinks: [:])
             scan.budget = budget
             scan.run()

@@ -20,7 +20,7 @@ extension GitGuard {
             audit.run()
             findings = audit.findings
         }
-        var scan = GitWorkTreeScan(root: rootDirectory, workspace: workspace, startTime: startTime, runID: runID, rootHadGit: root != .none,
+        var scan = GitWorkTreeScan(root: rootDirectory, startTime: startTime, runID: runID, rootHadGit: root != .none,
                                    knownGitlinks: snapshot?.gitlinks ?? [:])
         scan.run()
         return findings + scan.findings

@@ -112,7 +112,7 @@ public struct GitGuard: Sendable {
             // workspace, out of the sandbox's reach.
             var hazard: String?
             if let target = gitFileTarget(rootDirectory, root: rootDirectory, workspace: workspace) {
-                hazard = "workspace .git points to a git directory inside the workspace (\(target)), which the sandbox could rewrite; move it out before running"
+                hazard = "workspace .git points to a git directory inside the workspace (\(target.shown)), which the sandbox could rewrite; move it out before running"
             }
             return GitGuard(root: .file, protections: [.readOnly(path: ".git", isDirectory: false)], hazard: hazard, snapshot: nil)
         case S_IFDIR:
@@ -340,8 +340,8 @@ public struct GitGuard: Sendable {
                     // Submodule checkouts point into `.git/modules`, which is protected above;
                     // anywhere else in the workspace is the sandbox's to rewrite.
                     if let target = GitGuard.gitFileTarget(parent, relativeDirectory: path, root: root, workspace: workspace),
-                       !GitGuard.pointsIntoGitDirectory(parent, root: root) {
-                        note("\(path)/.git points to a git directory inside the workspace (\(target)) outside .git/modules")
+                       target.location == .inWorkTree {
+                        note("\(path)/.git points to a git directory inside the workspace (\(target.shown)) outside .git/modules")
                     }
                 case S_IFDIR:
                     if let directory = try? parent.openAt(".git", GitGuard.openDirectory) {
@@ -407,35 +407,42 @@ public struct GitGuard: Sendable {
     }
 
     /// Where a `.git` file in `directory` (at `relativeDirectory` in the workspace, "" for the
-    /// root) points, when that is inside the workspace.
-    static func gitFileTarget(_ directory: FileDescriptor, relativeDirectory: String = "", root: FileDescriptor, workspace: String) -> String? {
-        guard let bytes = smallFile(directory, ".git") else { return ".git (unreadable)" }
-        var text = String(decoding: bytes, as: UTF8.self)
-        guard text.hasPrefix("gitdir:") else { return ".git (not a gitdir line)" }
-        text = String(text.dropFirst("gitdir:".count)).trimmingSpaces
+    /// root) points, when that is inside the workspace: the line as written (for messages) and
+    /// the place. A target that does not exist yet is placed by its spelling: the sandbox could
+    /// create it there.
+    static func gitFileTarget(_ directory: FileDescriptor, relativeDirectory: String = "", root: FileDescriptor,
+                              workspace: String) -> (shown: String, location: Location)? {
+        guard let text = gitdirLine(directory) else { return (".git (no readable gitdir line)", .inWorkTree) }
         let shown = stripTerminalControls(text)
-        // Opened as git opens it, following symlinks; then placed by identity, not by name.
-        let fd = openat(directory.raw, text, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        if fd >= 0, let rootStat = try? root.stat() {
-            return location(of: FileDescriptor(fd), root: Identity(rootStat), git: nil) == .outside ? nil : shown
+        if let (_, location) = openGitFileTarget(directory, root: root) {
+            return location == .outside ? nil : (shown, location)
         }
-        // Missing: the sandbox could create it if it would lie in the workspace.
         let base = relativeDirectory.isEmpty ? workspace : workspace + "/" + relativeDirectory
-        return relative(text.hasPrefix("/") ? text : base + "/" + text, to: workspace) == nil ? nil : shown
+        guard let path = relative(text.hasPrefix("/") ? text : base + "/" + text, to: workspace) else { return nil }
+        return (shown, path == ".git" || path.hasPrefix(".git/") ? .inGitDirectory : .inWorkTree)
     }
 
-    /// Whether the `.git` file in `directory` names a directory inside the repository's `.git`.
-    static func pointsIntoGitDirectory(_ directory: FileDescriptor, root: FileDescriptor) -> Bool {
-        guard let bytes = smallFile(directory, ".git"), let rootStat = try? root.stat() else { return false }
+    /// The `gitdir:` line of the `.git` file in `directory`, trimmed.
+    static func gitdirLine(_ directory: FileDescriptor) -> String? {
+        guard let bytes = smallFile(directory, ".git") else { return nil }
         let text = String(decoding: bytes, as: UTF8.self)
-        guard text.hasPrefix("gitdir:") else { return false }
-        let fd = openat(directory.raw, String(text.dropFirst("gitdir:".count)).trimmingSpaces, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard text.hasPrefix("gitdir:") else { return nil }
+        return String(text.dropFirst("gitdir:".count)).trimmingSpaces
+    }
+
+    /// What the `.git` file or symlink in `directory` names, opened as git opens it — following
+    /// symlinks — and placed by identity, not by spelling. Nil when it cannot be opened.
+    static func openGitFileTarget(_ directory: FileDescriptor, root: FileDescriptor) -> (FileDescriptor, Location)? {
         var st = Glibc.stat()
-        guard fd >= 0, fstatat(root.raw, ".git", &st, AT_SYMLINK_NOFOLLOW) == 0 else {
-            if fd >= 0 { close(fd) }
-            return false
-        }
-        return location(of: FileDescriptor(fd), root: Identity(rootStat), git: Identity(st)) == .inGitDirectory
+        guard fstatat(directory.raw, ".git", &st, AT_SYMLINK_NOFOLLOW) == 0 else { return nil }
+        let target = (st.st_mode & S_IFMT) == S_IFLNK ? ".git" : gitdirLine(directory)
+        guard let target, let rootStat = try? root.stat() else { return nil }
+        let fd = openat(directory.raw, target, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        let opened = FileDescriptor(fd)
+        var git = Glibc.stat()
+        let gitIdentity = fstatat(root.raw, ".git", &git, AT_SYMLINK_NOFOLLOW) == 0 && (git.st_mode & S_IFMT) == S_IFDIR ? Identity(git) : nil
+        return (opened, location(of: opened, root: Identity(rootStat), git: gitIdentity))
     }
 
     enum Location: Equatable {

@@ -14,8 +14,6 @@ import WardenSystem
 /// did not touch keeps its name; renaming loses nothing.
 struct GitWorkTreeScan {
     let root: FileDescriptor
-    /// The workspace's canonical path, to place absolute `gitdir:` targets.
-    let workspace: String
     let startTime: Int64
     let runID: String
     let rootHadGit: Bool
@@ -29,9 +27,8 @@ struct GitWorkTreeScan {
     static let maxDepth = 256
     static let maxModulesDepth = 8
 
-    init(root: FileDescriptor, workspace: String, startTime: Int64, runID: String, rootHadGit: Bool, knownGitlinks: [String: GitGuard.Identity?]) {
+    init(root: FileDescriptor, startTime: Int64, runID: String, rootHadGit: Bool, knownGitlinks: [String: GitGuard.Identity?]) {
         self.root = root
-        self.workspace = workspace
         self.startTime = startTime
         self.runID = runID
         self.rootHadGit = rootHadGit
@@ -171,24 +168,7 @@ struct GitWorkTreeScan {
     /// following symlinks, then placed by identity. The repository's own `.git` is audited
     /// separately.
     private func targetChanged(_ directory: FileDescriptor) -> Bool {
-        var target: [CChar]
-        var st = Glibc.stat()
-        guard fstatat(directory.raw, ".git", &st, AT_SYMLINK_NOFOLLOW) == 0 else { return false }
-        if (st.st_mode & S_IFMT) == S_IFLNK {
-            target = Array(".git".utf8CString)
-        } else {
-            guard let bytes = GitGuard.smallFile(directory, ".git") else { return true }
-            let text = String(decoding: bytes, as: UTF8.self)
-            guard text.hasPrefix("gitdir:") else { return false }
-            target = Array(String(text.dropFirst("gitdir:".count)).trimmingSpaces.utf8CString)
-        }
-        let fd = openat(directory.raw, target, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard fd >= 0 else { return false }
-        let opened = FileDescriptor(fd)
-        guard let rootStat = try? root.stat() else { return true }
-        var gitStat = Glibc.stat()
-        let git = fstatat(root.raw, ".git", &gitStat, AT_SYMLINK_NOFOLLOW) == 0 ? GitGuard.Identity(gitStat) : nil
-        guard GitGuard.location(of: opened, root: GitGuard.Identity(rootStat), git: git) == .inWorkTree else { return false }
+        guard let (opened, location) = GitGuard.openGitFileTarget(directory, root: root), location == .inWorkTree else { return false }
         let changed = FileTimes(in: opened, ".").map { $0.changed(since: startTime) } ?? true
         return changed || surfaceChanged(opened, depth: 0)
     }

@@ -137,7 +137,7 @@ final class RunSupervisor {
         var code: Int32 = 0, status: Int32 = 0
         if wd_waitid_pidfd(pidfd.raw, &code, &status) == 0 { result.initExit = (code, status) }
         _ = readControlMessages()
-        relay?.pumpOutput()
+        relay?.drainOutput()
         if let responder {
             // Denials still queued when the sandbox died were answered by the kernel.
             result.denials = responder.counts

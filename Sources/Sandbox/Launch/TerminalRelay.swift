@@ -58,6 +58,21 @@ final class TerminalRelay {
         return false
     }
 
+    /// After the sandbox is gone: copies what is still on its way. Writes to a pseudo-terminal
+    /// reach the master through a kernel work queue, so right after the last writer exits a
+    /// read can find nothing yet; the master reports EIO only once every slave is closed and
+    /// that queue is flushed, so reading until EIO loses no output. Bounded, in case something
+    /// still holds a slave open.
+    func drainOutput(timeoutMilliseconds: Int = 2000) {
+        let deadline = monotonicNanoseconds() + UInt64(timeoutMilliseconds) * 1_000_000
+        while masterOpen && pumpOutput() {
+            let now = monotonicNanoseconds()
+            guard now < deadline else { return }
+            var descriptor = pollfd(fd: master.raw, events: Int16(POLLIN), revents: 0)
+            _ = poll(&descriptor, 1, Int32((deadline - now) / 1_000_000) + 1)
+        }
+    }
+
     /// Forwards the caller's keystrokes. At end of input (the terminal hung up) it stops
     /// reading, so the loop does not spin on a descriptor that stays readable.
     func pumpInput() {
