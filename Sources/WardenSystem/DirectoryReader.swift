@@ -7,12 +7,15 @@ import Glibc
 /// calls; readdir through a duplicated stream costs about three times as many per directory,
 /// and a String or Array per entry costs more than the entry itself.
 public struct DirectoryReader {
-    private var buffer = [UInt8](repeating: 0, count: 64 << 10)
+    private var buffer: [UInt8]
 
-    public init() {}
+    public init(bufferSize: Int = 64 << 10) {
+        buffer = [UInt8](repeating: 0, count: max(bufferSize, 4096))
+    }
 
-    /// Calls `body` with each entry's name (without NUL, "." and ".." skipped) and d_type.
-    /// Returns false when the directory could not be read to the end.
+    /// Calls `body` with each entry's name (without NUL, "." and ".." skipped) and d_type
+    /// (DT_UNKNOWN where the file system does not say), from the descriptor's position (the
+    /// start, for one just opened). Returns false when the directory could not be read to the end.
     @discardableResult
     public mutating func forEach(_ directory: FileDescriptor, _ body: (UnsafeBufferPointer<UInt8>, UInt8) -> Void) -> Bool {
         while true {

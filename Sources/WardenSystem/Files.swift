@@ -23,10 +23,10 @@ public enum Files {
         let directoryPath = slash.map { path[..<$0].isEmpty ? "/" : String(path[..<$0]) } ?? "."
         let name = slash.map { String(path[path.index(after: $0)...]) } ?? path
         guard !name.isEmpty, name != ".", name != ".." else { throw SystemError(errno: EINVAL, step: "write \(path)") }
-        let resolve: UInt64 = 0x04 /* RESOLVE_NO_SYMLINKS */ | 0x02 /* RESOLVE_NO_MAGICLINKS */
-        let directoryFD = wd_openat2(AT_FDCWD, directoryPath, UInt64(0o10000000 /* O_PATH */ | O_DIRECTORY | O_CLOEXEC), 0, resolve)
-        guard directoryFD >= 0 else { throw SystemError.current("open(\(directoryPath)) without following symlinks") }
-        let directory = FileDescriptor(directoryFD)
+        let directory: FileDescriptor
+        do { directory = try FileDescriptor.open(directoryPath, openPathOnly | O_DIRECTORY, resolve: .noLinks) } catch {
+            throw SystemError(errno: error.errno, step: "open(\(directoryPath)) without following symlinks")
+        }
         // Only a regular file is ever replaced: not a device (`--manifest /dev/null`), a FIFO, a
         // directory, or a symlink someone planted at the name.
         var existing = Glibc.stat()
@@ -136,32 +136,13 @@ public enum Files {
     }
 
     /// Names in an open directory as NUL-terminated bytes, without "." and "..", in directory
-    /// order (the descriptor is left as it was).
+    /// order, read from the start whatever the descriptor's position.
     public static func rawEntries(_ directory: FileDescriptor) -> [[CChar]] {
-        typedEntries(directory).map(\.name)
-    }
-
-    /// `rawEntries` with each entry's d_type (DT_DIR, DT_REG, DT_LNK...; DT_UNKNOWN where the
-    /// file system does not say), which spares a stat per entry when walking a tree.
-    public static func typedEntries(_ directory: FileDescriptor) -> [(name: [CChar], type: UInt8)] {
-        let copy = dup(directory.raw)
-        guard copy >= 0 else { return [] }
-        guard let stream = fdopendir(copy) else {
-            close(copy)
-            return []
-        }
-        defer { closedir(stream) }
-        rewinddir(stream)
-        var entries: [(name: [CChar], type: UInt8)] = []
-        while let entry = readdir(stream) {
-            let name = withUnsafePointer(to: entry.pointee.d_name) {
-                $0.withMemoryRebound(to: CChar.self, capacity: Int(NAME_MAX) + 1) { pointer in
-                    Array(UnsafeBufferPointer(start: pointer, count: strlen(pointer) + 1))
-                }
-            }
-            if name != [46, 0] && name != [46, 46, 0] { entries.append((name, entry.pointee.d_type)) }
-        }
-        return entries
+        guard lseek(directory.raw, 0, SEEK_SET) == 0 else { return [] }
+        var reader = DirectoryReader(bufferSize: 8 << 10)
+        var names: [[CChar]] = []
+        reader.forEach(directory) { name, _ in names.append(name.map { CChar(bitPattern: $0) } + [0]) }
+        return names
     }
 }
 

@@ -249,23 +249,6 @@ print("\nSummary: launch ratio \(ratio(median(wardenTimes), median(bwrapTimes)))
       + "seccomp cost \(Double(Int(cost * 10)) / 10)% (<= 3%: \(cost <= 3 ? "met" : "not met"))")
 
 extension StringProtocol {
-    func trimmingCharacters(in characters: String) -> String {
-        var text = Substring(self)
-        while let first = text.first, characters.contains(first) { text.removeFirst() }
-        while let last = text.last, characters.contains(last) { text.removeLast() }
-        return String(text)
-    }
-
-    func replacingOccurrences(of target: String, with replacement: String) -> String {
-        var result = ""
-        var rest = Substring(self)
-        while let range = rest.firstRange(of: target) {
-            result += rest[..<range.lowerBound] + replacement
-            rest = rest[range.upperBound...]
-        }
-        return result + rest
-    }
-
     func padding(toLength length: Int, withPad pad: String, startingAt: Int) -> String {
         String(self) + String(repeating: pad, count: Swift.max(0, length - count))
     }

@@ -49,8 +49,7 @@ struct GitEscapeTests {
     func submoduleGitDirectories() throws {
         let workspace = Workspace(git: true)
         let module = workspace.file(".git/modules/sub")
-        try FileManager.default.createDirectory(atPath: module + "/hooks", withIntermediateDirectories: true)
-        _ = FileManager.default.createFile(atPath: module + "/config", contents: Data("[core]\n\tbare = false\n".utf8))
+        try Self.makeSubmoduleGitDirectory(module)
         let script = [
             "echo x >> /workspace/.git/modules/sub/config 2>/dev/null && echo CONFIG-WRITTEN",
             "mv /workspace/.git/modules/sub /workspace/.git/modules/sub.old 2>/dev/null && echo SUB-MOVED",
@@ -336,12 +335,9 @@ struct GitEscapeTests {
     func moduleEvasions() throws {
         let workspace = Workspace(git: true)
         let module = workspace.file(".git/modules/sub")
-        try FileManager.default.createDirectory(atPath: module + "/hooks", withIntermediateDirectories: true)
-        _ = FileManager.default.createFile(atPath: module + "/config", contents: Data("[core]\n\tbare = false\n".utf8))
+        try Self.makeSubmoduleGitDirectory(module)
         let slashed = workspace.file(".git/modules/libs/foo")
-        try FileManager.default.createDirectory(atPath: slashed + "/hooks", withIntermediateDirectories: true)
-        _ = FileManager.default.createFile(atPath: slashed + "/HEAD", contents: Data("ref: refs/heads/main\n".utf8))
-        _ = FileManager.default.createFile(atPath: slashed + "/config", contents: Data("[core]\n\tbare = false\n".utf8))
+        try Self.makeSubmoduleGitDirectory(slashed, head: true)
         let script = """
             cd /workspace/.git/modules && echo x >> libs/foo/config 2>/dev/null && echo SLASHED-WRITTEN; mkdir libs/evil &&
             mkdir -p sub/modules/nested/hooks .warden-quarantine-x/hooks "$(printf 'bad\\377')/hooks" &&
@@ -388,6 +384,14 @@ struct GitEscapeTests {
         let marker = workspace.root + "/pwned"
         workspace.write("payload.cfg", "[core]\n\tfsmonitor = \"echo PWNED > \(marker); false\"\n")
         return marker
+    }
+
+    /// A submodule's git directory as the developer has it before the run: hooks and a config
+    /// (and a HEAD when asked).
+    static func makeSubmoduleGitDirectory(_ path: String, head: Bool = false) throws {
+        try FileManager.default.createDirectory(atPath: path + "/hooks", withIntermediateDirectories: true)
+        _ = FileManager.default.createFile(atPath: path + "/config", contents: Data("[core]\n\tbare = false\n".utf8))
+        if head { _ = FileManager.default.createFile(atPath: path + "/HEAD", contents: Data("ref: refs/heads/main\n".utf8)) }
     }
 
     static func hostGitStatus(_ workspace: Workspace) {

@@ -113,7 +113,7 @@ public final class SandboxCgroup {
     /// The cgroup v2 directory, for creating the sandbox directly inside it (CLONE_INTO_CGROUP).
     public func directoryForClone() -> FileDescriptor? {
         guard case .v2 = hierarchy, let path = directories["unified"] else { return nil }
-        return try? FileDescriptor.open(path, 0o10000000 /* O_PATH */ | O_DIRECTORY)
+        return try? FileDescriptor.open(path, openPathOnly | O_DIRECTORY)
     }
 
     /// Where the calling thread was before `enterCallingThread()`, to go back there.

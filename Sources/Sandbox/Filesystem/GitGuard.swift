@@ -153,7 +153,6 @@ public struct GitGuard: Sendable {
             var st = Glibc.stat()
             snapshot.rootHadHead = fstatat(root.raw, "HEAD", &st, AT_SYMLINK_NOFOLLOW) == 0
             snapshot.head = GitGuard.smallFile(git, "HEAD")
-            snapshot.hashSize = GitGuard.hashSize(git)
             gitDirectory(git, relative: ".git", depth: 0)
             protections.append(.pin(path: ".git"))
             gitlinks(git)
@@ -246,6 +245,8 @@ public struct GitGuard: Sendable {
                 return
             }
             let paths = GitConfigPaths(bytes)
+            // The repository's object format decides the index's entry width (read once, here).
+            if file == ".git/config" { snapshot.hashSize = paths.objectFormat == "sha256" ? 32 : 20 }
             if paths.unclear {
                 note("\(file) mentions include or hooksPath in a form Warden cannot read")
                 return
@@ -293,14 +294,12 @@ public struct GitGuard: Sendable {
                 }
                 return nil
             }
-            let resolve: UInt64 = 0x08 /* BENEATH */ | 0x04 /* NO_SYMLINKS */ | 0x02 /* NO_MAGICLINKS */
-            let fd = wd_openat2(root.raw, path, UInt64(O_RDONLY | O_NONBLOCK | O_CLOEXEC), 0, resolve)
-            guard fd >= 0 else {
-                let reason = Glibc.errno == ENOENT ? "which does not exist: the sandbox could create it" : "which leads through a symlink"
+            let opened: FileDescriptor
+            do { opened = try FileDescriptor.open(at: root.raw, path, O_RDONLY | O_NONBLOCK, resolve: [.beneath, .noLinks]) } catch {
+                let reason = error.errno == ENOENT ? "which does not exist: the sandbox could create it" : "which leads through a symlink"
                 note("\(file) sets \(setting) to \(path), \(reason)")
                 return nil
             }
-            let opened = FileDescriptor(fd)
             guard let st = try? opened.stat(), (st.st_mode & S_IFMT) == (isDirectory ? S_IFDIR : S_IFREG) else {
                 note("\(file) sets \(setting) to \(path), which is not a \(isDirectory ? "directory" : "regular file")")
                 return nil
@@ -371,13 +370,10 @@ public struct GitGuard: Sendable {
 
     /// `path/.git` beneath `root`, resolved without symlinks.
     static func dotGit(_ root: FileDescriptor, of path: String) -> DotGit {
-        let resolve: UInt64 = 0x08 /* BENEATH */ | 0x04 /* NO_SYMLINKS */ | 0x02 /* NO_MAGICLINKS */
-        let fd = wd_openat2(root.raw, path, UInt64(O_RDONLY | O_DIRECTORY | O_CLOEXEC), 0, resolve)
-        guard fd >= 0 else {
-            let error = Glibc.errno
-            return error == ENOENT || error == ENOTDIR ? .absent : .unresolvable
+        let parent: FileDescriptor
+        do { parent = try FileDescriptor.open(at: root.raw, path, O_RDONLY | O_DIRECTORY, resolve: [.beneath, .noLinks]) } catch {
+            return error.errno == ENOENT || error.errno == ENOTDIR ? .absent : .unresolvable
         }
-        let parent = FileDescriptor(fd)
         var st = Glibc.stat()
         guard fstatat(parent.raw, ".git", &st, AT_SYMLINK_NOFOLLOW) == 0 else { return .absent }
         return .present(parent: parent, identity: Identity(st), stat: st)
@@ -427,7 +423,7 @@ public struct GitGuard: Sendable {
         guard let bytes = smallFile(directory, ".git") else { return nil }
         let text = String(decoding: bytes, as: UTF8.self)
         guard text.hasPrefix("gitdir:") else { return nil }
-        return String(text.dropFirst("gitdir:".count)).trimmingSpaces
+        return String(text.dropFirst("gitdir:".count)).trimmingWhitespace()
     }
 
     /// What the `.git` file or symlink in `directory` names, opened as git opens it — following
@@ -460,7 +456,7 @@ public struct GitGuard: Sendable {
             let identity = Identity(st)
             if identity == git { return .inGitDirectory }
             if identity == root { return .inWorkTree }
-            let fd = openat(current.raw, "..", 0o10000000 /* O_PATH */ | O_DIRECTORY | O_CLOEXEC)
+            let fd = openat(current.raw, "..", openPathOnly | O_DIRECTORY | O_CLOEXEC)
             guard fd >= 0 else { return .inWorkTree }
             let parent = FileDescriptor(fd)
             guard let up = try? parent.stat() else { return .inWorkTree }
@@ -509,12 +505,6 @@ public struct GitGuard: Sendable {
         return try? file.readAll(limit: 256 << 20)
     }
 
-    /// 32 for repositories using SHA-256 object names, 20 otherwise.
-    static func hashSize(_ git: FileDescriptor) -> Int {
-        guard let config = largeFile(git, "config") else { return 20 }
-        return GitConfigPaths(config).objectFormat == "sha256" ? 32 : 20
-    }
-
     static func describe(_ mode: mode_t) -> String {
         switch mode & S_IFMT {
         case S_IFLNK: return "a symlink"
@@ -522,13 +512,5 @@ public struct GitGuard: Sendable {
         case S_IFREG: return "a regular file"
         default: return "a special file"
         }
-    }
-}
-
-extension String {
-    /// Without leading and trailing spaces, tabs and line ends.
-    var trimmingSpaces: String {
-        let isSpace: (Character) -> Bool = { $0 == " " || $0 == "\t" || $0 == "\n" || $0 == "\r" }
-        return String(drop(while: isSpace).reversed().drop(while: isSpace).reversed())
     }
 }

@@ -25,7 +25,6 @@ struct GitWorkTreeScan {
     var budget = entryLimit
     var exhausted = false
     static let maxDepth = 256
-    static let maxModulesDepth = 8
 
     init(root: FileDescriptor, startTime: Int64, runID: String, rootHadGit: Bool, knownGitlinks: [String: GitGuard.Identity?]) {
         self.root = root
@@ -80,18 +79,18 @@ struct GitWorkTreeScan {
                 findings.append("\(display(child)) is nested deeper than \(Self.maxDepth) levels and was not checked for repositories made in the sandbox")
                 continue
             }
-            let resolve: UInt64 = 0x04 /* NO_SYMLINKS */ | 0x02 /* NO_MAGICLINKS */ | 0x01 /* NO_XDEV */
-            let fd = (name.map { CChar(bitPattern: $0) } + [0]).withUnsafeBufferPointer {
-                wd_openat2(directory.raw, $0.baseAddress, UInt64(O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC), 0, resolve)
-            }
-            guard fd >= 0 else {
+            let opened: FileDescriptor
+            do {
+                opened = try FileDescriptor.open(at: directory.raw, rawPath: name.map { CChar(bitPattern: $0) } + [0], O_RDONLY | O_DIRECTORY | O_NOFOLLOW,
+                                                 resolve: [.noLinks, .noCrossingMounts])
+            } catch {
                 // Another mount (EXDEV) is not the workspace's; anything else is reported.
-                if Glibc.errno != EXDEV && Glibc.errno != ENOENT {
-                    findings.append("\(display(child)) could not be opened (\(String(cString: strerror(Glibc.errno)))): it was not checked for repositories made in the sandbox")
+                if error.errno != EXDEV && error.errno != ENOENT {
+                    findings.append("\(display(child)) could not be opened (\(error.reason)): it was not checked for repositories made in the sandbox")
                 }
                 continue
             }
-            walk(FileDescriptor(fd), path: child, depth: depth + 1, reader: &reader)
+            walk(opened, path: child, depth: depth + 1, reader: &reader)
             if exhausted { return }
         }
     }
@@ -152,7 +151,7 @@ struct GitWorkTreeScan {
     }
 
     private func modulesChanged(_ directory: FileDescriptor, depth: Int) -> Bool {
-        guard depth <= Self.maxModulesDepth else { return true }
+        guard depth <= GitGuard.maxDepth else { return true }
         for name in Files.rawEntries(directory) {
             guard let times = FileTimes(in: directory, rawName: name), times.isDirectory, !times.changed(since: startTime) else { return true }
             let fd = openat(directory.raw, name, GitGuard.openDirectory)

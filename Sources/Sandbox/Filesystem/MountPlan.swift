@@ -44,10 +44,7 @@ public final class DetachedTree: @unchecked Sendable {
     /// the clone is made from that descriptor, so a path component swapped for a symlink between
     /// validation and here is refused rather than followed (R14).
     public static func open(_ path: String, recursive: Bool, attributes: MountAttributes, userNamespace: FileDescriptor? = nil) throws(SystemError) -> DetachedTree {
-        let resolve: UInt64 = 0x04 /* RESOLVE_NO_SYMLINKS */ | 0x02 /* RESOLVE_NO_MAGICLINKS */
-        let anchor = wd_openat2(AT_FDCWD, path, UInt64(0o10000000 /* O_PATH */ | O_CLOEXEC), 0, resolve)
-        guard anchor >= 0 else { throw SystemError.current("open(\(path))") }
-        let anchorFD = FileDescriptor(anchor)
+        let anchorFD = try FileDescriptor.open(path, openPathOnly, resolve: .noLinks)
         let emptyPath = UInt32(0x1000 /* AT_EMPTY_PATH */)
         let flags = UInt32(1 /* OPEN_TREE_CLONE */) | UInt32(O_CLOEXEC) | emptyPath | (recursive ? 0x8000 /* AT_RECURSIVE */ : 0)
         let fd = wd_open_tree(anchorFD.raw, "", flags)
