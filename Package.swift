@@ -11,12 +11,14 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
     targets: [
         // C libraries, wrapped through pkg-config. Only Sandbox and WardenSystem import them.
         .systemLibrary(
             name: "CSeccomp", pkgConfig: "libseccomp", providers: [.apt(["libseccomp-dev"])]),
         .systemLibrary(name: "CCap", pkgConfig: "libcap", providers: [.apt(["libcap-dev"])]),
+        .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         // The one hand-written C target: code that runs between clone and exec, and syscalls
         // libc does not wrap. Every symbol is prefixed `wd_`.
         .target(name: "CWardenShim", linkerSettings: [.linkedLibrary("cap")]),
@@ -25,29 +27,35 @@ let package = Package(
         .target(name: "WardenSystem", dependencies: ["CWardenShim"]),
         // Isolation: namespaces, mounts, identity, seccomp, Landlock, cgroups, rlimits.
         .target(name: "Sandbox", dependencies: ["WardenSystem", "CWardenShim", "CSeccomp", "CCap"]),
+        // The org policy: model, decisions, matchers. Pure: no I/O, no clock.
+        .target(name: "Policy"),
+        // Durable state (SQLite through its C API): policy versions, history, decisions.
+        .target(name: "Store", dependencies: ["Policy", "WardenSystem", "CSQLite"]),
         // `warden` commands.
         .target(
             name: "WardenCLI",
             dependencies: [
-                "Sandbox", "WardenSystem",
+                "Sandbox", "WardenSystem", "Policy", "Store",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         // `warden-admin` commands.
         .target(
             name: "Admin",
             dependencies: [
-                "Sandbox", "WardenSystem",
+                "Sandbox", "WardenSystem", "Policy", "Store",
+                .product(name: "Yams", package: "Yams"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(name: "warden", dependencies: ["WardenCLI"]),
         .executableTarget(name: "warden-admin", dependencies: ["Admin"]),
-        .executableTarget(name: "warden-bench", dependencies: ["WardenSystem", "Sandbox"]),
+        .executableTarget(name: "warden-bench", dependencies: ["WardenSystem", "Sandbox", "Policy"]),
 
         .testTarget(name: "SandboxTests", dependencies: ["Sandbox", "WardenSystem"]),
+        .testTarget(name: "PolicyTests", dependencies: ["Policy", "Store", "Admin"]),
         .testTarget(
             name: "CLITests",
             dependencies: [
-                "WardenCLI", "Admin", "Sandbox", "WardenSystem",
+                "WardenCLI", "Admin", "Sandbox", "WardenSystem", "Policy",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         // Fixtures (attack scripts, C programs) are used from the source tree, not compiled by SwiftPM.

@@ -149,22 +149,26 @@ struct RunOptions {
                 throw ValidationError("--memory \(memory): expected a size of at least 16M (e.g. 512M, 4G)")
             }
             request.limits.memoryBytes = bytes
+            request.explicitLimits.insert(.memory)
         }
         if let pids {
             guard let value = UInt64(pids), value >= 2, value <= 4_194_304 else { throw ValidationError("--pids \(pids): expected a number from 2 to 4194304") }
             request.limits.pids = value
+            request.explicitLimits.insert(.pids)
         }
         if let cpus {
             guard let value = Double(cpus), value >= 0.01, value <= 4096, value.isFinite else {
                 throw ValidationError("--cpus \(cpus): expected a fraction of CPUs such as 0.5 or 2")
             }
             request.limits.cpus = value
+            request.explicitLimits.insert(.cpus)
         }
         if let timeout {
             guard let value = Double(timeout), value > 0, value <= 31_536_000, value.isFinite else {
                 throw ValidationError("--timeout \(timeout): expected a number of seconds greater than 0")
             }
             request.limits.timeoutSeconds = value
+            request.explicitLimits.insert(.timeout)
         }
         for text in allowDegraded {
             for name in text.split(separator: ",") {
@@ -188,10 +192,14 @@ public enum RunExecution {
         let started = monotonicNanoseconds()
         Host.hardenSelf()
         ensureStandardDescriptors()
+        let paths = WardenPaths.forCurrentUser()
+        var request = request
+        if let refused = RunPolicyGate.apply(to: &request, home: paths.home) { return refused }
+        let profileName = request.shippedProfileName
         let configuration: RunConfiguration
         do {
-            configuration = try RunConfiguration.validate(request, paths: .forCurrentUser(),
-                                                          defaultProfile: PolicyLocator.defaultSeccompProfile)
+            configuration = try RunConfiguration.validate(request, paths: paths,
+                                                          defaultProfile: { () throws(SandboxError) in try PolicyLocator.seccompProfile(named: profileName) })
         } catch {
             printError("warden: \(error.message)")
             return WardenExitCode.code(for: error)

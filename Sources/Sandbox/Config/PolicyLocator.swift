@@ -6,14 +6,22 @@ import WardenSystem
 /// binary was built in (for development and tests).
 public enum PolicyLocator {
     public static func defaultSeccompProfile() throws(SandboxError) -> (bytes: [UInt8], source: String) {
-        for directory in candidates() {
-            let path = directory + "/seccomp/default.json"
-            if let bytes = try? Files.read(path, limit: 4 << 20) { return (bytes, path) }
-        }
-        throw SandboxError(.setupFailed, "the default seccomp profile (policies/seccomp/default.json) was not found; run `make install` or set WARDEN_POLICY_DIR")
+        try seccompProfile(named: "default")
     }
 
-    static func candidates() -> [String] {
+    /// A shipped profile by name (policies/seccomp/NAME.json); the org policy names which.
+    public static func seccompProfile(named name: String) throws(SandboxError) -> (bytes: [UInt8], source: String) {
+        guard !name.isEmpty, name.utf8.allSatisfy({ ($0 | 0x20 >= 0x61 && $0 | 0x20 <= 0x7A) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x2D || $0 == 0x5F }) else {
+            throw SandboxError(.invalidInput, "seccomp profile name \"\(name)\" is not a shipped profile name")
+        }
+        for directory in candidates() {
+            let path = directory + "/seccomp/\(name).json"
+            if let bytes = try? Files.read(path, limit: 4 << 20) { return (bytes, path) }
+        }
+        throw SandboxError(.setupFailed, "the seccomp profile policies/seccomp/\(name).json was not found; run `make install` or set WARDEN_POLICY_DIR")
+    }
+
+    public static func candidates() -> [String] {
         var result: [String] = []
         if let override = Host.environment("WARDEN_POLICY_DIR"), !override.isEmpty { result.append(override) }
         guard let executable = Files.readLink("/proc/self/exe") else { return result }

@@ -18,6 +18,10 @@ public struct SandboxRequest: Sendable {
     /// `--seccomp FILE` (nil: the shipped default profile).
     public var seccompProfile: String?
     public var limits = ResourceLimits()
+    /// Limits the caller gave explicitly; the others come from the org policy's defaults.
+    public var explicitLimits: Set<LimitKind> = []
+    /// The shipped seccomp profile used when `seccompProfile` is nil (the policy names it).
+    public var shippedProfileName = "default"
     public var allowDegraded: Set<Layer> = []
     public var manifestPath: String?
     public var terminal: TerminalMode = .auto
@@ -73,6 +77,11 @@ public enum Layer: String, Sendable, CaseIterable, Comparable {
     case identity
 
     public static func < (a: Layer, b: Layer) -> Bool { a.rawValue < b.rawValue }
+}
+
+/// The resource limits a caller may set, so defaults can fill the rest.
+public enum LimitKind: Sendable, Hashable, CaseIterable {
+    case memory, pids, cpus, timeout
 }
 
 public struct ResourceLimits: Sendable, Equatable {

@@ -9,6 +9,9 @@ public enum WardenExitCode {
     public static let layerUnavailable: Int32 = 121
     /// A bug in Warden.
     public static let internalError: Int32 = 122
+    /// The organisation's policy refuses what was asked (a weakening option this user is not
+    /// granted); the message names the rule. The refusal is recorded. Nothing ran.
+    public static let refusedByPolicy: Int32 = 123
     /// The run exceeded `--timeout`; the whole sandbox was killed.
     public static let timeout: Int32 = 124
     /// Invalid usage or input (unknown option, missing workspace, malformed profile). Nothing ran.
@@ -37,6 +40,7 @@ public enum WardenExitCode {
             120  sandbox setup failed (the message names the step)
             121  a required isolation layer is unavailable (see `warden doctor`)
             122  internal error
+            123  refused by the organisation's policy (the message names the rule; recorded)
             124  the run exceeded --timeout and was killed
             125  invalid usage or input; nothing ran
             126  the command cannot be executed

@@ -1,0 +1,93 @@
+/// A person Warden knows: a name, the OS uid that identifies them on a host, and a role.
+public struct PolicyUser: Codable, Sendable, Equatable, Hashable {
+    public var name: String
+    public var uid: UInt32
+    public var role: Role
+
+    public init(name: String, uid: UInt32, role: Role) {
+        self.name = name
+        self.uid = uid
+        self.role = role
+    }
+
+    /// User names are short identifiers: they appear in tables, rule ids and history.
+    public static func validateName(_ name: String) throws(PolicyError) {
+        let allowed = name.utf8.allSatisfy { byte in
+            (byte >= 0x61 && byte <= 0x7A) || (byte >= 0x30 && byte <= 0x39) || byte == 0x2D || byte == 0x5F || byte == 0x2E
+        }
+        guard !name.isEmpty, name.utf8.count <= 64, allowed, name.utf8.first != 0x2D else {
+            throw PolicyError(.invalidValue, "user name \"\(name)\" must be 1-64 characters of a-z, 0-9, '.', '_' or '-'")
+        }
+    }
+}
+
+/// What a user may do. Auditors read every audit record and change nothing (R25).
+public enum Role: String, Codable, Sendable, CaseIterable, Comparable {
+    case member
+    case auditor
+    case admin
+
+    public static func < (a: Role, b: Role) -> Bool {
+        let order: [Role] = [.member, .auditor, .admin]
+        return (order.firstIndex(of: a) ?? 0) < (order.firstIndex(of: b) ?? 0)
+    }
+}
+
+/// Who is asking, as the policy sees them. Root and the owner of the Warden home are
+/// administrators of that home's policy: they can write its store anyway, so any lesser role
+/// would be a fiction (the bootstrap rule). Everyone else is who the user list says, or a
+/// stranger whom every decision treats as the least-privileged caller.
+public struct Principal: Sendable, Equatable, CustomStringConvertible {
+    public enum Kind: Sendable, Equatable {
+        case root
+        case storeOwner
+        case user(PolicyUser)
+        case stranger
+    }
+
+    public var uid: UInt32
+    public var kind: Kind
+
+    public init(uid: UInt32, kind: Kind) {
+        self.uid = uid
+        self.kind = kind
+    }
+
+    /// Resolves a uid against the policy. `storeOwner` is the uid owning the Warden home. A
+    /// listed user keeps the role the list gives them even when they own the home: the admin
+    /// who set it meant it.
+    public static func resolve(uid: UInt32, policy: OrgPolicy, storeOwner: UInt32?) -> Principal {
+        if uid == 0 { return Principal(uid: 0, kind: .root) }
+        if let user = policy.users.first(where: { $0.uid == uid }) { return Principal(uid: uid, kind: .user(user)) }
+        if let storeOwner, storeOwner == uid { return Principal(uid: uid, kind: .storeOwner) }
+        return Principal(uid: uid, kind: .stranger)
+    }
+
+    public var role: Role? {
+        switch kind {
+        case .root, .storeOwner: return .admin
+        case .user(let user): return user.role
+        case .stranger: return nil
+        }
+    }
+
+    public var isAdmin: Bool { role == .admin }
+
+    /// The name decisions and history use: the Warden user name, or `uid:N`.
+    public var name: String {
+        switch kind {
+        case .root: return "root"
+        case .user(let user): return user.name
+        case .storeOwner, .stranger: return "uid:\(uid)"
+        }
+    }
+
+    public var description: String {
+        switch kind {
+        case .root: return "root (bootstrap admin)"
+        case .storeOwner: return "uid \(uid) (owner of this Warden home)"
+        case .user(let user): return "\(user.name) (\(user.role.rawValue))"
+        case .stranger: return "uid \(uid) (not a Warden user)"
+        }
+    }
+}

@@ -1,0 +1,140 @@
+/// Every scalar setting by its key: how to read it, write it, and whether only admins may.
+/// `get`, `set`, history and diffs all go through this one table, so a key means the same
+/// thing everywhere.
+public enum PolicySettings {
+    /// One settable key.
+    public struct Descriptor: Sendable {
+        public let key: String
+        public let help: String
+        let read: @Sendable (OrgPolicy) -> String
+        let write: @Sendable (inout OrgPolicy, String) throws(PolicyError) -> Void
+    }
+
+    public static let descriptors: [Descriptor] = [
+        .init(key: "defaults.model", help: "model new agents use", read: { $0.defaults.model }, write: { $0.defaults.model = $1 }),
+        .init(key: "defaults.repository", help: "repository new agents use", read: { $0.defaults.repository }, write: { $0.defaults.repository = $1 }),
+        .init(key: "defaults.branch", help: "base branch", read: { $0.defaults.branch }, write: { policy, value throws(PolicyError) in
+            try PolicyValidator.checkBranch(value)
+            policy.defaults.branch = value
+        }),
+        .init(key: "security.userRestriction", help: "none or allowlist", read: { $0.security.userRestriction.rawValue }, write: { policy, value throws(PolicyError) in
+            policy.security.userRestriction = try SettingValue.enumeration(value, SecuritySettings.UserRestriction.self)
+        }),
+        .init(key: "security.allowedUsers", help: "users who may start agents (comma-separated)", read: { $0.security.allowedUsers.joined(separator: ",") },
+              write: { $0.security.allowedUsers = SettingValue.list($1) }),
+        bool("security.teamFollowUps", "anyone may follow up on any agent", \.security.teamFollowUps),
+        bool("security.displaySummary", "summaries show diffs and code", \.security.displaySummary),
+        bool("security.displaySummaryExternal", "the same in external channels", \.security.displaySummaryExternal),
+        bool("privacy.default", "the organisation's default privacy mode", \.privacy.orgDefault),
+        bool("privacy.enforced", "users cannot turn privacy mode off", \.privacy.enforced),
+        duration("retention.agentData", "keep a finished agent's workspace, logs, transcript", \.retention.agentData),
+        duration("retention.audit", "keep audit records", \.retention.audit),
+        .init(key: "network.mode", help: "none, allowlist, monitor or open", read: { $0.network.mode.rawValue }, write: { policy, value throws(PolicyError) in
+            policy.network.mode = try SettingValue.enumeration(value, NetworkPolicy.Mode.self)
+        }),
+        bool("network.repositoryMayWiden", "a repository's egressAllowlist may add destinations", \.network.repositoryMayWiden),
+        .init(key: "sandbox.memory", help: "default memory limit", read: { $0.sandbox.memory.description }, write: { policy, value throws(PolicyError) in
+            policy.sandbox.memory = try ByteSize.parse(value)
+        }),
+        .init(key: "sandbox.pids", help: "default process limit", read: { "\($0.sandbox.pids)" }, write: { policy, value throws(PolicyError) in
+            guard let pids = UInt64(value) else { throw PolicyError(.invalidValue, "\"\(value)\": expected a number from 2 to 4194304") }
+            policy.sandbox.pids = pids
+        }),
+        .init(key: "sandbox.cpus", help: "default CPU cap (fraction of a CPU, or none)", read: { $0.sandbox.cpus.map { "\($0)" } ?? "none" },
+              write: { policy, value throws(PolicyError) in
+                  if value == "none" { policy.sandbox.cpus = nil; return }
+                  guard let cpus = Double(value) else { throw PolicyError(.invalidValue, "\"\(value)\": expected a fraction such as 1.5, or none") }
+                  policy.sandbox.cpus = cpus
+              }),
+        .init(key: "sandbox.timeout", help: "default run time limit (duration, or none)", read: { $0.sandbox.timeout?.description ?? "none" },
+              write: { policy, value throws(PolicyError) in
+                  policy.sandbox.timeout = value == "none" ? nil : try PolicyDuration.parse(value)
+              }),
+        .init(key: "sandbox.seccompProfile", help: "shipped seccomp profile name", read: { $0.sandbox.seccompProfile }, write: { $0.sandbox.seccompProfile = $1 }),
+        .init(key: "sandbox.requiredLayers", help: "layers nobody may give up (comma-separated)",
+              read: { $0.sandbox.requiredLayers.map(\.rawValue).joined(separator: ",") },
+              write: { policy, value throws(PolicyError) in
+                  var layers: [SandboxLayer] = []
+                  for name in SettingValue.list(value) { layers.append(try SettingValue.enumeration(name, SandboxLayer.self)) }
+                  policy.sandbox.requiredLayers = layers
+              }),
+        .init(key: "visibility.agents", help: "own or team: whose agents members see", read: { $0.visibility.agents.rawValue },
+              write: { policy, value throws(PolicyError) in policy.visibility.agents = try SettingValue.enumeration(value, VisibilityPolicy.Scope.self) }),
+        .init(key: "visibility.content", help: "own or team: whose logs and transcripts members read", read: { $0.visibility.content.rawValue },
+              write: { policy, value throws(PolicyError) in policy.visibility.content = try SettingValue.enumeration(value, VisibilityPolicy.Scope.self) }),
+    ] + WeakeningOption.allCases.map { option in
+        Descriptor(key: "sandbox.weakening.\(option.rawValue)", help: "who may use \(option.flag) (role:NAME,user:NAME)",
+                   read: { SettingValue.text($0.sandbox.grant(for: option)) },
+                   write: { policy, value throws(PolicyError) in policy.sandbox.weakening[option] = try SettingValue.grant(value) })
+    }
+
+    /// The descriptor for `key`, including per-user privacy keys (`privacy.users.NAME`).
+    public static func descriptor(_ key: String) throws(PolicyError) -> Descriptor {
+        if let found = descriptors.first(where: { $0.key == key }) { return found }
+        if key.hasPrefix("privacy.users.") {
+            let name = String(key.dropFirst("privacy.users.".count))
+            return Descriptor(key: key, help: "\(name)'s own privacy mode (on, off or default)",
+                              read: { $0.privacy.users[name].map(SettingValue.text) ?? "default" },
+                              write: { policy, value throws(PolicyError) in
+                                  policy.privacy.users[name] = value == "default" ? nil : try SettingValue.bool(value)
+                              })
+        }
+        throw PolicyError(.unknownKey, "unknown setting \"\(key)\" (see `warden-admin show` for the keys)")
+    }
+
+    public static func get(_ policy: OrgPolicy, _ key: String) throws(PolicyError) -> String {
+        try descriptor(key).read(policy)
+    }
+
+    public static func set(_ policy: inout OrgPolicy, _ key: String, _ value: String) throws(PolicyError) {
+        do {
+            try descriptor(key).write(&policy, value)
+        } catch {
+            throw PolicyError(error.code, error.message, path: key)
+        }
+    }
+
+    /// Every value of the policy under a key, collections included (`users.NAME`,
+    /// `network.rules.ID`, `privacy.users.NAME`): what history and diffs compare.
+    public static func flatten(_ policy: OrgPolicy) -> [String: String] {
+        var result: [String: String] = [:]
+        for descriptor in descriptors { result[descriptor.key] = descriptor.read(policy) }
+        for (name, value) in policy.privacy.users { result["privacy.users.\(name)"] = SettingValue.text(value) }
+        for user in policy.users { result["users.\(user.name)"] = "uid \(user.uid), \(user.role.rawValue)" }
+        for rule in policy.network.rules { result["network.rules.\(rule.id)"] = rule.summary }
+        return result
+    }
+
+    private static func bool(_ key: String, _ help: String, _ path: WritableKeyPath<OrgPolicy, Bool> & Sendable) -> Descriptor {
+        Descriptor(key: key, help: help, read: { SettingValue.text($0[keyPath: path]) },
+                   write: { policy, value throws(PolicyError) in policy[keyPath: path] = try SettingValue.bool(value) })
+    }
+
+    private static func duration(_ key: String, _ help: String, _ path: WritableKeyPath<OrgPolicy, PolicyDuration> & Sendable) -> Descriptor {
+        Descriptor(key: key, help: help, read: { $0[keyPath: path].description },
+                   write: { policy, value throws(PolicyError) in policy[keyPath: path] = try PolicyDuration.parse(value) })
+    }
+}
+
+/// One changed key between two policies.
+public struct SettingChange: Codable, Sendable, Equatable {
+    public var key: String
+    /// nil: the key did not exist (a user or rule added).
+    public var old: String?
+    /// nil: the key no longer exists (a user or rule removed).
+    public var new: String?
+
+    public init(key: String, old: String?, new: String?) {
+        self.key = key
+        self.old = old
+        self.new = new
+    }
+
+    /// Every key whose value differs, sorted by key.
+    public static func between(_ old: OrgPolicy, _ new: OrgPolicy) -> [SettingChange] {
+        let before = PolicySettings.flatten(old), after = PolicySettings.flatten(new)
+        return Set(before.keys).union(after.keys).sorted().compactMap { key in
+            before[key] == after[key] ? nil : SettingChange(key: key, old: before[key], new: after[key])
+        }
+    }
+}

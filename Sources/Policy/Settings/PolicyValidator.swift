@@ -1,0 +1,75 @@
+/// Checks a whole policy for what single fields cannot show: references to unknown users,
+/// duplicate names and ids, allow rules too broad to allow, values out of range. Every problem
+/// is reported with the path it is at, so a file reader can point at the line.
+public enum PolicyValidator {
+    public static func problems(_ policy: OrgPolicy) -> [PolicyError] {
+        var problems: [PolicyError] = []
+        func problem(_ path: String, _ code: PolicyError.Code, _ message: String) {
+            problems.append(PolicyError(code, message, path: path))
+        }
+        var names = Set<String>(), uids = Set<UInt32>()
+        for (index, user) in policy.users.enumerated() {
+            do throws(PolicyError) { try PolicyUser.validateName(user.name) } catch { problem("users[\(index)].name", .invalidValue, error.message) }
+            if !names.insert(user.name).inserted { problem("users[\(index)].name", .refused, "user \"\(user.name)\" is listed twice") }
+            if !uids.insert(user.uid).inserted { problem("users[\(index)].uid", .refused, "uid \(user.uid) belongs to two users") }
+            if user.uid == 0 { problem("users[\(index)].uid", .refused, "uid 0 is root, the bootstrap admin; it cannot be a listed user") }
+        }
+        func known(_ name: String, _ path: String) {
+            if !names.contains(name) { problem(path, .refused, "unknown user \"\(name)\"; add them under users first") }
+        }
+        for (index, name) in policy.security.allowedUsers.enumerated() { known(name, "security.allowedUsers[\(index)]") }
+        for name in policy.privacy.users.keys.sorted() { known(name, "privacy.users.\(name)") }
+        for option in WeakeningOption.allCases {
+            for (index, name) in policy.sandbox.grant(for: option).users.enumerated() { known(name, "sandbox.weakening.\(option.rawValue).users[\(index)]") }
+        }
+        var ids = Set<String>()
+        for (index, rule) in policy.network.rules.enumerated() {
+            let path = "network.rules[\(index)]"
+            if rule.id.isEmpty || rule.id.utf8.count > 200 || rule.id.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) {
+                problem(path + ".id", .invalidValue, "a rule id is 1-200 printable characters")
+            }
+            if !ids.insert(rule.id).inserted { problem(path + ".id", .refused, "rule id \"\(rule.id)\" is used twice") }
+            if rule.action == .allow, case .domain(let pattern) = rule.destination {
+                do throws(PolicyError) { _ = try DomainPattern.parse(pattern.description, forAllow: true) } catch { problem(path + ".domain", error.code, error.message) }
+            }
+            if rule.action == .allow, case .network(let cidr) = rule.destination, cidr.prefix < (cidr.address.width == 32 ? 8 : 16) {
+                problem(path + ".cidr", .refused, "\(cidr) is too broad for an allow rule; use network mode monitor for public destinations")
+            }
+            for method in rule.methods ?? [] where !NetworkRule.knownMethods.contains(method) {
+                problem(path + ".methods", .invalidValue, "\"\(method)\" is not an HTTP method (expected \(NetworkRule.knownMethods.sorted().joined(separator: ", ")))")
+            }
+            if rule.action == .deny, rule.methods != nil { problem(path + ".methods", .refused, "methods apply to allow rules; a deny rule refuses every method") }
+        }
+        let sandbox = policy.sandbox
+        if sandbox.memory.bytes < 16 << 20 { problem("sandbox.memory", .invalidValue, "at least 16M") }
+        if sandbox.pids < 2 || sandbox.pids > 4_194_304 { problem("sandbox.pids", .invalidValue, "expected a number from 2 to 4194304") }
+        if let cpus = sandbox.cpus, !(cpus >= 0.01 && cpus <= 4096) { problem("sandbox.cpus", .invalidValue, "expected a fraction of CPUs from 0.01 to 4096") }
+        if let timeout = sandbox.timeout, timeout.seconds > 31_536_000 { problem("sandbox.timeout", .invalidValue, "at most one year") }
+        if !isProfileName(sandbox.seccompProfile) {
+            problem("sandbox.seccompProfile", .invalidValue, "a shipped profile name (letters, digits, '-', '_'), such as default")
+        }
+        do throws(PolicyError) { try checkBranch(policy.defaults.branch) } catch { problem("defaults.branch", error.code, error.message) }
+        if policy.retention.agentData.seconds < 3_600 { problem("retention.agentData", .invalidValue, "at least 1h: a finished agent's result must be collectable") }
+        if policy.retention.audit.seconds < 86_400 { problem("retention.audit", .invalidValue, "at least 1d") }
+        return problems
+    }
+
+    /// Throws the first problem, if any.
+    public static func validate(_ policy: OrgPolicy) throws(PolicyError) {
+        if let first = problems(policy).first { throw first }
+    }
+
+    static func isProfileName(_ name: String) -> Bool {
+        !name.isEmpty && name.utf8.count <= 64 && name.utf8.allSatisfy { byte in
+            (byte >= 0x61 && byte <= 0x7A) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x30 && byte <= 0x39) || byte == 0x2D || byte == 0x5F
+        }
+    }
+
+    /// A plausible git branch name (the rules of git check-ref-format that matter here).
+    static func checkBranch(_ name: String) throws(PolicyError) {
+        let bad = name.isEmpty || name.hasPrefix("-") || name.hasPrefix("/") || name.hasSuffix("/") || name.hasSuffix(".lock")
+            || name.contains("..") || name.contains("@{") || name.contains("//")
+            || name.unicodeScalars.contains { $0.value < 0x21 || $0.value == 0x7F || "~^:?*[\\".unicodeScalars.contains($0) }
+        if bad { throw PolicyError(.invalidValue, "\"\(name)\" is not a valid branch name") }
+    }
+}
