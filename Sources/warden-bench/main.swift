@@ -10,6 +10,7 @@ struct Options {
     var bwrap = "/usr/bin/bwrap"
     var runs = 40
     var ddBytes = 150_000
+    var egressOnly = false
 }
 
 func parseOptions() -> Options {
@@ -21,8 +22,9 @@ func parseOptions() -> Options {
         case "--bwrap": options.bwrap = arguments.next() ?? options.bwrap
         case "--runs": options.runs = Int(arguments.next() ?? "") ?? options.runs
         case "--dd-bytes": options.ddBytes = Int(arguments.next() ?? "") ?? options.ddBytes
+        case "--egress-only": options.egressOnly = true
         default:
-            printError("warden-bench: unknown option \(argument) (options: --warden PATH --bwrap PATH --runs N --dd-bytes N)")
+            printError("warden-bench: unknown option \(argument) (options: --warden PATH --bwrap PATH --runs N --dd-bytes N --egress-only)")
             exit(125)
         }
     }
@@ -96,6 +98,10 @@ func ratio(_ a: Double, _ b: Double) -> String {
 }
 
 let options = parseOptions()
+if options.egressOnly {
+    EgressBench.run()
+    exit(0)
+}
 let workspaceTemplate = "/tmp/warden-bench.XXXXXX"
 var template = Array(workspaceTemplate.utf8CString)
 guard let created = mkdtemp(&template) else {
@@ -244,9 +250,13 @@ if !sortedCosts.isEmpty {
           + " .. \(oneDecimal(sortedCosts[3 * sortedCosts.count / 4])), max \(oneDecimal(sortedCosts[sortedCosts.count - 1]))")
 }
 
+EgressBench.run()
+
 print("\nSummary: launch ratio \(ratio(median(wardenTimes), median(bwrapTimes))) (<= 1.0: \(launchRatio <= 1.0 ? "met" : "not met")); "
       + "peak RSS \(Double(Int(peakMiB * 10)) / 10) MiB (<= 32: \(peakMiB <= 32 ? "met" : "not met")); "
-      + "seccomp cost \(Double(Int(cost * 10)) / 10)% (<= 3%: \(cost <= 3 ? "met" : "not met"))")
+      + "seccomp cost \(Double(Int(cost * 10)) / 10)% (<= 3%: \(cost <= 3 ? "met" : "not met")); "
+      + "egress \(Int(EgressBench.summary.rate / 1000)) k decisions/s (>= 1,000 k: \(EgressBench.summary.rate >= 1_000_000 ? "met" : "not met")), "
+      + "p99 \(Int(EgressBench.summary.p99)) ns (< 5000: \(EgressBench.summary.p99 < 5_000 ? "met" : "not met"))")
 
 extension StringProtocol {
     func padding(toLength length: Int, withPad pad: String, startingAt: Int) -> String {

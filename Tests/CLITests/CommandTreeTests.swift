@@ -21,6 +21,28 @@ struct CommandTreeTests {
         }
     }
 
+    @Test("every warden-admin command offers --json and documents the policy commands the issue names")
+    func adminJSON() {
+        let leaves = Self.allCommands(AdminCommand.self).filter { $0.configuration.subcommands.isEmpty }
+        #expect(leaves.count >= 30)
+        for command in leaves { #expect(command.helpMessage().contains("--json"), "\(command)") }
+        let paths = Set(Self.paths(AdminCommand.self, prefix: []))
+        for expected in ["show", "get", "set", "users list", "users add", "users remove", "users role", "allowlist users add",
+                         "allowlist users remove", "allowlist users list", "network allow add", "network allow remove", "network allow list",
+                         "network deny add", "network deny remove", "network deny list", "network preset apply", "privacy set",
+                         "retention set", "followups team", "summary display", "summary external", "defaults set", "validate", "apply",
+                         "export", "history", "diff", "rollback", "explain"] {
+            #expect(paths.contains(expected), "\(expected)")
+        }
+    }
+
+    static func paths(_ command: ParsableCommand.Type, prefix: [String]) -> [String] {
+        command.configuration.subcommands.flatMap { sub -> [String] in
+            let path = prefix + [sub.configuration.commandName ?? ""]
+            return [path.joined(separator: " ")] + paths(sub, prefix: path)
+        }
+    }
+
     @Test("run's help documents the exit statuses and the degradable layers")
     func runHelp() {
         let help = RunCommand.helpMessage()

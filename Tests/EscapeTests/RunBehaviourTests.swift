@@ -177,16 +177,24 @@ struct RunBehaviourTests {
         chmod(workspace.root, 0o755)
         #expect(chown(workspace.path, 65534, 65534) == 0)
         let base = ["--reuid=65534", "--regid=65534", "--clear-groups", Warden.binary, "run"]
+        // The caller owns this Warden home, so it is the admin of its policy (the bootstrap rule)
+        // and may give layers up; its uses are recorded there.
+        let home = workspace.scratch + "/home"
+        try FileManager.default.createDirectory(atPath: home, withIntermediateDirectories: true)
+        #expect(chown(home, 65534, 65534) == 0)
+        chmod(workspace.scratch, 0o755)
+        let environment = ["PATH": "/usr/bin:/bin", "WARDEN_HOME": home]
         let refused = Warden.execute("/usr/bin/setpriv", base + ["--", "touch", "/workspace/ran"], directory: workspace.path,
-                                     environment: ["PATH": "/usr/bin:/bin"])
+                                     environment: environment)
         #expect(refused.status == 121, "\(refused.stderr)")
         #expect(refused.stderr.contains("--allow-degraded"))
         #expect(!FileManager.default.fileExists(atPath: workspace.file("ran")))
 
         let manifest = workspace.path + "/rootless.json"
         let degraded = Warden.execute("/usr/bin/setpriv", base + ["--allow-degraded", "identity,cgroups", "--manifest", manifest, "--", "sh", "-c", "id -u; touch /workspace/ran"],
-                                      directory: workspace.path, environment: ["PATH": "/usr/bin:/bin"])
+                                      directory: workspace.path, environment: environment)
         #expect(degraded.status == 0, "\(degraded.stderr)")
+        #expect(FileManager.default.fileExists(atPath: home + "/policy.db"), "the two uses were recorded")
         #expect(degraded.stdout.hasPrefix("1000"))
         let data = try #require(FileManager.default.contents(atPath: manifest))
         let json = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
