@@ -7,7 +7,7 @@ PREFIX ?= /usr/local
 # The launch path is one static process: no dynamic loader, no shared Swift runtime.
 RELEASE_FLAGS := -c release --static-swift-stdlib -Xswiftc -static-executable
 BIN := $(CURDIR)/.build/release
-DEBIAN_PACKAGES := libseccomp-dev libcap-dev gcc libc6-dev pkg-config python3 git curl bubblewrap \
+DEBIAN_PACKAGES := libseccomp-dev libcap-dev libsqlite3-dev gcc libc6-dev pkg-config python3 git curl bubblewrap \
 	nftables iproute2 procps util-linux busybox-static
 
 .PHONY: deps build test unit-test escape-test demo bench install clean
@@ -31,15 +31,17 @@ test: build
 	WARDEN_BIN=$(BIN)/warden WARDEN_ADMIN_BIN=$(BIN)/warden-admin swift test --parallel --num-workers 2
 
 demo: build
-	WARDEN_BIN=$(BIN)/warden bash scripts/demo.sh
+	WARDEN_BIN=$(BIN)/warden WARDEN_ADMIN_BIN=$(BIN)/warden-admin bash scripts/demo.sh
 
 bench: build
 	$(BIN)/warden-bench --warden $(BIN)/warden
 
 install: build
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/warden/policies/seccomp
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/warden/policies/seccomp $(DESTDIR)$(PREFIX)/share/warden/policies/presets
 	install -m 0755 $(BIN)/warden $(BIN)/warden-admin $(DESTDIR)$(PREFIX)/bin/
+	install -m 0644 policies/org.yaml $(DESTDIR)$(PREFIX)/share/warden/policies/
 	install -m 0644 policies/seccomp/*.json $(DESTDIR)$(PREFIX)/share/warden/policies/seccomp/
+	install -m 0644 policies/presets/*.yaml $(DESTDIR)$(PREFIX)/share/warden/policies/presets/
 
 clean:
 	rm -rf .build

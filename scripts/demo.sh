@@ -63,3 +63,26 @@ print(json.dumps({
 }, indent=2))
 print(f"(full manifest: {len(json.dumps(manifest))} bytes, written with --manifest FILE)")
 EOF
+
+admin=${WARDEN_ADMIN_BIN:-$(dirname "$warden")/warden-admin}
+export WARDEN_HOME=$demo/home
+step "6. The organisation's policy (a private Warden home for this demo)" "warden-admin users add / network preset apply / followups team off / explain / history"
+"$admin" users add alice --uid 4242 --role member
+"$admin" network preset apply common-dependencies | head -3; echo "  ..."
+"$admin" network deny add '*.webhook.site'
+"$admin" followups team off
+echo "-- egress decisions, each with the rule that decided and why:"
+"$admin" explain --user alice --action egress --host pypi.org --port 443 --method GET
+"$admin" explain --user alice --action egress --host pypi.org --port 443 --method POST || true
+"$admin" explain --user alice --action egress --host x.webhook.site --port 443 || true
+"$admin" explain --user alice --action egress --host git.internal.test --ip 10.1.2.3 --port 443 || true
+echo "-- who may follow up on bob's agent:"
+"$admin" explain --user alice --action follow-up --owner bob --agent a1 || true
+if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
+    chmod 0755 "$demo"; chmod 0777 "$WARDEN_HOME"; chmod 0666 "$WARDEN_HOME"/policy.db*
+    echo "-- alice (uid 4242, a member) tries to open the network, and to run with a layer given up:"
+    setpriv --reuid=4242 --regid=4242 --clear-groups "$admin" set network.mode open || echo "exit $? (refused, recorded, nothing changed)"
+    (cd /tmp && setpriv --reuid=4242 --regid=4242 --clear-groups "$warden" run --allow-degraded landlock -- true) || echo "exit $? (refused, recorded)"
+    "$admin" decisions
+fi
+"$admin" history --limit 2

@@ -23,6 +23,11 @@ public final class InMemoryPolicyStore: PolicyStore {
         return latest + 1
     }
 
+    public func latestSettings(prefixes: [String]) throws(StoreError) -> (version: Int, values: [String: String])? {
+        guard let latest = versions.last else { return nil }
+        return (latest.version, PolicySettings.flatten(latest.policy).filter { entry in prefixes.contains { entry.key.hasPrefix($0) } })
+    }
+
     public func record(_ decision: DecisionRecord) throws(StoreError) {
         var decision = decision
         decision.id = Int64(recorded.count + 1)

@@ -9,6 +9,8 @@ import WardenSystem
 public final class PolicyService {
     /// nil: no store exists yet and none was created; the built-in policy is in force.
     public private(set) var store: (any PolicyStore)?
+    /// The read-write connection, once a write needed one.
+    private var writer: (any PolicyStore)?
     public let home: String
     public let callerUID: UInt32
     /// The owner of the Warden home: an admin of it by the bootstrap rule.
@@ -23,11 +25,13 @@ public final class PolicyService {
         self.home = home
         self.callerUID = callerUID
         let path = Self.storePath(home: home)
-        homeOwner = Files.stat(home).map { $0.st_uid }
+        homeOwner = Self.owner(ofHomeOrNearestAncestor: home)
         if Files.lstat(path) != nil {
-            let writable = access(path, W_OK) == 0 && access(home, W_OK) == 0
-            readOnly = !writable
-            store = try SQLitePolicyStore(path: path, readOnly: !writable, create: false)
+            readOnly = !(access(path, W_OK) == 0 && access(home, W_OK) == 0)
+            // Reads go through a read-only connection: it takes no write lock and does no
+            // checkpoint when it closes, which keeps `warden run`'s launch path short. A
+            // writable connection is opened only for a write.
+            store = try SQLitePolicyStore(path: path, readOnly: true, create: false)
         } else {
             // Only "it does not exist" means the built-in policy; "cannot look" is an error.
             let error = errno
@@ -39,9 +43,23 @@ public final class PolicyService {
         }
     }
 
+    /// Who owns the home, or, before it exists, the nearest existing directory above it:
+    /// whoever can create the home will own it (a user's own ~/.local/state/warden), while a
+    /// missing /var/lib/warden belongs to root. Nobody else becomes its bootstrap admin.
+    static func owner(ofHomeOrNearestAncestor home: String) -> UInt32? {
+        var path = home
+        for _ in 0..<64 {
+            if let st = Files.stat(path) { return st.st_uid }
+            guard let slash = path.lastIndex(of: "/") else { return nil }
+            path = slash == path.startIndex ? "/" : String(path[..<slash])
+        }
+        return nil
+    }
+
     /// An already opened store (tests, and later the daemon).
     public init(store: any PolicyStore, home: String = "", callerUID: UInt32, homeOwner: UInt32?) {
         self.store = store
+        writer = store
         self.home = home
         self.callerUID = callerUID
         self.homeOwner = homeOwner
@@ -54,6 +72,30 @@ public final class PolicyService {
         return (stored.version, stored.policy)
     }
 
+    /// The users and sandbox settings in force, read as rows: all `warden run` needs, without
+    /// decoding the whole document on its launch path. A row that does not parse is corruption
+    /// and refuses (never a silent default).
+    public func currentForRun() throws(StoreError) -> (version: Int, policy: OrgPolicy) {
+        guard let (version, values) = try store?.latestSettings(prefixes: ["sandbox.", "users."]) else { return (0, OrgPolicy.builtIn) }
+        var policy = OrgPolicy()
+        policy.users = []
+        for (key, value) in values.sorted(by: { $0.key < $1.key }) {
+            if key.hasPrefix("users.") {
+                guard let user = PolicyUser(flattened: value, name: String(key.dropFirst(6))) else {
+                    throw StoreError(.corrupt, "version \(version): \(key) does not parse: \(value)")
+                }
+                policy.users.append(user)
+                continue
+            }
+            do {
+                try PolicySettings.set(&policy, key, value)
+            } catch {
+                throw StoreError(.corrupt, "version \(version): \(error.description)")
+            }
+        }
+        return (version, policy)
+    }
+
     public func principal(in policy: OrgPolicy) -> Principal {
         Principal.resolve(uid: callerUID, policy: policy, storeOwner: homeOwner)
     }
@@ -63,7 +105,13 @@ public final class PolicyService {
         guard !readOnly else {
             throw StoreError(.unavailable, "the policy store \(Self.storePath(home: home)) is read-only for uid \(callerUID)")
         }
-        if let store { return store }
+        if let writer { return writer }
+        if store != nil {
+            let opened = try SQLitePolicyStore(path: Self.storePath(home: home), readOnly: false, create: false)
+            writer = opened
+            store = opened
+            return opened
+        }
         do {
             try Files.makeDirectories(home, mode: 0o700)
         } catch {
@@ -71,6 +119,7 @@ public final class PolicyService {
         }
         let created = try SQLitePolicyStore(path: Self.storePath(home: home), create: true)
         store = created
+        writer = created
         return created
     }
 

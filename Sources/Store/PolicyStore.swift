@@ -12,6 +12,9 @@ public protocol PolicyStore: AnyObject {
     /// the version in force is still `basedOn` (0: none yet). Returns the new version number.
     func commit(_ policy: OrgPolicy, basedOn: Int, by actor: Actor, command: String,
                 changes: [SettingChange], at time: Int64) throws(StoreError) -> Int
+    /// The values of the version in force under keys with these prefixes (the flattened
+    /// form `PolicySettings.flatten` writes); nil before any version exists.
+    func latestSettings(prefixes: [String]) throws(StoreError) -> (version: Int, values: [String: String])?
     /// Records one decision: a refused change, a weakening option used or refused.
     func record(_ decision: DecisionRecord) throws(StoreError)
     /// Newest first.

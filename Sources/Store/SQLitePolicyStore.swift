@@ -13,9 +13,8 @@ public final class SQLitePolicyStore: PolicyStore {
     /// written by a newer Warden is refused rather than misread.
     public init(path: String, readOnly: Bool = false, create: Bool = true) throws(StoreError) {
         database = try SQLiteDatabase(path: path, readOnly: readOnly, create: create)
-        try database.execute("PRAGMA foreign_keys = ON")
         if !readOnly {
-            try database.execute("PRAGMA journal_mode = WAL")
+            try database.execute("PRAGMA foreign_keys = ON")
             try database.execute("PRAGMA synchronous = FULL")
         }
         let version = try database.query("PRAGMA user_version").first?.first?.integer ?? 0
@@ -48,6 +47,12 @@ public final class SQLitePolicyStore: PolicyStore {
             new_value TEXT
         );
         CREATE INDEX policy_changes_version ON policy_changes(version);
+        CREATE TABLE policy_settings (
+            version INTEGER NOT NULL REFERENCES policy_versions(version),
+            key TEXT NOT NULL,
+            value TEXT NOT NULL,
+            PRIMARY KEY (version, key)
+        ) WITHOUT ROWID;
         CREATE TABLE decisions (
             id INTEGER PRIMARY KEY AUTOINCREMENT,
             time INTEGER NOT NULL,
@@ -62,6 +67,8 @@ public final class SQLitePolicyStore: PolicyStore {
     ]
 
     private func migrate(from version: Int) throws(StoreError) {
+        // WAL is a property of the file: set once, when the schema is first written.
+        if version == 0 { try database.execute("PRAGMA journal_mode = WAL") }
         for (index, sql) in Self.migrations.enumerated() where index >= version {
             try database.transaction { () throws(StoreError) in
                 try database.execute(sql)
@@ -122,12 +129,27 @@ public final class SQLitePolicyStore: PolicyStore {
             let next = latest + 1
             try database.query("INSERT INTO policy_versions (version, time, actor_uid, actor, command, document) VALUES (?, ?, ?, ?, ?, ?)",
                                [.integer(next), .integer(time), .integer(Int64(actor.uid)), .text(actor.name), .text(command), .text(document)])
+            // Every key's value, so a reader that needs a few settings (the launch path of
+            // `warden run`) reads rows instead of decoding the whole document.
+            for (key, value) in PolicySettings.flatten(policy) {
+                try database.query("INSERT INTO policy_settings (version, key, value) VALUES (?, ?, ?)", [.integer(next), .text(key), .text(value)])
+            }
             for change in changes {
                 try database.query("INSERT INTO policy_changes (version, key, old_value, new_value) VALUES (?, ?, ?, ?)",
                                    [.integer(next), .text(change.key), change.old.map(SQLValue.text) ?? .null, change.new.map(SQLValue.text) ?? .null])
             }
             return Int(next)
         }
+    }
+
+    public func latestSettings(prefixes: [String]) throws(StoreError) -> (version: Int, values: [String: String])? {
+        guard let latest = try database.query("SELECT max(version) FROM policy_versions").first?.first?.integer else { return nil }
+        var values: [String: String] = [:]
+        for row in try database.query("SELECT key, value FROM policy_settings WHERE version = ?", [.integer(latest)]) {
+            guard let key = row[0].text, let value = row[1].text else { throw StoreError(.corrupt, "a settings row has missing fields") }
+            if prefixes.contains(where: { key.hasPrefix($0) }) { values[key] = value }
+        }
+        return (Int(latest), values)
     }
 
     public func record(_ decision: DecisionRecord) throws(StoreError) {

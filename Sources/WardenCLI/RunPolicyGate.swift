@@ -16,7 +16,7 @@ enum RunPolicyGate {
         let policy: OrgPolicy
         do {
             service = try PolicyService(home: home)
-            policy = try service.current().policy
+            policy = try service.currentForRun().policy
         } catch {
             printError("warden: cannot read the organisation's policy: \(error.message)")
             return WardenExitCode.setupFailed

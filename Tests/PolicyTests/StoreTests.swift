@@ -38,6 +38,25 @@ struct StoreTests {
         #expect(try reopened.current()?.version == 2)
     }
 
+    @Test("the run view (settings rows) equals the stored document's users and sandbox")
+    func runView() throws {
+        let directory = Directory()
+        var policy = Fixture.policy
+        policy.sandbox.memory = ByteSize(bytes: 512 << 20)
+        policy.sandbox.cpus = 0.5
+        policy.sandbox.timeout = PolicyDuration(seconds: 90)
+        policy.sandbox.requiredLayers = [.seccomp, .landlock]
+        policy.sandbox.weakening[.readWriteBind] = WeakeningGrant(roles: [.admin, .auditor], users: ["alice"])
+        let store = try SQLitePolicyStore(path: directory.path + "/policy.db")
+        _ = try store.commit(policy, basedOn: 0, by: root, command: "apply", changes: [], at: 1)
+        let service = try PolicyService(home: directory.path, callerUID: 0)
+        let view = try service.currentForRun()
+        #expect(view.version == 1)
+        #expect(view.policy.sandbox == policy.sandbox)
+        #expect(view.policy.users.sorted { $0.name < $1.name } == policy.users.sorted { $0.name < $1.name })
+        #expect(try PolicyService(home: directory.path + "/missing", callerUID: 0).currentForRun().policy == OrgPolicy.builtIn)
+    }
+
     @Test("a commit against a stale version writes nothing")
     func conflict() throws {
         let directory = Directory()

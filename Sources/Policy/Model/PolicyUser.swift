@@ -21,6 +21,19 @@ public struct PolicyUser: Codable, Sendable, Equatable, Hashable {
     }
 }
 
+extension PolicyUser {
+    /// How history, diffs and the settings rows show a user: `uid 4242, member`.
+    public var flattened: String { "uid \(uid), \(role.rawValue)" }
+
+    /// Reads `flattened` back.
+    public init?(flattened: String, name: String) {
+        let parts = flattened.split(separator: ",").map { $0.split(separator: " ") }
+        guard parts.count == 2, parts[0].count == 2, parts[0][0] == "uid", let uid = UInt32(parts[0][1]),
+              parts[1].count == 1, let role = Role(rawValue: String(parts[1][0])) else { return nil }
+        self.init(name: name, uid: uid, role: role)
+    }
+}
+
 /// What a user may do. Auditors read every audit record and change nothing (R25).
 public enum Role: String, Codable, Sendable, CaseIterable, Comparable {
     case member

@@ -100,7 +100,7 @@ public enum PolicySettings {
         var result: [String: String] = [:]
         for descriptor in descriptors { result[descriptor.key] = descriptor.read(policy) }
         for (name, value) in policy.privacy.users { result["privacy.users.\(name)"] = SettingValue.text(value) }
-        for user in policy.users { result["users.\(user.name)"] = "uid \(user.uid), \(user.role.rawValue)" }
+        for user in policy.users { result["users.\(user.name)"] = user.flattened }
         for rule in policy.network.rules { result["network.rules.\(rule.id)"] = rule.summary }
         return result
     }
