@@ -150,8 +150,9 @@ public final class PolicyService {
         for change in changes {
             let decision = evaluator.mayChange(caller, setting: change.key, newValue: change.new)
             guard decision.allowed else {
-                try? record("\(command)", decision, at: time, as: caller)
-                throw StoreError(.refused, "refused: \(decision.reason) [\(decision.rule)]; nothing was changed", decision: decision)
+                var note = ""
+                do { try record(command, decision, at: time, as: caller) } catch { note = " (this refusal could not be recorded: \(error.message))" }
+                throw StoreError(.refused, "refused: \(decision.reason) [\(decision.rule)]; nothing was changed\(note)", decision: decision)
             }
         }
         if let problem = PolicyValidator.problems(updated).first {

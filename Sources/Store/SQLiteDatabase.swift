@@ -23,6 +23,13 @@ final class SQLiteDatabase {
         }
         sqlite3_extended_result_codes(handle, 1)
         sqlite3_busy_timeout(handle, 5_000)
+        if !readOnly {
+            // Keep the -wal and -shm files when the last writer closes: a reader that may not
+            // write the directory (a member reading a root-owned store) can open a WAL
+            // database only while they exist.
+            var persist: Int32 = 1
+            sqlite3_file_control(handle, "main", SQLITE_FCNTL_PERSIST_WAL, &persist)
+        }
     }
 
     deinit {

@@ -70,6 +70,20 @@ struct PolicyCLITests {
         #expect(enforced.status == 123 && enforced.stderr.contains("privacy.enforced"), "\(enforced.stderr)")
     }
 
+    @Test("members read a root-owned store they cannot write; their refusals say they were not recorded")
+    func memberReadsRootStore() throws {
+        let home = Home()
+        chmod(home.workspace.root, 0o755)
+        chmod(home.workspace.scratch, 0o755)
+        chmod(home.path, 0o755)
+        #expect(home.admin(["users", "add", "alice", "--uid", "\(Self.aliceUID)"]).status == 0)
+        let read = home.admin(["get", "users.alice"], as: Self.aliceUID)
+        #expect(read.status == 0 && read.stdout == "uid 4242, member\n", "\(read.stderr)")
+        let refused = home.admin(["set", "network.mode", "open"], as: Self.aliceUID)
+        #expect(refused.status == 123 && refused.stderr.contains("could not be recorded"), "\(refused.stderr)")
+        #expect(home.admin(["get", "network.mode"]).stdout == "allowlist\n")
+    }
+
     @Test("a member's warden run --allow-degraded is refused unless the policy grants it; both are recorded (R24)")
     func memberWeakening() throws {
         let home = Home()

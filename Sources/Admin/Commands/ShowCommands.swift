@@ -27,14 +27,16 @@ struct ShowCommand: ParsableCommand {
 struct GetCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "get", abstract: "Print one setting's value.")
     @OptionGroup var options: AdminOptions
-    @Argument(help: "The setting, e.g. network.mode or privacy.users.alice.") var key: String
+    @Argument(help: "Any key `show` lists, e.g. network.mode, privacy.users.alice, users.alice.") var key: String
 
     func run() throws {
         let session = try AdminSession(options)
         let value: String
         let policy = try session.current().policy
         do throws(PolicyError) { value = try PolicySettings.get(policy, key) } catch {
-            throw AdminSession.invalid(error.description)
+            // Keys of collections (users.NAME, network.rules.ID) are read from the listing `show` prints.
+            guard let listed = PolicySettings.flatten(policy)[key] else { throw AdminSession.invalid(error.description) }
+            value = listed
         }
         if options.json { session.emit(["key": key, "value": value]) } else { print(value) }
     }
