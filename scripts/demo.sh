@@ -66,7 +66,7 @@ EOF
 
 admin=${WARDEN_ADMIN_BIN:-$(dirname "$warden")/warden-admin}
 export WARDEN_HOME=$demo/home
-step "6. The organisation's policy (a private Warden home for this demo)" "warden-admin users add / network preset apply / followups team off / explain / history"
+step "6. The organisation's policy (a root-owned Warden home for this demo)" "warden-admin users add / network preset apply / followups team off / explain / history"
 "$admin" users add alice --uid 4242 --role member
 "$admin" network preset apply common-dependencies | head -3; echo "  ..."
 "$admin" network deny add '*.webhook.site'
@@ -79,7 +79,7 @@ echo "-- egress decisions, each with the rule that decided and why:"
 echo "-- who may follow up on bob's agent:"
 "$admin" explain --user alice --action follow-up --owner bob --agent a1 || true
 if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
-    chmod 0755 "$demo"; chmod 0777 "$WARDEN_HOME"; chmod 0666 "$WARDEN_HOME"/policy.db*
+    chmod 0755 "$demo"   # the policy home must be root's all the way up, and readable
     echo "-- alice (uid 4242, a member) tries to open the network, and to run with a layer given up:"
     setpriv --reuid=4242 --regid=4242 --clear-groups "$admin" set network.mode open || echo "exit $? (refused, recorded, nothing changed)"
     (cd /tmp && setpriv --reuid=4242 --regid=4242 --clear-groups "$warden" run --allow-degraded landlock -- true) || echo "exit $? (refused, recorded)"

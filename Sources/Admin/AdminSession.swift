@@ -39,9 +39,14 @@ struct AdminSession {
 
     init(_ options: AdminOptions) throws {
         self.options = options
-        let home = options.home ?? WardenPaths.forCurrentUser().home
+        let uid = getuid()
+        let requested = options.home ?? Host.environment("WARDEN_HOME")
+        let home = PolicyHome.resolve(requested: requested, uid: uid)
+        if let explicit = options.home, !home.trusted {
+            throw Self.invalid("--home \(explicit): a policy there would bind no one (it must be root's, and not writable by others, all the way up); without --home the system policy in \(PolicyHome.system) applies")
+        }
         do {
-            service = try PolicyService(home: home)
+            service = try PolicyService(home: home.path)
         } catch {
             throw AdminSession.fail(error)
         }
@@ -103,7 +108,7 @@ struct AdminSession {
         switch error.code {
         case .refused: return ExitCode(AdminExitCode.refused)
         case .invalid, .notFound: return ExitCode(AdminExitCode.invalidInput)
-        case .unavailable, .corrupt, .conflict, .newerSchema: return ExitCode(AdminExitCode.storeFailed)
+        case .unavailable, .corrupt, .conflict, .newerSchema, .outdated: return ExitCode(AdminExitCode.storeFailed)
         }
     }
 

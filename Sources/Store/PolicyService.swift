@@ -13,56 +13,46 @@ public final class PolicyService {
     private var writer: (any PolicyStore)?
     public let home: String
     public let callerUID: UInt32
-    /// The owner of the Warden home: an admin of it by the bootstrap rule.
-    public let homeOwner: UInt32?
+    /// The caller may read the store but not write it: their records go to the journal.
     public let readOnly: Bool
 
     public static func storePath(home: String) -> String { home + "/policy.db" }
 
-    /// Opens the store under `home`. A store that exists but cannot be opened is an error,
-    /// never a silent fall back to the built-in policy (that would fail open).
+    /// Opens the store under `home` (already resolved by `PolicyHome`). A store that exists
+    /// but cannot be opened is an error, never a silent fall back to the built-in policy.
     public init(home: String, callerUID: UInt32 = getuid()) throws(StoreError) {
         self.home = home
         self.callerUID = callerUID
         let path = Self.storePath(home: home)
-        homeOwner = Self.owner(ofHomeOrNearestAncestor: home)
         if Files.lstat(path) != nil {
             readOnly = !(access(path, W_OK) == 0 && access(home, W_OK) == 0)
             // Reads go through a read-only connection: it takes no write lock and does no
             // checkpoint when it closes, which keeps `warden run`'s launch path short. A
-            // writable connection is opened only for a write.
-            store = try SQLitePolicyStore(path: path, readOnly: true, create: false)
+            // writable connection is opened only for a write (or a schema upgrade).
+            do {
+                store = try SQLitePolicyStore(path: path, readOnly: true, create: false)
+            } catch where error.code == .outdated && !readOnly {
+                let upgraded = try SQLitePolicyStore(path: path, readOnly: false, create: false)
+                store = upgraded
+                writer = upgraded
+            }
         } else {
             // Only "it does not exist" means the built-in policy; "cannot look" is an error.
             let error = errno
             guard error == ENOENT else {
                 throw StoreError(.unavailable, "cannot look up the policy store \(path): \(String(cString: strerror(error)))")
             }
-            readOnly = false
+            readOnly = callerUID != 0 && access(home, W_OK) != 0
             store = nil
         }
     }
 
-    /// Who owns the home, or, before it exists, the nearest existing directory above it:
-    /// whoever can create the home will own it (a user's own ~/.local/state/warden), while a
-    /// missing /var/lib/warden belongs to root. Nobody else becomes its bootstrap admin.
-    static func owner(ofHomeOrNearestAncestor home: String) -> UInt32? {
-        var path = home
-        for _ in 0..<64 {
-            if let st = Files.stat(path) { return st.st_uid }
-            guard let slash = path.lastIndex(of: "/") else { return nil }
-            path = slash == path.startIndex ? "/" : String(path[..<slash])
-        }
-        return nil
-    }
-
     /// An already opened store (tests, and later the daemon).
-    public init(store: any PolicyStore, home: String = "", callerUID: UInt32, homeOwner: UInt32?) {
+    public init(store: any PolicyStore, home: String = "", callerUID: UInt32) {
         self.store = store
         writer = store
         self.home = home
         self.callerUID = callerUID
-        self.homeOwner = homeOwner
         readOnly = false
     }
 
@@ -93,11 +83,16 @@ public final class PolicyService {
                 throw StoreError(.corrupt, "version \(version): \(error.description)")
             }
         }
+        // Every sandbox key must be there: a version written without them would otherwise
+        // read as the defaults (fail open).
+        for descriptor in PolicySettings.descriptors where descriptor.key.hasPrefix("sandbox.") && values[descriptor.key] == nil {
+            throw StoreError(.corrupt, "version \(version) has no value for \(descriptor.key)")
+        }
         return (version, policy)
     }
 
     public func principal(in policy: OrgPolicy) -> Principal {
-        Principal.resolve(uid: callerUID, policy: policy, storeOwner: homeOwner)
+        Principal.resolve(uid: callerUID, policy: policy)
     }
 
     /// The store, created under the home when missing (a first write or a record to keep).
@@ -118,6 +113,13 @@ public final class PolicyService {
             throw StoreError(.unavailable, "create the Warden home \(home): \(error.reason)")
         }
         let created = try SQLitePolicyStore(path: Self.storePath(home: home), create: true)
+        if callerUID == 0 {
+            // The policy is not secret and every user must be able to read what binds them:
+            // the home is traversable and the store readable; only root writes either.
+            if let st = Files.lstat(home) { chmod(home, (st.st_mode & 0o7777) | 0o055) }
+            chmod(Self.storePath(home: home), 0o644)
+            try DecisionJournal(home: home).create()
+        }
         store = created
         writer = created
         return created
@@ -164,10 +166,26 @@ public final class PolicyService {
         return ChangeResult(version: next, changes: changes, applied: true)
     }
 
-    /// Records a decision about the caller (a refused change, a weakening option).
+    /// Records a decision about the caller (a refused change, a weakening option): in the
+    /// store when the caller may write it, else in the caller's own journal file.
     public func record(_ action: String, _ decision: Decision, at time: Int64, as caller: Principal? = nil) throws(StoreError) {
         let who: Principal
         if let caller { who = caller } else { who = principal(in: try current().policy) }
-        try writableStore().record(DecisionRecord(time: time, actor: Actor(uid: callerUID, name: who.name), action: action, decision: decision))
+        let record = DecisionRecord(time: time, actor: Actor(uid: callerUID, name: who.name), action: action, decision: decision)
+        if readOnly {
+            try DecisionJournal(home: home).append(record)
+        } else {
+            try writableStore().record(record)
+        }
+    }
+
+    /// Recorded decisions, newest first: the store's and the journal's. `onlyUID` limits them
+    /// to one caller's (what a member may see, R25).
+    public func decisions(limit: Int, onlyUID: UInt32? = nil) throws(StoreError) -> [DecisionRecord] {
+        var all = try store?.decisions(limit: onlyUID == nil ? limit : 100_000) ?? []
+        if let onlyUID { all = all.filter { $0.actor.uid == onlyUID } }
+        let policy = try current().policy
+        all += DecisionJournal(home: home).records(onlyUID: onlyUID) { uid in Principal.resolve(uid: uid, policy: policy).name }
+        return Array(all.sorted { ($0.time, $0.id) > ($1.time, $1.id) }.prefix(limit))
     }
 }

@@ -6,7 +6,7 @@ import Policy
 /// updated or deleted: a rollback writes a new version equal to an old one.
 public final class SQLitePolicyStore: PolicyStore {
     /// The schema this build writes; older stores are migrated forward on open.
-    public static let schemaVersion = 1
+    public static let schemaVersion = 2
     private let database: SQLiteDatabase
 
     /// Opens the store at `path`. `create`: make it (and migrate) when missing. A store
@@ -22,7 +22,12 @@ public final class SQLitePolicyStore: PolicyStore {
             throw StoreError(.newerSchema, "\(path) has schema version \(version); this Warden knows up to \(Self.schemaVersion)")
         }
         if version < Self.schemaVersion {
-            guard !readOnly else { throw StoreError(.unavailable, "\(path) needs a schema upgrade, which needs write access") }
+            // An existing file with no schema at all (empty, or cut to nothing) is not a store
+            // to quietly start afresh in: only a file this call creates is.
+            guard version > 0 || (create && !readOnly) else {
+                throw StoreError(.corrupt, "\(path) is not a Warden policy store (no schema); move it aside if it is not needed")
+            }
+            guard !readOnly else { throw StoreError(.outdated, "\(path) has schema version \(version) and needs an upgrade, which needs write access") }
             try migrate(from: Int(version))
         }
         // A file that opened but is not a database fails here, not at the first real read.
@@ -47,12 +52,6 @@ public final class SQLitePolicyStore: PolicyStore {
             new_value TEXT
         );
         CREATE INDEX policy_changes_version ON policy_changes(version);
-        CREATE TABLE policy_settings (
-            version INTEGER NOT NULL REFERENCES policy_versions(version),
-            key TEXT NOT NULL,
-            value TEXT NOT NULL,
-            PRIMARY KEY (version, key)
-        ) WITHOUT ROWID;
         CREATE TABLE decisions (
             id INTEGER PRIMARY KEY AUTOINCREMENT,
             time INTEGER NOT NULL,
@@ -64,6 +63,16 @@ public final class SQLitePolicyStore: PolicyStore {
             reason TEXT NOT NULL
         );
         """,
+        // 2: every key's value per version (filled for existing versions by `backfill`; IF NOT
+        // EXISTS because development builds of schema 1 already had it).
+        """
+        CREATE TABLE IF NOT EXISTS policy_settings (
+            version INTEGER NOT NULL REFERENCES policy_versions(version),
+            key TEXT NOT NULL,
+            value TEXT NOT NULL,
+            PRIMARY KEY (version, key)
+        ) WITHOUT ROWID;
+        """,
     ]
 
     private func migrate(from version: Int) throws(StoreError) {
@@ -72,8 +81,23 @@ public final class SQLitePolicyStore: PolicyStore {
         for (index, sql) in Self.migrations.enumerated() where index >= version {
             try database.transaction { () throws(StoreError) in
                 try database.execute(sql)
+                if index == 1 { try backfillSettings() }
                 try database.execute("PRAGMA user_version = \(index + 1)")
             }
+        }
+    }
+
+    /// Writes the settings rows of versions stored before schema 2.
+    private func backfillSettings() throws(StoreError) {
+        for row in try database.query("SELECT version FROM policy_versions") {
+            guard let number = row[0].integer, let stored = try version(Int(number)) else { continue }
+            try insertSettings(of: stored.policy, version: number, replacing: true)
+        }
+    }
+
+    private func insertSettings(of policy: OrgPolicy, version: Int64, replacing: Bool = false) throws(StoreError) {
+        for (key, value) in PolicySettings.flatten(policy) {
+            try database.query("INSERT \(replacing ? "OR REPLACE " : "")INTO policy_settings (version, key, value) VALUES (?, ?, ?)", [.integer(version), .text(key), .text(value)])
         }
     }
 
@@ -131,9 +155,7 @@ public final class SQLitePolicyStore: PolicyStore {
                                [.integer(next), .integer(time), .integer(Int64(actor.uid)), .text(actor.name), .text(command), .text(document)])
             // Every key's value, so a reader that needs a few settings (the launch path of
             // `warden run`) reads rows instead of decoding the whole document.
-            for (key, value) in PolicySettings.flatten(policy) {
-                try database.query("INSERT INTO policy_settings (version, key, value) VALUES (?, ?, ?)", [.integer(next), .text(key), .text(value)])
-            }
+            try insertSettings(of: policy, version: next)
             for change in changes {
                 try database.query("INSERT INTO policy_changes (version, key, old_value, new_value) VALUES (?, ?, ?, ?)",
                                    [.integer(next), .text(change.key), change.old.map(SQLValue.text) ?? .null, change.new.map(SQLValue.text) ?? .null])

@@ -12,6 +12,8 @@ public struct StoreError: Error, Sendable, CustomStringConvertible {
         case conflict
         /// The store was written by a newer Warden.
         case newerSchema
+        /// The store has an older schema and must be upgraded by a writer first.
+        case outdated
         case notFound
         /// The policy refuses the caller this change or option; `decision` says by which rule.
         case refused

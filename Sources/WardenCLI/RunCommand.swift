@@ -1,5 +1,7 @@
+import Glibc
 import ArgumentParser
 import Sandbox
+import Store
 import WardenSystem
 
 /// `warden run [options] -- CMD [ARGS...]`: runs one command sealed.
@@ -194,7 +196,8 @@ public enum RunExecution {
         ensureStandardDescriptors()
         let paths = WardenPaths.forCurrentUser()
         var request = request
-        if let refused = RunPolicyGate.apply(to: &request, home: paths.home) { return refused }
+        let policyHome = PolicyHome.resolve(requested: Host.environment("WARDEN_HOME"), uid: getuid()).path
+        if let refused = RunPolicyGate.apply(to: &request, home: policyHome) { return refused }
         let profileName = request.shippedProfileName
         let configuration: RunConfiguration
         do {

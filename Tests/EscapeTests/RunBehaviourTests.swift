@@ -177,12 +177,15 @@ struct RunBehaviourTests {
         chmod(workspace.root, 0o755)
         #expect(chown(workspace.path, 65534, 65534) == 0)
         let base = ["--reuid=65534", "--regid=65534", "--clear-groups", Warden.binary, "run"]
-        // The caller owns this Warden home, so it is the admin of its policy (the bootstrap rule)
-        // and may give layers up; its uses are recorded there.
+        // A root-owned Warden home whose policy grants this uid the layers it must give up; its
+        // uses are recorded in its own journal there.
         let home = workspace.scratch + "/home"
         try FileManager.default.createDirectory(atPath: home, withIntermediateDirectories: true)
-        #expect(chown(home, 65534, 65534) == 0)
         chmod(workspace.scratch, 0o755)
+        chmod(home, 0o755)
+        let admin = ["WARDEN_HOME": home, "PATH": "/usr/bin:/bin"]
+        #expect(Warden.execute(Warden.adminBinary, ["users", "add", "nobody", "--uid", "65534"], environment: admin).status == 0)
+        #expect(Warden.execute(Warden.adminBinary, ["set", "sandbox.weakening.allow-degraded", "role:admin,user:nobody"], environment: admin).status == 0)
         let environment = ["PATH": "/usr/bin:/bin", "WARDEN_HOME": home]
         let refused = Warden.execute("/usr/bin/setpriv", base + ["--", "touch", "/workspace/ran"], directory: workspace.path,
                                      environment: environment)
@@ -194,7 +197,7 @@ struct RunBehaviourTests {
         let degraded = Warden.execute("/usr/bin/setpriv", base + ["--allow-degraded", "identity,cgroups", "--manifest", manifest, "--", "sh", "-c", "id -u; touch /workspace/ran"],
                                       directory: workspace.path, environment: environment)
         #expect(degraded.status == 0, "\(degraded.stderr)")
-        #expect(FileManager.default.fileExists(atPath: home + "/policy.db"), "the two uses were recorded")
+        #expect(FileManager.default.fileExists(atPath: home + "/journal/65534"), "the two uses were recorded")
         #expect(degraded.stdout.hasPrefix("1000"))
         let data = try #require(FileManager.default.contents(atPath: manifest))
         let json = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])

@@ -114,7 +114,7 @@ struct DecisionTests {
         #expect(!evaluator.mayChange(dave, setting: "privacy.users.dave", newValue: "on").allowed)
         #expect(!evaluator.mayChange(Fixture.stranger, setting: "network.mode").allowed)
         #expect(evaluator.mayChange(Principal(uid: 0, kind: .root), setting: "network.mode").allowed)
-        #expect(evaluator.mayChange(Principal(uid: 77, kind: .storeOwner), setting: "network.mode").allowed)
+        #expect(!evaluator.mayChange(Principal(uid: 77, kind: .stranger), setting: "network.mode").allowed)
         policy.privacy.enforced = true
         let enforced = PolicyEvaluator(policy).mayChange(alice, setting: "privacy.users.alice", newValue: "off")
         #expect(!enforced.allowed && enforced.rule == "privacy.enforced")
@@ -171,12 +171,12 @@ struct DecisionTests {
         #expect(PolicyEvaluator(policy).maySeeSummary(alice, channel: .app).rule == "security.displaySummary")
     }
 
-    @Test("principals: root and the home's owner are admins; a listed user keeps the listed role")
+    @Test("principals: root is the bootstrap admin; listed users have their role; others are strangers")
     func principals() {
         let policy = Fixture.policy
-        #expect(Principal.resolve(uid: 0, policy: policy, storeOwner: 1001).isAdmin)
-        #expect(Principal.resolve(uid: 1001, policy: policy, storeOwner: 1001).role == .member)
-        #expect(Principal.resolve(uid: 4000, policy: policy, storeOwner: 4000).isAdmin)
-        #expect(Principal.resolve(uid: 4000, policy: policy, storeOwner: nil).role == nil)
+        #expect(Principal.resolve(uid: 0, policy: policy).isAdmin)
+        #expect(Principal.resolve(uid: 1001, policy: policy).role == .member)
+        #expect(Principal.resolve(uid: 1003, policy: policy).isAdmin)
+        #expect(Principal.resolve(uid: 4000, policy: policy).role == nil)
     }
 }

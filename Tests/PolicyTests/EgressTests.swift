@@ -135,3 +135,62 @@ struct EgressTests {
         #expect(throws: PolicyError.self) { try DomainPattern.parse(text, forAllow: false) }
     }
 }
+
+@Suite("Egress decisions: review regressions")
+struct EgressReviewTests {
+    @Test("deny rules written in IPv6 spellings of IPv4 networks match both spellings", arguments: ["::ffff:93.184.216.0/120", "64:ff9b::5db8:d800/120"])
+    func mappedDenyRules(_ rule: String) throws {
+        let network = Fixture.network(.monitor, [try Fixture.rule(.deny, rule)])
+        for address in ["93.184.216.34", "::ffff:93.184.216.34", "64:ff9b::5db8:d822"] {
+            #expect(!EgressMatcher(network).evaluate(try #require(Fixture.request("x.test", ip: address))).allowed, "\(rule) \(address)")
+        }
+        #expect(EgressMatcher(network).evaluate(try #require(Fixture.request("x.test", ip: "93.184.217.1"))).allowed)
+    }
+
+    @Test("more forbidden spellings and ranges (R20)", arguments: [
+        "::ffff:0:7f00:1", "2002:7f00:1::", "2002:a9fe:a9fe::1", "64:ff9b:1::7f00:1", "2001:0:4136:e378::1", "fd00:ec2::254",
+        "192.0.2.1", "198.51.100.7", "203.0.113.9", "2001:db8::1",
+    ])
+    func forbiddenSpellings(_ address: String) throws {
+        let network = Fixture.network(.open, [try Fixture.rule(.allow, "fd00::/8")])
+        #expect(!EgressMatcher(network).evaluate(try #require(Fixture.request("x.test", ip: address))).allowed, "\(address)")
+    }
+
+    @Test("numeric host names are addresses in disguise and are refused", arguments: ["127.1", "2130706433", "0x7f.0.0.1", "127.0.0.01", "10.0.0.010"])
+    func numericNames(_ host: String) {
+        #expect(EgressRequest(host: host, port: 443) == nil, "\(host)")
+        #expect(throws: PolicyError.self) { try DomainPattern.parse(host, forAllow: false) }
+    }
+
+    @Test("a method-limited rule allows a connection before its method is known only with methodsPending")
+    func methodsPending() throws {
+        let network = Fixture.network(.allowlist, [try Fixture.rule(.allow, "pypi.org", methods: NetworkRule.readOnlyMethods),
+                                                   try Fixture.rule(.allow, "files.example.com")])
+        let tls = EgressMatcher(network).evaluate(try #require(Fixture.request("pypi.org")))
+        #expect(tls.allowed && tls.methodsPending && tls.sentence.contains("each request's method"))
+        #expect(!EgressMatcher(network).evaluate(try #require(Fixture.request("files.example.com"))).methodsPending)
+        #expect(!EgressMatcher(network).evaluate(try #require(Fixture.request("pypi.org", method: "GET"))).methodsPending)
+    }
+
+    @Test("shared hosting suffixes are too broad for allow rules", arguments: ["*.s3.amazonaws.com", "*.eu-west-1.amazonaws.com", "*.uk.com", "*.co.com"])
+    func sharedSuffixes(_ pattern: String) {
+        #expect(throws: PolicyError.self) { try DomainPattern.parse(pattern, forAllow: true) }
+    }
+
+    @Test("a repository allow list of * never widens")
+    func repositoryStar() throws {
+        var network = Fixture.network(.allowlist, [])
+        network.repositoryMayWiden = true
+        let policy = EgressPolicy(network: network, repositoryAllowlist: [try DomainPattern.parse("*", forAllow: false)])
+        #expect(!policy.evaluate(try #require(Fixture.request("anything.example.com"))).allowed)
+    }
+
+    @Test("explain's change check reads every spelling of off")
+    func enforcedSpellings() {
+        var policy = Fixture.policy
+        policy.privacy.enforced = true
+        for value in ["off", "false", "no", "OFF"] {
+            #expect(!PolicyEvaluator(policy).mayChange(Fixture.principal(Fixture.alice), setting: "privacy.users.alice", newValue: value).allowed, "\(value)")
+        }
+    }
+}

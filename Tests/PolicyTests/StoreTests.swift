@@ -95,9 +95,9 @@ struct StoreTests {
     @Test("a member's refused change changes nothing and is recorded; an admin's is committed")
     func serviceRefusal() throws {
         let store = InMemoryPolicyStore()
-        let admin = PolicyService(store: store, callerUID: 0, homeOwner: 0)
+        let admin = PolicyService(store: store, callerUID: 0)
         try admin.change("users add", at: 10) { $0.users = Fixture.policy.users }
-        let member = PolicyService(store: store, callerUID: Fixture.alice.uid, homeOwner: 0)
+        let member = PolicyService(store: store, callerUID: Fixture.alice.uid)
         #expect { try member.change("set network.mode open", at: 20) { $0.network.mode = .open } } throws: { error in
             let error = error as? StoreError
             return error?.code == .refused && error?.decision?.rule == "users.role"
@@ -114,11 +114,65 @@ struct StoreTests {
     @Test("an invalid change is refused before anything is written")
     func serviceInvalid() throws {
         let store = InMemoryPolicyStore()
-        let admin = PolicyService(store: store, callerUID: 0, homeOwner: 0)
+        let admin = PolicyService(store: store, callerUID: 0)
         #expect { try admin.change("bad", at: 1) { $0.security.allowedUsers = ["nobody-here"] } } throws: { ($0 as? StoreError)?.code == .invalid }
         #expect(try store.current() == nil)
         let dry = try admin.change("dry", at: 1, dryRun: true) { $0.network.mode = .monitor }
         let after = try store.current()
         #expect(!dry.applied && dry.changes.count == 1 && after == nil)
+    }
+}
+
+@Suite("Policy store: schema and journal")
+struct StoreSchemaTests {
+    @Test("a schema-1 store is upgraded, its versions' settings rows filled in")
+    func upgrade() throws {
+        let directory = StoreTests.Directory()
+        let path = directory.path + "/policy.db"
+        var policy = Fixture.policy
+        policy.sandbox.requiredLayers = [.seccomp, .landlock]
+        let store = try SQLitePolicyStore(path: path)
+        _ = try store.commit(policy, basedOn: 0, by: Actor(uid: 0, name: "root"), command: "apply", changes: [], at: 1)
+        let raw = try SQLiteDatabase(path: path, readOnly: false, create: false)
+        try raw.execute("DROP TABLE policy_settings; PRAGMA user_version = 1")
+        #expect { try SQLitePolicyStore(path: path, readOnly: true, create: false) } throws: { ($0 as? StoreError)?.code == .outdated }
+        let service = try PolicyService(home: directory.path, callerUID: 0)
+        #expect(try service.currentForRun().policy.sandbox.requiredLayers == [.seccomp, .landlock])
+    }
+
+    @Test("an empty or truncated store file is refused, never read as the built-in policy")
+    func emptyFile() throws {
+        let directory = StoreTests.Directory()
+        FileManager.default.createFile(atPath: directory.path + "/policy.db", contents: Data())
+        #expect { try PolicyService(home: directory.path, callerUID: 0) } throws: { ($0 as? StoreError)?.code == .corrupt }
+    }
+
+    @Test("settings rows missing for a version refuse the run view")
+    func missingRows() throws {
+        let directory = StoreTests.Directory()
+        let path = directory.path + "/policy.db"
+        _ = try SQLitePolicyStore(path: path).commit(Fixture.policy, basedOn: 0, by: Actor(uid: 0, name: "root"), command: "a", changes: [], at: 1)
+        try SQLiteDatabase(path: path, readOnly: false, create: false).execute("DELETE FROM policy_settings WHERE key = 'sandbox.requiredLayers'")
+        #expect { try PolicyService(home: directory.path, callerUID: 0).currentForRun() } throws: { ($0 as? StoreError)?.code == .corrupt }
+    }
+
+    @Test("journal lines round-trip with tabs, newlines and backslashes")
+    func journalLines() throws {
+        let record = DecisionRecord(time: 42, actor: Actor(uid: 7, name: "x"), action: "set a\tb", decision: Decision(allowed: false, rule: "r\\1", reason: "two\nlines"))
+        let line = DecisionJournal.line(record)
+        #expect(line.filter { $0 == "\n" }.count == 1)
+        let parsed = try #require(DecisionJournal.parse(Substring(line.dropLast()), uid: 7, name: "x"))
+        #expect(parsed == record)
+    }
+
+    @Test("a policy home binds others only when it is root's all the way up")
+    func trustedHomes() throws {
+        let directory = StoreTests.Directory()
+        chmod(directory.path, 0o755)
+        #expect(PolicyHome.resolve(requested: directory.path, uid: 4242).path == directory.path || getuid() != 0)
+        chmod(directory.path, 0o777)
+        #expect(PolicyHome.resolve(requested: directory.path, uid: 4242).path == PolicyHome.system)
+        #expect(PolicyHome.resolve(requested: directory.path, uid: 0).path == directory.path)
+        #expect(PolicyHome.resolve(requested: nil, uid: 4242).path == PolicyHome.system)
     }
 }

@@ -55,7 +55,7 @@ struct ExplainCommand: ParsableCommand {
     func resolve(_ text: String, in policy: OrgPolicy, session: AdminSession) throws -> Principal {
         if text == "root" { return Principal(uid: 0, kind: .root) }
         if text.hasPrefix("uid:"), let uid = UInt32(text.dropFirst(4)) {
-            return Principal.resolve(uid: uid, policy: policy, storeOwner: session.service.homeOwner)
+            return Principal.resolve(uid: uid, policy: policy)
         }
         guard let found = policy.user(named: text) else { throw AdminSession.invalid("--user \(text): unknown user (a Warden user name, root, or uid:N)") }
         return Principal(uid: found.uid, kind: .user(found))

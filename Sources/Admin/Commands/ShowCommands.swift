@@ -101,7 +101,7 @@ struct DiffCommand: ParsableCommand {
 
 /// `warden-admin decisions`: recorded security decisions (refused changes, weakening options).
 struct DecisionsCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "decisions", abstract: "List recorded decisions: refused changes, weakening options used or refused.")
+    static let configuration = CommandConfiguration(commandName: "decisions", abstract: "List recorded decisions: refused changes, weakening options used or refused (members: their own).")
     @OptionGroup var options: AdminOptions
     @Option(name: .long, help: "Show at most this many.") var limit = 50
 
@@ -111,8 +111,11 @@ struct DecisionsCommand: ParsableCommand {
 
     func run() throws {
         let session = try AdminSession(options)
+        // R25: admins and auditors read every record; anyone else only their own.
+        let caller = try session.caller
+        let everyone = caller.role == .admin || caller.role == .auditor
         let decisions: [DecisionRecord]
-        do { decisions = try session.service.store?.decisions(limit: limit) ?? [] } catch { throw AdminSession.fail(error) }
+        do { decisions = try session.service.decisions(limit: limit, onlyUID: everyone ? nil : caller.uid) } catch { throw AdminSession.fail(error) }
         if options.json { session.emit(decisions); return }
         for record in decisions {
             print("\(Timestamp.text(record.time))  \(record.actor.name) (uid \(record.actor.uid))  \(record.action)  \(record.decision)")

@@ -62,7 +62,7 @@ public struct PolicyEvaluator: Sendable {
         if role == .admin { return .allow("users.role", "\(user.name) is an admin") }
         if role == .auditor { return .deny("users.role", "\(user.name) is an auditor; auditors read every audit record and change nothing") }
         if key == "privacy.users.\(user.name)" {
-            if policy.privacy.enforced && newValue == "off" {
+            if policy.privacy.enforced, let newValue, (try? SettingValue.bool(newValue)) == false {
                 return .deny("privacy.enforced", "privacy mode is enforced by the organisation; users cannot turn it off")
             }
             return .allow("privacy.users", "members may set their own privacy mode")

@@ -46,14 +46,13 @@ public enum Role: String, Codable, Sendable, CaseIterable, Comparable {
     }
 }
 
-/// Who is asking, as the policy sees them. Root and the owner of the Warden home are
-/// administrators of that home's policy: they can write its store anyway, so any lesser role
-/// would be a fiction (the bootstrap rule). Everyone else is who the user list says, or a
-/// stranger whom every decision treats as the least-privileged caller.
+/// Who is asking, as the policy sees them. Root is the bootstrap admin (it can write the
+/// store anyway); everyone else is who the user list says, or a stranger whom every decision
+/// treats as the least-privileged caller. Owning a directory grants nothing: a policy binds
+/// only where the caller cannot write it (see `PolicyHome`).
 public struct Principal: Sendable, Equatable, CustomStringConvertible {
     public enum Kind: Sendable, Equatable {
         case root
-        case storeOwner
         case user(PolicyUser)
         case stranger
     }
@@ -66,19 +65,16 @@ public struct Principal: Sendable, Equatable, CustomStringConvertible {
         self.kind = kind
     }
 
-    /// Resolves a uid against the policy. `storeOwner` is the uid owning the Warden home. A
-    /// listed user keeps the role the list gives them even when they own the home: the admin
-    /// who set it meant it.
-    public static func resolve(uid: UInt32, policy: OrgPolicy, storeOwner: UInt32?) -> Principal {
+    /// Resolves a uid against the policy.
+    public static func resolve(uid: UInt32, policy: OrgPolicy) -> Principal {
         if uid == 0 { return Principal(uid: 0, kind: .root) }
         if let user = policy.users.first(where: { $0.uid == uid }) { return Principal(uid: uid, kind: .user(user)) }
-        if let storeOwner, storeOwner == uid { return Principal(uid: uid, kind: .storeOwner) }
         return Principal(uid: uid, kind: .stranger)
     }
 
     public var role: Role? {
         switch kind {
-        case .root, .storeOwner: return .admin
+        case .root: return .admin
         case .user(let user): return user.role
         case .stranger: return nil
         }
@@ -91,14 +87,13 @@ public struct Principal: Sendable, Equatable, CustomStringConvertible {
         switch kind {
         case .root: return "root"
         case .user(let user): return user.name
-        case .storeOwner, .stranger: return "uid:\(uid)"
+        case .stranger: return "uid:\(uid)"
         }
     }
 
     public var description: String {
         switch kind {
         case .root: return "root (bootstrap admin)"
-        case .storeOwner: return "uid \(uid) (owner of this Warden home)"
         case .user(let user): return "\(user.name) (\(user.role.rawValue))"
         case .stranger: return "uid \(uid) (not a Warden user)"
         }

@@ -27,6 +27,11 @@ public struct CIDR: Sendable, Hashable, CustomStringConvertible {
         guard cidr.address == address else {
             throw PolicyError(.invalidValue, "\"\(text)\": host bits are set; did you mean \(cidr)?")
         }
+        // An IPv6 spelling of IPv4 networks (::ffff:a.b.c.d/120, 64:ff9b::/96) is the IPv4
+        // network: addresses are judged in their IPv4 form, so the rule must be too.
+        if prefix >= 96, address.embeddedV4 != nil || address.isEmbeddingPrefix, case let .v6(_, low) = address {
+            return CIDR(address: .v4(UInt32(truncatingIfNeeded: low)), prefix: prefix - 96)
+        }
         return cidr
     }
 

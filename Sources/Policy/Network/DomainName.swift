@@ -23,6 +23,10 @@ public enum DomainName {
             guard labelLength <= 63 else { return nil }
         }
         guard labelLength > 0, bytes.last != 0x2D else { return nil }
+        // A last label of digits (or 0x… hex) is an address in disguise (127.1, 2130706433,
+        // 0x7f.0.0.1): resolvers and libc read these as IPv4. No real top-level domain is numeric.
+        let last = bytes.suffix(labelLength)
+        if last.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) || (last.starts(with: [0x30, 0x78]) && last.count > 2) { return nil }
         return String(decoding: bytes, as: UTF8.self)
     }
 }
@@ -47,7 +51,7 @@ public enum DomainPattern: Sendable, Hashable, CustomStringConvertible {
             }
             if forAllow {
                 let labels = suffix.split(separator: ".").count
-                if labels < 2 || publicSuffixes.contains(suffix) {
+                if labels < 2 || publicSuffixes.contains(suffix) || platformSuffixes.contains(where: { suffix.hasSuffix("." + $0) && suffix.split(separator: ".").count - $0.split(separator: ".").count < 2 }) {
                     throw PolicyError(.refused, "\"\(text)\" is too broad for an allow rule: it covers a whole public suffix; name the organisation's domain (*.example.com)")
                 }
             }
@@ -93,5 +97,13 @@ public enum DomainPattern: Sendable, Hashable, CustomStringConvertible {
         "appspot.com", "azurewebsites.net", "cloudfront.net", "amazonaws.com", "blogspot.com", "ngrok.io",
         "ngrok-free.app", "trycloudflare.com", "webhook.site", "pipedream.net", "repl.co", "glitch.me", "fly.dev",
         "onrender.com", "railway.app", "web.app", "firebaseapp.com", "duckdns.org", "no-ip.org",
+        "s3.amazonaws.com", "uk.com", "us.com", "eu.com", "cn.com", "co.com", "gb.net", "r2.dev", "blob.core.windows.net",
+        "web.core.windows.net", "azureedge.net", "googleusercontent.com", "storage.googleapis.com", "pythonanywhere.com",
+        "surge.sh", "deno.dev", "cloudflareworkers.com", "ngrok.app", "loca.lt", "serveo.net", "requestbin.net", "oast.fun",
+        "interact.sh", "burpcollaborator.net",
     ]
+
+    /// Hosting platforms whose regional or service subdomains are themselves shared
+    /// (`*.s3.us-east-1.amazonaws.com`): a wildcard needs a label of the customer's own below them.
+    static let platformSuffixes = ["amazonaws.com", "cloudfront.net", "azurewebsites.net", "appspot.com", "googleapis.com"]
 }

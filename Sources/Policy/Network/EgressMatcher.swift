@@ -95,8 +95,10 @@ public struct EgressMatcher: Sendable {
             (denied, allowed, methodRefused) = matchName(host, request, method)
         }
         let canonical = request.address?.canonical
+        let raw = request.address
         if denied == nil, let canonical {
-            for entry in networks where compiled[Int(entry.index)].action == .deny && entry.cidr.contains(canonical) && portMatches(entry.index, request.port) {
+            for entry in networks where compiled[Int(entry.index)].action == .deny && (entry.cidr.contains(canonical) || raw.map(entry.cidr.contains) == true)
+                && portMatches(entry.index, request.port) {
                 denied = entry.index
                 break
             }
@@ -121,7 +123,11 @@ public struct EgressMatcher: Sendable {
             return decide(false, "address-class", .internalAddress(range: internalRange))
         }
         if mode == .open { return decide(true, "network.mode", .openMode(wouldDenyBy: nil)) }
-        if let allowed { return decide(true, rules[Int(allowed)].id, .allowRule) }
+        if let allowed {
+            var decision = decide(true, rules[Int(allowed)].id, .allowRule)
+            decision.methodsPending = request.method == nil && compiled[Int(allowed)].methods != MethodMask.any
+            return decision
+        }
         if let refused = methodRefused { return decide(false, rules[Int(refused)].id, .methodNotAllowed) }
         if mode == .monitor { return decide(true, "network.mode", .monitorPublic) }
         return decide(false, "default-deny", .notAllowed)

@@ -32,13 +32,19 @@ public struct EgressPolicy: Sendable {
         let decision = matcher.evaluate(request)
         guard let repositoryAllowlist else { return decision }
         let listed = request.host.map { host in repositoryAllowlist.contains { $0.matches(host) } } ?? false
+        // Widening takes only entries that would pass as org allow rules (never `*` or `*.com`).
+        let listedNarrowly = request.host.map { host in
+            repositoryAllowlist.contains { pattern in
+                pattern.matches(host) && (try? DomainPattern.parse(pattern.description, forAllow: true)) != nil
+            }
+        } ?? false
         if decision.allowed {
             if listed { return decision }
             return EgressDecision(allowed: false, rule: "repository.egressAllowlist", reason: .repositoryNarrowed, request: request)
         }
         // Widening, where the org allows it, only fills the gap "no allow rule matched":
         // deny rules, address classes and method limits still hold.
-        if listed, repositoryMayWiden, decision.reason == .notAllowed {
+        if listedNarrowly, repositoryMayWiden, decision.reason == .notAllowed {
             return EgressDecision(allowed: true, rule: "repository.egressAllowlist", reason: .allowRule, request: request)
         }
         return decision

@@ -62,6 +62,10 @@ public struct EgressDecision: Sendable, Equatable {
     public var reason: Reason
     /// Kept so the sentence can be built on demand: the hot path builds no strings.
     public var request: EgressRequest
+    /// Allowed by a rule that limits HTTP methods before any method was seen (a TLS
+    /// connection at ClientHello time): the guard must inspect each request and judge its
+    /// method, or refuse. Never a licence to pass an unseen method.
+    public var methodsPending = false
 
     public init(allowed: Bool, rule: String, reason: Reason, request: EgressRequest) {
         self.allowed = allowed
@@ -82,7 +86,8 @@ public struct EgressDecision: Sendable, Equatable {
         case .internalAddress(let range): return "\(destination) is in the internal range \(range); only an explicit admin cidr rule allows internal networks"
         case .denyRule: return "deny rule \(rule) matches \(destination); deny always wins"
         case .methodNotAllowed: return "rule \(rule) allows \(destination) but not method \(method ?? "?")"
-        case .allowRule: return "rule \(rule) allows \(destination)"
+        case .allowRule:
+            return "rule \(rule) allows \(destination)" + (methodsPending ? " (only some methods: each request's method must be judged)" : "")
         case .monitorPublic: return "network mode is monitor: \(destination) is public and no rule denies it"
         case .openMode(let would):
             return would.map { "network mode is open: allowed, though rule \($0) would deny \(destination)" }

@@ -72,14 +72,22 @@ public enum IPAddress: Sendable, Hashable, CustomStringConvertible {
         return (high, low)
     }
 
-    /// The IPv4 address an IPv6 form carries (IPv4-mapped ::ffff:a.b.c.d, NAT64 64:ff9b::/96,
-    /// IPv4-compatible ::a.b.c.d): policy judges these as the IPv4 address they reach.
+    /// The IPv4 address an IPv6 form carries: IPv4-mapped ::ffff:a.b.c.d, SIIT
+    /// ::ffff:0:a.b.c.d, NAT64 64:ff9b::/96, IPv4-compatible ::a.b.c.d and 6to4 2002:AABB:CCDD::.
+    /// Policy judges these as the IPv4 address they reach.
     public var embeddedV4: UInt32? {
         guard case let .v6(high, low) = self else { return nil }
-        if high == 0, low >> 32 == 0xFFFF { return UInt32(truncatingIfNeeded: low) }
+        if high == 0, low >> 32 == 0xFFFF || low >> 32 == 0xFFFF_0000 { return UInt32(truncatingIfNeeded: low) }
         if high == 0x0064_FF9B_0000_0000, low >> 32 == 0 { return UInt32(truncatingIfNeeded: low) }
         if high == 0, low >> 32 == 0, low > 1 { return UInt32(truncatingIfNeeded: low) }
+        if high >> 48 == 0x2002 { return UInt32(truncatingIfNeeded: high >> 16) }
         return nil
+    }
+
+    /// The 96-bit prefixes whose last 32 bits are an IPv4 address (for CIDR rules).
+    var isEmbeddingPrefix: Bool {
+        guard case let .v6(high, low) = self else { return false }
+        return (high == 0 && (low >> 32 == 0xFFFF || low >> 32 == 0xFFFF_0000)) || (high == 0x0064_FF9B_0000_0000 && low >> 32 == 0)
     }
 
     /// IPv4 forms folded to `.v4`, so one rule set judges both spellings of one destination.
