@@ -70,6 +70,7 @@ struct PolicyFileTests {
         (edited("\nusers: []", "\nusers:\n  - {name: alice, uid: lots, role: member}"), 12, "numeric OS uid"),
         (edited("  pids: 1024", "  pids: [1024]"), 42, "expected a single value"),
         (edited("version: 1", "version: 2"), 9, "unsupported format version"),
+        (edited("  branch: main", "  branch: main\n  model: again"), 13, "given twice"),
     ])
     func errors(_ text: String, _ line: Int, _ expected: String) {
         #expect(text != Self.valid)

@@ -122,6 +122,7 @@ final class YAMLTree {
     private static func line(of error: YamlError) -> Int? {
         switch error {
         case let .scanner(_, _, mark, _), let .parser(_, _, mark, _), let .composer(_, _, mark, _): return mark.line
+        case let .duplicatedKeysInMapping(_, context): return context.mark.line
         default: return nil
         }
     }
@@ -129,6 +130,7 @@ final class YAMLTree {
     private static func problem(of error: YamlError) -> String {
         switch error {
         case let .scanner(_, problem, _, _), let .parser(_, problem, _, _), let .composer(_, problem, _, _): return problem
+        case let .duplicatedKeysInMapping(duplicates, _): return "key given twice: \(duplicates.joined(separator: ", "))"
         default: return "\(error)".split(separator: "\n").first.map(String.init) ?? "syntax error"
         }
     }
