@@ -96,7 +96,10 @@ struct AdminSession {
         }
     }
 
-    func emit(_ value: some Encodable) {
+    func emit(_ value: some Encodable) { Self.emit(value) }
+
+    /// Prints a value as sorted, indented JSON (the `--json` output of every command).
+    static func emit(_ value: some Encodable) {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         if let data = try? encoder.encode(value) { print(String(decoding: data, as: UTF8.self)) }

@@ -23,9 +23,10 @@ public final class InMemoryPolicyStore: PolicyStore {
         return latest + 1
     }
 
-    public func latestSettings(prefixes: [String]) throws(StoreError) -> (version: Int, values: [String: String])? {
+    public func latestSettings(prefixes: [String]) throws(StoreError) -> (version: Int, values: [(key: String, value: String)])? {
         guard let latest = versions.last else { return nil }
-        return (latest.version, PolicySettings.flatten(latest.policy).filter { entry in prefixes.contains { entry.key.hasPrefix($0) } })
+        let values = PolicySettings.flatten(latest.policy).filter { entry in prefixes.contains { entry.key.hasPrefix($0) } }
+        return (latest.version, values.sorted { $0.key < $1.key }.map { ($0.key, $0.value) })
     }
 
     public func record(_ decision: DecisionRecord) throws(StoreError) {

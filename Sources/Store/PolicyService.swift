@@ -69,7 +69,7 @@ public final class PolicyService {
         guard let (version, values) = try store?.latestSettings(prefixes: ["sandbox.", "users."]) else { return (0, OrgPolicy.builtIn) }
         var policy = OrgPolicy()
         policy.users = []
-        for (key, value) in values.sorted(by: { $0.key < $1.key }) {
+        for (key, value) in values {
             if key.hasPrefix("users.") {
                 guard let user = PolicyUser(flattened: value, name: String(key.dropFirst(6))) else {
                     throw StoreError(.corrupt, "version \(version): \(key) does not parse: \(value)")
@@ -85,7 +85,7 @@ public final class PolicyService {
         }
         // Every sandbox key must be there: a version written without them would otherwise
         // read as the defaults (fail open).
-        for descriptor in PolicySettings.descriptors where descriptor.key.hasPrefix("sandbox.") && values[descriptor.key] == nil {
+        for descriptor in PolicySettings.descriptors where descriptor.key.hasPrefix("sandbox.") && !values.contains(where: { $0.key == descriptor.key }) {
             throw StoreError(.corrupt, "version \(version) has no value for \(descriptor.key)")
         }
         return (version, policy)

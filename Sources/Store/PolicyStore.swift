@@ -13,8 +13,10 @@ public protocol PolicyStore: AnyObject {
     func commit(_ policy: OrgPolicy, basedOn: Int, by actor: Actor, command: String,
                 changes: [SettingChange], at time: Int64) throws(StoreError) -> Int
     /// The values of the version in force under keys with these prefixes (the flattened
-    /// form `PolicySettings.flatten` writes); nil before any version exists.
-    func latestSettings(prefixes: [String]) throws(StoreError) -> (version: Int, values: [String: String])?
+    /// form `PolicySettings.flatten` writes), in key order; nil before any version exists. A
+    /// list, not a dictionary: this is on `warden run`'s launch path, where instantiating a
+    /// new generic dictionary type costs a run-time conformance search.
+    func latestSettings(prefixes: [String]) throws(StoreError) -> (version: Int, values: [(key: String, value: String)])?
     /// Records one decision: a refused change, a weakening option used or refused.
     func record(_ decision: DecisionRecord) throws(StoreError)
     /// Newest first.

@@ -30,8 +30,7 @@ public final class SQLitePolicyStore: PolicyStore {
             guard !readOnly else { throw StoreError(.outdated, "\(path) has schema version \(version) and needs an upgrade, which needs write access") }
             try migrate(from: Int(version))
         }
-        // A file that opened but is not a database fails here, not at the first real read.
-        _ = try database.query("SELECT count(*) FROM policy_versions")
+        // A file that opened but is not a database has failed at `user_version` above.
     }
 
     /// Schema changes by version, applied in one transaction each.
@@ -145,7 +144,7 @@ public final class SQLitePolicyStore: PolicyStore {
         } catch {
             throw StoreError(.corrupt, "encode the policy: \(error)")
         }
-        return try database.transaction { () throws(StoreError) -> Int in
+        let next = try database.transaction { () throws(StoreError) -> Int in
             let latest = try database.query("SELECT coalesce(max(version), 0) FROM policy_versions").first?.first?.integer ?? 0
             guard latest == Int64(basedOn) else {
                 throw StoreError(.conflict, "the policy changed (now version \(latest), this change was made against \(basedOn)); nothing was written, run the command again")
@@ -162,14 +161,21 @@ public final class SQLitePolicyStore: PolicyStore {
             }
             return Int(next)
         }
+        // Readers (every `warden run`) read the database file, not a long WAL: fold it in now.
+        try? database.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return next
     }
 
-    public func latestSettings(prefixes: [String]) throws(StoreError) -> (version: Int, values: [String: String])? {
+    public func latestSettings(prefixes: [String]) throws(StoreError) -> (version: Int, values: [(key: String, value: String)])? {
         guard let latest = try database.query("SELECT max(version) FROM policy_versions").first?.first?.integer else { return nil }
-        var values: [String: String] = [:]
-        for row in try database.query("SELECT key, value FROM policy_settings WHERE version = ?", [.integer(latest)]) {
-            guard let key = row[0].text, let value = row[1].text else { throw StoreError(.corrupt, "a settings row has missing fields") }
-            if prefixes.contains(where: { key.hasPrefix($0) }) { values[key] = value }
+        var values: [(key: String, value: String)] = []
+        for prefix in prefixes {
+            // Keys are ASCII; the range [prefix, prefix + U+FFFF) is the prefix's rows, by the index.
+            for row in try database.query("SELECT key, value FROM policy_settings WHERE version = ? AND key >= ? AND key < ?",
+                                          [.integer(latest), .text(prefix), .text(prefix + "\u{FFFF}")]) {
+                guard let key = row[0].text, let value = row[1].text else { throw StoreError(.corrupt, "a settings row has missing fields") }
+                values.append((key, value))
+            }
         }
         return (Int(latest), values)
     }

@@ -1,6 +1,5 @@
 import ArgumentParser
 import Policy
-import FoundationEssentials
 import Store
 import WardenSystem
 
@@ -28,7 +27,7 @@ struct ValidateCommand: ParsableCommand {
         let policy = try PolicyFileInput.read(file)
         if options.json {
             struct Output: Encodable { var file: String; var valid: Bool; var users: Int; var rules: Int }
-            AdminSession.emitStatic(Output(file: file, valid: true, users: policy.users.count, rules: policy.network.rules.count))
+            AdminSession.emit(Output(file: file, valid: true, users: policy.users.count, rules: policy.network.rules.count))
         } else {
             print("\(file): valid (\(policy.users.count) users, \(policy.network.rules.count) network rules)")
         }
@@ -63,10 +62,3 @@ struct RollbackCommand: ParsableCommand {
     }
 }
 
-extension AdminSession {
-    static func emitStatic(_ value: some Encodable) {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        if let data = try? encoder.encode(value) { print(String(decoding: data, as: UTF8.self)) }
-    }
-}

@@ -52,7 +52,7 @@ struct UsersRemoveCommand: ParsableCommand {
             policy.users.removeAll { $0.name == name }
             policy.security.allowedUsers.removeAll { $0 == name }
             policy.privacy.users[name] = nil
-            for option in WeakeningOption.allCases { policy.sandbox.weakening[option]?.users.removeAll { $0 == name } }
+            for option in WeakeningOption.allCases { policy.sandbox.weakening[option].users.removeAll { $0 == name } }
         }
     }
 }

@@ -11,13 +11,46 @@ public struct SandboxPolicy: Codable, Sendable, Equatable {
     public var seccompProfile = "default"
     /// Layers nobody may give up with `--allow-degraded`, whatever their grants.
     public var requiredLayers: [SandboxLayer] = [.seccomp]
-    /// Who may use each option that weakens a sandbox. Missing: admins only.
-    public var weakening: [WeakeningOption: WeakeningGrant] = Dictionary(
-        uniqueKeysWithValues: WeakeningOption.allCases.map { ($0, WeakeningGrant.adminsOnly) })
+    /// Who may use each option that weakens a sandbox (default: admins only).
+    public var weakening = WeakeningGrants()
 
     public init() {}
 
-    public func grant(for option: WeakeningOption) -> WeakeningGrant { weakening[option] ?? .adminsOnly }
+    public func grant(for option: WeakeningOption) -> WeakeningGrant { weakening[option] }
+}
+
+/// One grant per weakening option. A fixed array rather than a dictionary keyed by the enum:
+/// this value is built on `warden run`'s launch path, and a dictionary of a custom key type
+/// makes a static binary search its protocol conformances at run time (≈1 ms here).
+public struct WeakeningGrants: Codable, Sendable, Equatable {
+    private var grants = Array(repeating: WeakeningGrant.adminsOnly, count: WeakeningOption.allCases.count)
+
+    public init() {}
+
+    public subscript(option: WeakeningOption) -> WeakeningGrant {
+        get { grants[option.index] }
+        set { grants[option.index] = newValue }
+    }
+
+    /// Stored as an object keyed by option name, as a dictionary would be.
+    struct Key: CodingKey {
+        var stringValue: String
+        var intValue: Int? { nil }
+        init(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) { nil }
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: Key.self)
+        for option in WeakeningOption.allCases {
+            if let grant = try container.decodeIfPresent(WeakeningGrant.self, forKey: Key(stringValue: option.rawValue)) { self[option] = grant }
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: Key.self)
+        for option in WeakeningOption.allCases { try container.encode(self[option], forKey: Key(stringValue: option.rawValue)) }
+    }
 }
 
 /// Isolation layers a run may give up; the names `warden run --allow-degraded` takes.
@@ -28,7 +61,7 @@ public enum SandboxLayer: String, Codable, Sendable, CaseIterable, Comparable {
 }
 
 /// Options that weaken a sandbox; each use needs a grant and is recorded (R24).
-public enum WeakeningOption: String, Codable, Sendable, CaseIterable, CodingKeyRepresentable, Comparable {
+public enum WeakeningOption: String, Codable, Sendable, CaseIterable, Comparable {
     /// `--allow-degraded LAYER`.
     case allowDegraded = "allow-degraded"
     /// `--seccomp FILE`: a profile other than the shipped one.
@@ -43,6 +76,18 @@ public enum WeakeningOption: String, Codable, Sendable, CaseIterable, CodingKeyR
     case broadWorkspace = "broad-workspace"
 
     public static func < (a: WeakeningOption, b: WeakeningOption) -> Bool { a.rawValue < b.rawValue }
+
+    /// Position in `allCases`.
+    var index: Int {
+        switch self {
+        case .allowDegraded: return 0
+        case .customSeccomp: return 1
+        case .readWriteBind: return 2
+        case .openNetwork: return 3
+        case .allowDestination: return 4
+        case .broadWorkspace: return 5
+        }
+    }
 
     /// How the option is spelled on the command line, for messages.
     public var flag: String {
@@ -79,14 +124,18 @@ public struct ByteSize: Codable, Sendable, Equatable, Hashable, CustomStringConv
     }
 
     public static func parse(_ text: String) throws(PolicyError) -> ByteSize {
-        let units: [Character: UInt64] = ["K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40]
         var digits = Substring(text.uppercased())
         if digits.hasSuffix("IB") { digits = digits.dropLast(2) } else if digits.hasSuffix("B") { digits = digits.dropLast() }
         var multiplier: UInt64 = 1
-        if let last = digits.last, let unit = units[last] {
-            multiplier = unit
-            digits = digits.dropLast()
+        // A switch, not a dictionary: parsed on `warden run`'s launch path (see WeakeningGrants).
+        switch digits.last {
+        case "K": multiplier = 1 << 10
+        case "M": multiplier = 1 << 20
+        case "G": multiplier = 1 << 30
+        case "T": multiplier = 1 << 40
+        default: break
         }
+        if multiplier > 1 { digits = digits.dropLast() }
         guard let value = UInt64(digits), value > 0 else {
             throw PolicyError(.invalidValue, "\"\(text)\": expected a size such as 512M or 4G")
         }

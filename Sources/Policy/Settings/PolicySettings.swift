@@ -22,17 +22,17 @@ public enum PolicySettings {
         }),
         .init(key: "security.allowedUsers", help: "users who may start agents (comma-separated)", read: { $0.security.allowedUsers.joined(separator: ",") },
               write: { $0.security.allowedUsers = SettingValue.list($1) }),
-        bool("security.teamFollowUps", "anyone may follow up on any agent", \.security.teamFollowUps),
-        bool("security.displaySummary", "summaries show diffs and code", \.security.displaySummary),
-        bool("security.displaySummaryExternal", "the same in external channels", \.security.displaySummaryExternal),
-        bool("privacy.default", "the organisation's default privacy mode", \.privacy.orgDefault),
-        bool("privacy.enforced", "users cannot turn privacy mode off", \.privacy.enforced),
-        duration("retention.agentData", "keep a finished agent's workspace, logs, transcript", \.retention.agentData),
-        duration("retention.audit", "keep audit records", \.retention.audit),
+        bool("security.teamFollowUps", "anyone may follow up on any agent", { $0.security.teamFollowUps }, { $0.security.teamFollowUps = $1 }),
+        bool("security.displaySummary", "summaries show diffs and code", { $0.security.displaySummary }, { $0.security.displaySummary = $1 }),
+        bool("security.displaySummaryExternal", "the same in external channels", { $0.security.displaySummaryExternal }, { $0.security.displaySummaryExternal = $1 }),
+        bool("privacy.default", "the organisation's default privacy mode", { $0.privacy.orgDefault }, { $0.privacy.orgDefault = $1 }),
+        bool("privacy.enforced", "users cannot turn privacy mode off", { $0.privacy.enforced }, { $0.privacy.enforced = $1 }),
+        duration("retention.agentData", "keep a finished agent's workspace, logs, transcript", { $0.retention.agentData }, { $0.retention.agentData = $1 }),
+        duration("retention.audit", "keep audit records", { $0.retention.audit }, { $0.retention.audit = $1 }),
         .init(key: "network.mode", help: "none, allowlist, monitor or open", read: { $0.network.mode.rawValue }, write: { policy, value throws(PolicyError) in
             policy.network.mode = try SettingValue.enumeration(value, NetworkPolicy.Mode.self)
         }),
-        bool("network.repositoryMayWiden", "a repository's egressAllowlist may add destinations", \.network.repositoryMayWiden),
+        bool("network.repositoryMayWiden", "a repository's egressAllowlist may add destinations", { $0.network.repositoryMayWiden }, { $0.network.repositoryMayWiden = $1 }),
         .init(key: "sandbox.memory", help: "default memory limit", read: { $0.sandbox.memory.description }, write: { policy, value throws(PolicyError) in
             policy.sandbox.memory = try ByteSize.parse(value)
         }),
@@ -105,14 +105,18 @@ public enum PolicySettings {
         return result
     }
 
-    private static func bool(_ key: String, _ help: String, _ path: WritableKeyPath<OrgPolicy, Bool> & Sendable) -> Descriptor {
-        Descriptor(key: key, help: help, read: { SettingValue.text($0[keyPath: path]) },
-                   write: { policy, value throws(PolicyError) in policy[keyPath: path] = try SettingValue.bool(value) })
+    // Plain closures rather than key paths: this table is built on `warden run`'s launch
+    // path, and key path objects are instantiated at run time from mangled names.
+    private static func bool(_ key: String, _ help: String, _ get: @escaping @Sendable (OrgPolicy) -> Bool,
+                             _ set: @escaping @Sendable (inout OrgPolicy, Bool) -> Void) -> Descriptor {
+        Descriptor(key: key, help: help, read: { SettingValue.text(get($0)) },
+                   write: { policy, value throws(PolicyError) in set(&policy, try SettingValue.bool(value)) })
     }
 
-    private static func duration(_ key: String, _ help: String, _ path: WritableKeyPath<OrgPolicy, PolicyDuration> & Sendable) -> Descriptor {
-        Descriptor(key: key, help: help, read: { $0[keyPath: path].description },
-                   write: { policy, value throws(PolicyError) in policy[keyPath: path] = try PolicyDuration.parse(value) })
+    private static func duration(_ key: String, _ help: String, _ get: @escaping @Sendable (OrgPolicy) -> PolicyDuration,
+                                 _ set: @escaping @Sendable (inout OrgPolicy, PolicyDuration) -> Void) -> Descriptor {
+        Descriptor(key: key, help: help, read: { get($0).description },
+                   write: { policy, value throws(PolicyError) in set(&policy, try PolicyDuration.parse(value)) })
     }
 }
 
