@@ -103,6 +103,7 @@ public final class PolicyService {
         if let writer { return writer }
         if store != nil {
             let opened = try SQLitePolicyStore(path: Self.storePath(home: home), readOnly: false, create: false)
+            if callerUID == 0 { try DecisionJournal(home: home).create() }
             writer = opened
             store = opened
             return opened

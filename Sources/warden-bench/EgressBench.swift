@@ -93,5 +93,6 @@ enum EgressBench {
         EgressBench.summary = (rate, at(0.99))
     }
 
+    /// Read by the summary line. Safe unsynchronized: the benchmark is one thread from start to end.
     nonisolated(unsafe) static var summary: (rate: Double, p99: Double) = (0, 0)
 }
