@@ -63,16 +63,12 @@ struct ExportCommand: ParsableCommand {
 struct HistoryCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "history", abstract: "List policy versions: who changed what, when, old and new values.")
     @OptionGroup var options: AdminOptions
-    @Option(name: .long, help: "Show at most this many versions.") var limit = 50
-
-    func validate() throws {
-        guard limit > 0 && limit <= 100_000 else { throw ValidationError("--limit must be 1-100000") }
-    }
+    @OptionGroup var bound: ListLimit
 
     func run() throws {
         let session = try AdminSession(options)
         let history: [PolicyVersionInfo]
-        do { history = try session.service.store?.history(limit: limit) ?? [] } catch { throw AdminSession.fail(error) }
+        do { history = try session.service.store?.history(limit: bound.limit) ?? [] } catch { throw AdminSession.fail(error) }
         if options.json { session.emit(history); return }
         if history.isEmpty { print("no versions yet: the built-in policy is in force"); return }
         for info in history {
@@ -103,11 +99,7 @@ struct DiffCommand: ParsableCommand {
 struct DecisionsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "decisions", abstract: "List recorded decisions: refused changes, weakening options used or refused (members: their own).")
     @OptionGroup var options: AdminOptions
-    @Option(name: .long, help: "Show at most this many.") var limit = 50
-
-    func validate() throws {
-        guard limit > 0 && limit <= 100_000 else { throw ValidationError("--limit must be 1-100000") }
-    }
+    @OptionGroup var bound: ListLimit
 
     func run() throws {
         let session = try AdminSession(options)
@@ -115,7 +107,7 @@ struct DecisionsCommand: ParsableCommand {
         let caller = try session.caller
         let everyone = caller.role == .admin || caller.role == .auditor
         let decisions: [DecisionRecord]
-        do { decisions = try session.service.decisions(limit: limit, onlyUID: everyone ? nil : caller.uid) } catch { throw AdminSession.fail(error) }
+        do { decisions = try session.service.decisions(limit: bound.limit, onlyUID: everyone ? nil : caller.uid) } catch { throw AdminSession.fail(error) }
         if options.json { session.emit(decisions); return }
         for record in decisions {
             print("\(Timestamp.text(record.time))  \(record.actor.name) (uid \(record.actor.uid))  \(record.action)  \(record.decision)")
@@ -141,5 +133,14 @@ enum Versions {
 extension String {
     func padding(toLength length: Int) -> String {
         count >= length ? self : self + String(repeating: " ", count: length - count)
+    }
+}
+
+/// `--limit N` of the listing commands.
+struct ListLimit: ParsableArguments {
+    @Option(name: .long, help: "Show at most this many (newest first).") var limit = 50
+
+    func validate() throws {
+        guard limit > 0 && limit <= 100_000 else { throw ValidationError("--limit must be 1-100000") }
     }
 }
