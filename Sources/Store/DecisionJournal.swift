@@ -32,16 +32,21 @@ public struct DecisionJournal {
     public func append(_ record: DecisionRecord) throws(StoreError) {
         let uid = getuid()
         let path = "\(directory)/\(uid)"
-        let fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw StoreError(.unavailable, "open \(path): \(String(cString: strerror(errno)))") }
-        defer { close(fd) }
-        var st = Glibc.stat()
-        guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG, st.st_uid == uid, st.st_nlink == 1 else {
-            throw StoreError(.unavailable, "\(path) is not a regular file of uid \(uid)")
+        do {
+            let file = try FileDescriptor.open(path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW, mode: 0o600)
+            let st = try file.stat()
+            guard (st.st_mode & S_IFMT) == S_IFREG, st.st_uid == uid, st.st_nlink == 1 else {
+                throw StoreError(.unavailable, "\(path) is not a regular file of uid \(uid)")
+            }
+            try file.writeAll(Self.line(record))
+            guard fsync(file.raw) == 0 else { throw SystemError(errno: errno, step: "fsync(\(path))") }
+        } catch let error as StoreError {
+            throw error
+        } catch let error as SystemError {
+            throw StoreError(.unavailable, "record in \(path): \(error.reason)")
+        } catch {
+            throw StoreError(.unavailable, "record in \(path): \(error)")
         }
-        let line = Array(Self.line(record).utf8)
-        let written = line.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-        guard written == line.count, fsync(fd) == 0 else { throw StoreError(.unavailable, "write \(path): \(String(cString: strerror(errno)))") }
     }
 
     /// Every record in the journal, attributed to the uid that owns its file. Files whose

@@ -82,47 +82,48 @@ struct RetentionSetCommand: ParsableCommand {
 
 /// `warden-admin followups team on|off`.
 struct FollowupsCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "followups", abstract: "Who may send follow-ups to agents.", subcommands: [FollowupsTeamCommand.self])
-}
-
-struct FollowupsTeamCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "team", abstract: "on: anyone may follow up on any agent; off: only the owner and admins.")
-    @OptionGroup var options: AdminOptions
-    @Argument(help: "on or off.") var mode: String
-
-    func run() throws {
-        try AdminSession(options).change("followups team \(mode)") { policy throws(PolicyError) in
-            try PolicySettings.set(&policy, "security.teamFollowUps", mode)
-        }
-    }
+    static let configuration = CommandConfiguration(commandName: "followups", abstract: "Who may send follow-ups to agents.",
+                                                    subcommands: [SwitchCommand<TeamFollowUps>.self])
 }
 
 /// `warden-admin summary display|external on|off`.
 struct SummaryCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "summary", abstract: "Whether agent summaries show file diffs and code snippets.",
-                                                    subcommands: [SummaryDisplayCommand.self, SummaryExternalCommand.self])
+                                                    subcommands: [SwitchCommand<SummaryDisplay>.self, SwitchCommand<SummaryExternal>.self])
 }
 
-struct SummaryDisplayCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "display", abstract: "Show diffs and code snippets in agent summaries (on or off).")
+/// An on/off setting with a command of its own.
+protocol SwitchSetting {
+    static var name: String { get }
+    static var abstract: String { get }
+    static var key: String { get }
+    /// How the command is written in history, before the value.
+    static var command: String { get }
+}
+
+enum TeamFollowUps: SwitchSetting {
+    static let name = "team", key = "security.teamFollowUps", command = "followups team"
+    static let abstract = "on: anyone may follow up on any agent; off: only the owner and admins."
+}
+
+enum SummaryDisplay: SwitchSetting {
+    static let name = "display", key = "security.displaySummary", command = "summary display"
+    static let abstract = "Show diffs and code snippets in agent summaries (on or off)."
+}
+
+enum SummaryExternal: SwitchSetting {
+    static let name = "external", key = "security.displaySummaryExternal", command = "summary external"
+    static let abstract = "The same in external channels such as chat integrations (on or off)."
+}
+
+struct SwitchCommand<Setting: SwitchSetting>: ParsableCommand {
+    static var configuration: CommandConfiguration { CommandConfiguration(commandName: Setting.name, abstract: Setting.abstract) }
     @OptionGroup var options: AdminOptions
     @Argument(help: "on or off.") var mode: String
 
     func run() throws {
-        try AdminSession(options).change("summary display \(mode)") { policy throws(PolicyError) in
-            try PolicySettings.set(&policy, "security.displaySummary", mode)
-        }
-    }
-}
-
-struct SummaryExternalCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "external", abstract: "The same in external channels such as chat integrations (on or off).")
-    @OptionGroup var options: AdminOptions
-    @Argument(help: "on or off.") var mode: String
-
-    func run() throws {
-        try AdminSession(options).change("summary external \(mode)") { policy throws(PolicyError) in
-            try PolicySettings.set(&policy, "security.displaySummaryExternal", mode)
+        try AdminSession(options).change("\(Setting.command) \(mode)") { policy throws(PolicyError) in
+            try PolicySettings.set(&policy, Setting.key, mode)
         }
     }
 }
