@@ -31,11 +31,14 @@ let package = Package(
         .target(name: "Policy"),
         // Durable state (SQLite through its C API): policy versions, history, decisions.
         .target(name: "Store", dependencies: ["Policy", "WardenSystem", "CSQLite"]),
+        // The network guard: each sandbox's egress captured in its own network namespace, judged
+        // by policy, relayed (splice) or refused, every decision recorded.
+        .target(name: "NetGuard", dependencies: ["Policy", "Store", "WardenSystem", "CWardenShim"]),
         // `warden` commands.
         .target(
             name: "WardenCLI",
             dependencies: [
-                "Sandbox", "WardenSystem", "Policy", "Store",
+                "Sandbox", "WardenSystem", "Policy", "Store", "NetGuard",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         // `warden-admin` commands.
@@ -48,9 +51,10 @@ let package = Package(
             ]),
         .executableTarget(name: "warden", dependencies: ["WardenCLI"]),
         .executableTarget(name: "warden-admin", dependencies: ["Admin"]),
-        .executableTarget(name: "warden-bench", dependencies: ["WardenSystem", "Sandbox", "Policy"]),
+        .executableTarget(name: "warden-bench", dependencies: ["WardenSystem", "Sandbox", "Policy", "Store", "NetGuard"]),
 
         .testTarget(name: "SandboxTests", dependencies: ["Sandbox", "WardenSystem"]),
+        .testTarget(name: "NetGuardTests", dependencies: ["NetGuard", "Policy", "Store", "WardenSystem"]),
         .testTarget(name: "PolicyTests", dependencies: ["Policy", "Store", "Admin"]),
         .testTarget(
             name: "CLITests",

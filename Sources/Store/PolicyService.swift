@@ -65,7 +65,9 @@ public final class PolicyService {
     /// The users and sandbox settings in force, read as rows: all `warden run` needs, without
     /// decoding the whole document on its launch path. A row that does not parse is corruption
     /// and refuses (never a silent default).
-    public func currentForRun() throws(StoreError) -> (version: Int, policy: OrgPolicy) {
+    public func currentForRun(network: Bool = false) throws(StoreError) -> (version: Int, policy: OrgPolicy) {
+        // A guarded network needs the rules, which only the whole document holds.
+        if network { return try current() }
         guard let (version, values) = try store?.latestSettings(prefixes: ["sandbox.", "users."]) else { return (0, OrgPolicy.builtIn) }
         var policy = OrgPolicy()
         policy.users = []

@@ -99,12 +99,56 @@ final class SQLiteDatabase {
 
     var lastInsertRowID: Int64 { sqlite3_last_insert_rowid(handle) }
 
+    /// A statement prepared once and run many times (the audit log's batch insert).
+    func prepare(_ sql: String) throws(StoreError) -> SQLiteStatement {
+        var statement: OpaquePointer?
+        let prepared = sqlite3_prepare_v3(handle, sql, -1, UInt32(SQLITE_PREPARE_PERSISTENT), &statement, nil)
+        guard prepared == SQLITE_OK, let statement else { throw error(prepared, "prepare \(sql.prefix(60))") }
+        return SQLiteStatement(statement, database: self, sql: sql)
+    }
+
+    /// Runs a prepared statement once with `bindings` (no rows expected) and resets it.
+    func run(_ statement: SQLiteStatement, _ bindings: [SQLValue]) throws(StoreError) {
+        let raw = statement.raw
+        defer {
+            sqlite3_reset(raw)
+            sqlite3_clear_bindings(raw)
+        }
+        for (index, value) in bindings.enumerated() {
+            let position = Int32(index + 1)
+            let status: Int32 = switch value {
+            case .null: sqlite3_bind_null(raw, position)
+            case .integer(let number): sqlite3_bind_int64(raw, position, number)
+            case .text(let text): sqlite3_bind_text(raw, position, text, -1, sqliteTransient)
+            }
+            guard status == SQLITE_OK else { throw error(status, "bind \(statement.sql.prefix(60))") }
+        }
+        let status = sqlite3_step(raw)
+        guard status == SQLITE_DONE || status == SQLITE_ROW else { throw error(status, "step \(statement.sql.prefix(60))") }
+    }
+
     private func error(_ status: Int32, _ step: String, _ detail: String? = nil) -> StoreError {
         let message = detail ?? handle.map { String(cString: sqlite3_errmsg($0)) } ?? "error \(status)"
         let primary = status & 0xFF
         let code: StoreError.Code = primary == SQLITE_CORRUPT || primary == SQLITE_NOTADB ? .corrupt : .unavailable
         return StoreError(code, "\(step) in \(path): \(message)", sqliteCode: status)
     }
+}
+
+/// A prepared statement, finalized when released. Belongs to the connection that made it.
+final class SQLiteStatement {
+    fileprivate let raw: OpaquePointer
+    fileprivate let sql: String
+    // Keeps the connection open while the statement lives (sqlite3_close_v2 would defer anyway).
+    private let database: SQLiteDatabase
+
+    fileprivate init(_ raw: OpaquePointer, database: SQLiteDatabase, sql: String) {
+        self.raw = raw
+        self.database = database
+        self.sql = sql
+    }
+
+    deinit { sqlite3_finalize(raw) }
 }
 
 /// A value bound to or read from SQLite.

@@ -10,7 +10,7 @@
 enum RunArgumentScanner {
     static let valueOptions: Set<String> = ["--workspace", "--rootfs", "--net", "--seccomp", "--memory", "--pids", "--cpus",
                                             "--timeout", "--manifest", "--tty", "--env", "--env-pass", "--ro", "--rw",
-                                            "--allow-degraded"]
+                                            "--allow-degraded", "--allow", "--deny", "--dns-upstream"]
     static let flagOptions: Set<String> = ["--allow-broad-workspace", "--verbose", "-v"]
 
     static func scan(_ arguments: [String]) -> RunOptions? {
@@ -54,6 +54,9 @@ enum RunArgumentScanner {
             case "--ro": command.readOnly.append(value)
             case "--rw": command.readWrite.append(value)
             case "--allow-degraded": command.allowDegraded.append(value)
+            case "--allow": command.allow.append(value)
+            case "--deny": command.deny.append(value)
+            case "--dns-upstream": command.dnsUpstream = value
             default: return nil
             }
             index += 1

@@ -1,5 +1,7 @@
 import Glibc
 import ArgumentParser
+import NetGuard
+import Policy
 import Sandbox
 import Store
 import WardenSystem
@@ -11,9 +13,15 @@ public struct RunCommand: ParsableCommand {
         abstract: "Run a command sealed in a sandbox (namespaces, seccomp, Landlock, no capabilities, cgroups).",
         discussion: """
             The workspace (default: the current directory) is mounted read-write at /workspace, which is \
-            the working directory. System directories are read-only; /tmp and $HOME are private tmpfs; \
-            the network has only loopback. Nothing of the caller's environment passes unless named with \
-            --env or --env-pass.
+            the working directory. System directories are read-only; /tmp and $HOME are private tmpfs. \
+            Nothing of the caller's environment passes unless named with --env or --env-pass.
+
+            NETWORK: every sandbox has its own network namespace. With --net none it has only loopback. \
+            Otherwise (allowlist, monitor, open; the default is the organisation's mode) every TCP connection \
+            and DNS query goes through Warden's network guard, which judges it by the policy (plus --allow and \
+            --deny for this run), relays or refuses it, and records it (`warden audit`). Other UDP, ICMP and raw \
+            packets go nowhere and are recorded. RULE: DEST[:PORTS][@METHODS], e.g. pypi.org:443@GET,HEAD, \
+            *.example.com, 10.0.0.0/8:80, [fd00::/8]:443.
 
             LAYERS that may be given up with --allow-degraded: \(Layer.allCases.map(\.rawValue).joined(separator: ", ")).
 
@@ -41,8 +49,17 @@ public struct RunCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Use a prepared root's /usr, /bin, /lib*, /sbin and /etc instead of the host's.", valueName: "dir"))
     public var rootfs: String?
 
-    @Option(name: .long, help: ArgumentHelp("Network mode: \(NetworkMode.allCases.map(\.rawValue).joined(separator: ", ")).", valueName: "mode"))
-    public var net: String = NetworkMode.none.rawValue
+    @Option(name: .long, help: ArgumentHelp("Network mode: \(NetworkMode.allCases.map(\.rawValue).joined(separator: ", ")) (default: the organisation's).", valueName: "mode"))
+    public var net: String?
+
+    @Option(name: .long, help: ArgumentHelp("Also allow this destination for this run (repeatable; needs a grant).", valueName: "rule"))
+    public var allow: [String] = []
+
+    @Option(name: .long, help: ArgumentHelp("Also refuse this destination for this run (repeatable).", valueName: "rule"))
+    public var deny: [String] = []
+
+    @Option(name: .customLong("dns-upstream"), help: ArgumentHelp("Resolver allowed DNS queries are forwarded to (default: the host's).", valueName: "address[:port]"))
+    public var dnsUpstream: String?
 
     @Option(name: .long, help: ArgumentHelp("seccomp profile in the OCI/Docker format (the baseline still applies).", valueName: "file"))
     public var seccomp: String?
@@ -78,10 +95,11 @@ public struct RunCommand: ParsableCommand {
 
     public func validate() throws {
         _ = try request()
+        _ = try options.networkRequest()
     }
 
     public func run() throws {
-        throw ExitCode(RunExecution.execute(try request()))
+        throw ExitCode(RunExecution.execute(try request(), network: try options.networkRequest()))
     }
 
     /// The typed request, or a one-line validation error.
@@ -92,7 +110,8 @@ public struct RunCommand: ParsableCommand {
     /// The parsed values, as a plain value both parsers fill.
     var options: RunOptions {
         RunOptions(workspace: workspace, allowBroadWorkspace: allowBroadWorkspace, env: env, envPass: envPass,
-                   readOnly: readOnly, readWrite: readWrite, rootfs: rootfs, net: net, seccomp: seccomp, memory: memory,
+                   readOnly: readOnly, readWrite: readWrite, rootfs: rootfs, net: net, allow: allow, deny: deny,
+                   dnsUpstream: dnsUpstream, seccomp: seccomp, memory: memory,
                    pids: pids, cpus: cpus, timeout: timeout, allowDegraded: allowDegraded, manifest: manifest, tty: tty,
                    verbose: verbose, command: command)
     }
@@ -108,7 +127,10 @@ struct RunOptions {
     var readOnly: [String] = []
     var readWrite: [String] = []
     var rootfs: String?
-    var net = NetworkMode.none.rawValue
+    var net: String?
+    var allow: [String] = []
+    var deny: [String] = []
+    var dnsUpstream: String?
     var seccomp: String?
     var memory: String?
     var pids: String?
@@ -141,10 +163,12 @@ struct RunOptions {
             return bind
         }
         request.rootfs = rootfs
-        guard let network = NetworkMode(rawValue: net) else {
-            throw ValidationError("--net \(net): unknown mode (available: \(NetworkMode.allCases.map(\.rawValue).joined(separator: ", ")))")
+        if let net {
+            guard let network = NetworkMode(rawValue: net) else {
+                throw ValidationError("--net \(net): unknown mode (available: \(NetworkMode.allCases.map(\.rawValue).joined(separator: ", ")))")
+            }
+            request.network = network
         }
-        request.network = network
         request.seccompProfile = seccomp
         if let memory {
             guard let bytes = ResourceLimits.parseBytes(memory), bytes >= 16 << 20 else {
@@ -186,18 +210,59 @@ struct RunOptions {
         request.verbose = verbose
         return request
     }
+
+    /// The network options, validated: the mode the caller chose (nil: the policy's), this
+    /// run's extra rules, and the upstream resolver.
+    func networkRequest() throws -> NetworkRequest {
+        var network = NetworkRequest()
+        if let net {
+            guard let mode = NetworkMode(rawValue: net) else {
+                throw ValidationError("--net \(net): unknown mode (available: \(NetworkMode.allCases.map(\.rawValue).joined(separator: ", ")))")
+            }
+            network.mode = mode
+        }
+        do throws(PolicyError) {
+            network.allow = try allow.map { text throws(PolicyError) in try RuleSyntax.parse(text, action: .allow) }
+            network.deny = try deny.map { text throws(PolicyError) in try RuleSyntax.parse(text, action: .deny) }
+        } catch {
+            let option = allow.contains { error.message.hasPrefix("\"\($0)\"") } ? "--allow" : "--deny"
+            throw ValidationError("\(option) \(error.message)")
+        }
+        if let dnsUpstream {
+            guard let address = SocketAddress.parse(dnsUpstream, defaultPort: 53) else {
+                throw ValidationError("--dns-upstream \(dnsUpstream): expected an IP address, ADDRESS:PORT or [V6]:PORT")
+            }
+            network.dnsUpstream = address
+        }
+        if network.mode == NetworkMode.none && (!allow.isEmpty || !deny.isEmpty || dnsUpstream != nil) {
+            throw ValidationError("--allow, --deny and --dns-upstream need a guarded network mode, not --net none")
+        }
+        return network
+    }
+}
+
+/// `warden run`'s network options after validation.
+struct NetworkRequest {
+    var mode: NetworkMode?
+    var allow: [NetworkRule] = []
+    var deny: [NetworkRule] = []
+    var dnsUpstream: SocketAddress?
 }
 
 /// Runs a validated request and reports; returns Warden's exit status.
 public enum RunExecution {
-    public static func execute(_ request: SandboxRequest) -> Int32 {
+    static func execute(_ request: SandboxRequest, network: NetworkRequest) -> Int32 {
         let started = monotonicNanoseconds()
         Host.hardenSelf()
         ensureStandardDescriptors()
         let paths = WardenPaths.forCurrentUser()
         var request = request
         let policyHome = PolicyHome.resolve(requested: Host.environment("WARDEN_HOME"), uid: getuid()).path
-        if let refused = RunPolicyGate.apply(to: &request, home: policyHome) { return refused }
+        let guardPlan: GuardPlan?
+        switch RunPolicyGate.apply(to: &request, network: network, home: policyHome) {
+        case .refused(let status): return status
+        case .proceed(let plan): guardPlan = plan
+        }
         let profileName = request.shippedProfileName
         let configuration: RunConfiguration
         do {
@@ -207,7 +272,13 @@ public enum RunExecution {
             printError("warden: \(error.message)")
             return WardenExitCode.code(for: error)
         }
-        let outcome = SandboxLauncher(configuration: configuration, started: started).run()
+        if request.network.guarded && configuration.rootless {
+            printError("warden: --net \(request.network.rawValue) needs root: the network guard sets up the sandbox's network namespace (use --net none)")
+            return WardenExitCode.layerUnavailable
+        }
+        let launcher = SandboxLauncher(configuration: configuration, started: started)
+        if let guardPlan, request.network.guarded { launcher.network = GuardAttachment(plan: guardPlan) }
+        let outcome = launcher.run()
         if let message = outcome.message { printError(message.hasPrefix("warden:") ? message : "warden: \(message)") }
         if request.verbose { printError(RunSummary.text(outcome.manifest)) }
         if let path = request.manifestPath {

@@ -1,4 +1,5 @@
 import Glibc
+import NetGuard
 import Policy
 import Sandbox
 import Store
@@ -10,20 +11,34 @@ import WardenSystem
 /// store that exists but cannot be read refuses the run (fail closed); a use that cannot be
 /// recorded is refused too.
 enum RunPolicyGate {
-    /// Applies the policy to `request`; returns an exit status when the run must not start.
-    static func apply(to request: inout SandboxRequest, home: String) -> Int32? {
+    enum Outcome {
+        case refused(Int32)
+        /// Go on; with the guard's plan when the network is guarded.
+        case proceed(GuardPlan?)
+    }
+
+    /// Applies the policy to `request`; `.refused` carries the exit status when the run must
+    /// not start.
+    static func apply(to request: inout SandboxRequest, network: NetworkRequest, home: String) -> Outcome {
         let service: PolicyService
         let policy: OrgPolicy
         do {
             service = try PolicyService(home: home)
-            policy = try service.currentForRun().policy
+            policy = try service.currentForRun(network: network.mode != NetworkMode.none).policy
         } catch {
             printError("warden: cannot read the organisation's policy: \(error.message)")
-            return WardenExitCode.setupFailed
+            return .refused(WardenExitCode.setupFailed)
         }
         applyDefaults(policy.sandbox, to: &request)
-        let uses = weakeningUses(request)
-        guard !uses.isEmpty else { return nil }
+        let plan: GuardPlan?
+        do {
+            plan = try guardPlan(policy.network, network, request: &request, home: home)
+        } catch {
+            printError("warden: \(error.message)")
+            return .refused(WardenExitCode.invalidInput)
+        }
+        let uses = weakeningUses(request) + networkUses(policy.network, network, mode: request.network)
+        guard !uses.isEmpty else { return .proceed(plan) }
         let caller = service.principal(in: policy)
         let evaluator = PolicyEvaluator(policy)
         let now = Int64(time(nil))
@@ -35,7 +50,7 @@ enum RunPolicyGate {
             } catch {
                 if decision.allowed {
                     printError("warden: \(use.text) must be recorded and cannot be: \(error.message)")
-                    return WardenExitCode.setupFailed
+                    return .refused(WardenExitCode.setupFailed)
                 }
                 printError("warden: (the refusal below could not be recorded: \(error.message))")
             }
@@ -43,9 +58,38 @@ enum RunPolicyGate {
         }
         if let refusal {
             printError("warden: refused by the organisation's policy: \(refusal.reason) [\(refusal.rule)]")
-            return WardenExitCode.refusedByPolicy
+            return .refused(WardenExitCode.refusedByPolicy)
         }
-        return nil
+        return .proceed(plan)
+    }
+
+    /// The mode (the caller's, else the organisation's) and, for a guarded mode, what the
+    /// guard judges by: the org rules with this run's --deny rules and --allow rules added.
+    static func guardPlan(_ org: NetworkPolicy, _ network: NetworkRequest, request: inout SandboxRequest, home: String) throws(GuardError) -> GuardPlan? {
+        let mode = network.mode ?? NetworkMode(rawValue: org.mode.rawValue) ?? .none
+        request.network = mode
+        guard mode.guarded, let policyMode = NetworkPolicy.Mode(rawValue: mode.rawValue) else { return nil }
+        var effective = org
+        effective.mode = policyMode
+        effective.rules = network.deny + org.rules + network.allow
+        guard let upstream = network.dnsUpstream ?? HostResolver.first() else {
+            throw GuardError(.invalid, "no DNS upstream: give --dns-upstream ADDRESS (the host's /etc/resolv.conf names none)")
+        }
+        return GuardPlan(policy: EgressPolicy(network: effective), mode: policyMode, upstream: upstream, owner: getuid(),
+                         auditPath: SQLiteAuditStore.path(home: home), home: home)
+    }
+
+    /// Network options that weaken the sandbox (R24): a mode looser than the organisation's,
+    /// and each --allow rule.
+    static func networkUses(_ org: NetworkPolicy, _ network: NetworkRequest, mode: NetworkMode) -> [Use] {
+        var uses: [Use] = []
+        let order: [NetworkPolicy.Mode] = [.none, .allowlist, .monitor, .open]
+        if let chosen = network.mode, let policyMode = NetworkPolicy.Mode(rawValue: chosen.rawValue),
+           let chosenRank = order.firstIndex(of: policyMode), let orgRank = order.firstIndex(of: org.mode), chosenRank > orgRank {
+            uses.append(Use(option: .openNetwork, text: "--net \(chosen.rawValue)"))
+        }
+        for rule in network.allow { uses.append(Use(option: .allowDestination, text: "--allow \(rule.summary)")) }
+        return uses
     }
 
     static func applyDefaults(_ sandbox: SandboxPolicy, to request: inout SandboxRequest) {

@@ -9,15 +9,15 @@ public struct WardenCommand: ParsableCommand {
         commandName: "warden",
         abstract: "A security-first runtime for coding agents: every command sealed, every byte judged.",
         version: WardenVersion.current,
-        subcommands: [RunCommand.self, DoctorCommand.self])
+        subcommands: [RunCommand.self, DoctorCommand.self, AuditCommand.self])
 
     public init() {}
 
     /// Parses and runs; bad input gets one line on stderr and exit status 125.
     public static func entry(_ arguments: [String]) -> Never {
         if arguments.first == "run", let command = RunArgumentScanner.scan(Array(arguments.dropFirst())),
-           let request = try? command.request() {
-            Glibc.exit(RunExecution.execute(request))
+           let request = try? command.request(), let network = try? command.networkRequest() {
+            Glibc.exit(RunExecution.execute(request, network: network))
         }
         do {
             var command = try parseAsRoot(arguments)

@@ -21,6 +21,9 @@
 #include <sys/file.h>
 #include <sys/mman.h>
 #include <linux/filter.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <linux/netlink.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -277,6 +280,29 @@ enum {
 // Name of the calling process shown in /proc/PID/cmdline; the child replaces Warden's own
 // command line (which names the caller's options and environment) with this string.
 void wd_set_init_title(const char *title);
+
+// Network namespaces (netns.c). setns(2) for the calling thread only.
+int wd_setns(int fd, int nstype);
+// In the calling thread's network namespace: `lo` up and default routes (IPv4 and IPv6) through
+// it, so that connect() to any address reaches the nftables redirect instead of failing.
+int wd_net_capture_routes(void);
+// The inode of the network namespace a socket belongs to (ioctl SIOCGSKNS), for R21.
+int wd_socket_netns_inode(int fd, uint64_t *inode);
+// splice(2) and pipe2(2) need _GNU_SOURCE, which Swift's Glibc module is not built with.
+ssize_t wd_splice(int fd_in, int fd_out, size_t length, unsigned int flags);
+int wd_pipe2(int fds[2], int flags);
+// accept4(2) also needs _GNU_SOURCE: accepts non-blocking and close-on-exec in one call.
+int wd_accept4(int fd, int flags);
+// CLONE_NEWNET for wd_setns.
+enum { WD_CLONE_NEWNET = 0x40000000 };
+// Grows a pipe's buffer (F_SETPIPE_SZ is a GNU fcntl; fcntl is variadic).
+int wd_set_pipe_size(int fd, int size);
+// Flags for wd_splice.
+enum {
+    WD_SPLICE_F_MOVE = 1,
+    WD_SPLICE_F_NONBLOCK = 2,
+    WD_SPLICE_F_MORE = 4,
+};
 
 #ifdef __cplusplus
 }

@@ -179,6 +179,36 @@ public struct EgressMatcher: Sendable {
         }
     }
 
+    /// The decision on a name alone, before any port or address is known (a DNS query): deny
+    /// rules that cover every port refuse it; any allow rule for the name, on any port, admits
+    /// it. Linear in the rules: queries are rate-limited and far fewer than connections.
+    public func evaluateName(_ request: EgressRequest) -> EgressDecision {
+        func decide(_ allowed: Bool, _ rule: String, _ reason: EgressDecision.Reason) -> EgressDecision {
+            EgressDecision(allowed: allowed, rule: rule, reason: reason, request: request)
+        }
+        if mode == .none { return decide(false, "network.mode", .networkOff) }
+        guard let host = request.host else { return evaluate(request) }
+        var allowRule: Int? = nil
+        for (index, rule) in rules.enumerated() {
+            guard case .domain(let pattern) = rule.destination, pattern.matches(host) else { continue }
+            if rule.action == .deny && rule.ports.isEmpty {
+                return mode == .open ? decide(true, "network.mode", .openMode(wouldDenyBy: rule.id)) : decide(false, rule.id, .denyRule)
+            }
+            if rule.action == .allow && allowRule == nil { allowRule = index }
+        }
+        if mode == .open { return decide(true, "network.mode", .openMode(wouldDenyBy: nil)) }
+        if let allowRule { return decide(true, rules[allowRule].id, .allowRule) }
+        if mode == .monitor { return decide(true, "network.mode", .monitorPublic) }
+        return decide(false, "default-deny", .notAllowed)
+    }
+
+    /// Whether an allow rule's network (any port) contains `address`: what lets a name resolve
+    /// to an internal address.
+    public func allowsNetwork(_ address: IPAddress) -> Bool {
+        let canonical = address.canonical
+        return networks.contains { compiled[Int($0.index)].action == .allow && $0.cidr.contains(canonical) }
+    }
+
     /// The decision of this policy's deny rules alone (nil: none matches): what a running
     /// agent gets from rules added after it started.
     public func denial(_ request: EgressRequest) -> EgressDecision? {

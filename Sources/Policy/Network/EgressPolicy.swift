@@ -29,7 +29,22 @@ public struct EgressPolicy: Sendable {
 
     public func evaluate(_ request: EgressRequest) -> EgressDecision {
         if let liveDenies, let denial = liveDenies.denial(request) { return denial }
-        let decision = matcher.evaluate(request)
+        return applyRepository(matcher.evaluate(request), request)
+    }
+
+    /// The decision on a DNS name (no port or address yet): see `EgressMatcher.evaluateName`.
+    public func evaluateName(_ request: EgressRequest) -> EgressDecision {
+        if let liveDenies {
+            let denial = liveDenies.evaluateName(request)
+            if denial.reason == .denyRule || denial.reason == .networkOff { return denial }
+        }
+        return applyRepository(matcher.evaluateName(request), request)
+    }
+
+    /// Whether some allow rule's network contains `address` (internal answers need one).
+    public func allowsNetwork(_ address: IPAddress) -> Bool { matcher.allowsNetwork(address) }
+
+    private func applyRepository(_ decision: EgressDecision, _ request: EgressRequest) -> EgressDecision {
         guard let repositoryAllowlist else { return decision }
         let listed = request.host.map { host in repositoryAllowlist.contains { $0.matches(host) } } ?? false
         // Widening takes only entries that would pass as org allow rules (never `*` or `*.com`).

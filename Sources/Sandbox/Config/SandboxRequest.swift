@@ -58,6 +58,15 @@ public struct BindRequest: Sendable, Equatable {
 public enum NetworkMode: String, Sendable, CaseIterable {
     /// A private network namespace with only loopback.
     case none
+    /// Egress through the network guard: only what the policy allows.
+    case allowlist
+    /// Egress through the guard: anything public that no rule denies.
+    case monitor
+    /// Egress through the guard: nothing refused by rules (still recorded).
+    case open
+
+    /// Whether the network guard captures this sandbox's egress.
+    public var guarded: Bool { self != .none }
 }
 
 public enum TerminalMode: String, Sendable, CaseIterable {

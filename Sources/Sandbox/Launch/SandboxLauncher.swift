@@ -21,6 +21,9 @@ public final class SandboxLauncher {
     private var git: GitGuard?
     private var cgroupWork: BackgroundWork<Result<SandboxCgroup, SandboxError>>?
     private var phaseStart = monotonicNanoseconds()
+    /// The network guard for guarded modes (set by the caller before `run`).
+    public var network: (any NetworkAttachment)?
+    private var networkAttached = false
 
     /// Records the time since the previous mark under `name`.
     private func mark(_ name: String) {
@@ -50,6 +53,12 @@ public final class SandboxLauncher {
         } catch {
             manifest.exit.reason = error.code == .layerUnavailable ? "layer-unavailable" : "setup-failed"
             outcome = RunOutcome(exitStatus: WardenExitCode.code(for: error), message: error.message, manifest: manifest)
+        }
+        if let network, networkAttached {
+            outcome.manifest.network = network.detach()
+            if let failure = outcome.manifest.network?.auditFailure {
+                outcome.manifest.warnings.append("network: \(failure)")
+            }
         }
         if let cgroup {
             cgroup.killAll()
@@ -298,11 +307,22 @@ public final class SandboxLauncher {
         do throws(SandboxError) {
             try writeIdentityMaps(pid: pid, identity: identity)
             if configuration.rootless { Host.hardenSelf() }
+            if let network, request.network.guarded {
+                // The guard's threads must not start inside the sandbox's cgroup (on v1 a thread
+                // inherits its creator's): leave it first.
+                try placement?.restore()
+                let hostIDs = identity.mode == .range ? identity.hostBase...(identity.hostBase + IdentityPlan.rangeSize - 1) : nil
+                try network.attach(pid: pid, runID: manifest.runID, hostIDs: hostIDs)
+                networkAttached = true
+                mark("network-guard")
+            }
             try send(WD_MSG_GO, to: parentEnd)
             // Leave the sandbox's cgroup while the child builds its root.
             try placement?.restore()
         } catch {
             Self.killAndReap(pidfd)
+            // Never stay in the sandbox's cgroup: the teardown freezes and kills it.
+            try? placement?.restore()
             throw error
         }
         started = true

@@ -21,6 +21,41 @@ public struct RunManifest: Codable, Sendable {
     public var warnings: [String] = []
     /// Milliseconds spent in each phase of the launch, in order (where the time goes).
     public var phases: [Phase] = []
+    /// What the network guard saw and decided (guarded modes only).
+    public var network: NetworkSummary?
+
+    /// Totals of the network guard for this run; the details are in the audit log.
+    public struct NetworkSummary: Codable, Sendable {
+        public var mode: String
+        public var connections: Int
+        public var allowed: Int
+        public var refused: Int
+        public var bytesUp: Int64
+        public var bytesDown: Int64
+        public var dnsQueries: Int
+        public var dnsRefused: Int
+        public var packetsDropped: Int
+        public var auditRecords: Int64
+        /// Why audit records could not be written (egress was refused from then on).
+        public var auditFailure: String?
+        public var namespaceInode: UInt64
+
+        public init(mode: String, connections: Int, allowed: Int, refused: Int, bytesUp: Int64, bytesDown: Int64, dnsQueries: Int,
+                    dnsRefused: Int, packetsDropped: Int, auditRecords: Int64, auditFailure: String?, namespaceInode: UInt64) {
+            self.mode = mode
+            self.connections = connections
+            self.allowed = allowed
+            self.refused = refused
+            self.bytesUp = bytesUp
+            self.bytesDown = bytesDown
+            self.dnsQueries = dnsQueries
+            self.dnsRefused = dnsRefused
+            self.packetsDropped = packetsDropped
+            self.auditRecords = auditRecords
+            self.auditFailure = auditFailure
+            self.namespaceInode = namespaceInode
+        }
+    }
 
     public struct Phase: Codable, Sendable {
         public var name: String

@@ -1,0 +1,152 @@
+/// Plain HTTP, request by request (R22): each head is parsed with strict framing, judged
+/// (name bound to the destination, method and path against the policy) and recorded before
+/// a byte of it goes upstream; bodies are framed by Content-Length (spliced) or chunked
+/// encoding (scanned), so the guard always knows where the next request starts.
+extension Connection {
+    /// Reads more of the current head (only when everything before it has gone upstream, so
+    /// bytes never overtake each other).
+    func readHTTP(now: UInt64) -> Bool {
+        guard pendingUp.isEmpty, (upPipe?.held ?? 0) == 0 else { return false }
+        guard let n = readClient(limit: limits.maxHeaderBytes + 16_384) else { return false }
+        if n == 0 {
+            clientDone = true
+            if !inbound.isEmpty, case .none = http.body {
+                close(now: now, note: "the program closed in the middle of a request head")
+            } else {
+                shutUp()
+            }
+            return true
+        }
+        processHTTP(now: now)
+        return true
+    }
+
+    func processHTTP(now: UInt64) {
+        while phase == .open || phase == .connecting {
+            switch http.body {
+            case .chunked(var scanner):
+                guard !inbound.isEmpty else { return }
+                let step = inbound.withUnsafeBytes { scanner.scan($0) }
+                switch step {
+                case .consumed:
+                    pendingUp += inbound
+                    inbound.removeAll()
+                    http.body = .chunked(scanner)
+                    return
+                case .finished(let n):
+                    pendingUp += inbound[..<n]
+                    inbound.removeFirst(n)
+                    http.body = .none
+                    continue
+                case .malformed(let why):
+                    refuseHTTP(.deny("http.framing", "malformed chunked body: \(why)"), now: now, recorded: false)
+                    return
+                }
+            case .length:
+                if inbound.isEmpty {
+                    http.splicingBody = true
+                    return
+                }
+                let take = Int(min(UInt64(inbound.count), http.bodyRemaining))
+                pendingUp += inbound[..<take]
+                inbound.removeFirst(take)
+                http.bodyRemaining -= UInt64(take)
+                if http.bodyRemaining == 0 {
+                    http.body = .none
+                    continue
+                }
+                http.splicingBody = true
+                return
+            case .none:
+                break
+            }
+            guard !inbound.isEmpty else {
+                http.headStartedAt = nil
+                return
+            }
+            if http.headStartedAt == nil { http.headStartedAt = now }
+            let peek = inbound.withUnsafeBytes { HTTPRequestParser.parse($0, maxHeaderBytes: limits.maxHeaderBytes, maxHeaders: limits.maxHeaders) }
+            switch peek {
+            case .needMore:
+                return
+            case .notHTTP:
+                refuseHTTP(.deny("http.framing", "bytes after a request are not an HTTP/1.x request"), now: now, recorded: false)
+                return
+            case .refused(let error):
+                refuseHTTP(.deny("http.framing", error.message), now: now, recorded: false)
+                return
+            case .request(let head):
+                http.headStartedAt = nil
+                guard judge(head, now: now) else { return }
+                pendingUp += inbound[..<head.headerLength]
+                inbound.removeFirst(head.headerLength)
+                if head.chunked {
+                    http.body = .chunked(ChunkedBodyScanner())
+                } else if let length = head.contentLength, length > 0 {
+                    http.body = .length
+                    http.bodyRemaining = length
+                }
+                if upstream == nil { dial(now: now) }
+                if head.upgrade == "websocket" {
+                    // Nothing more is read from the program until the response says whether
+                    // the stream is still HTTP.
+                    awaitingUpgrade = true
+                    return
+                }
+            }
+        }
+    }
+
+    /// Judges and records one request; false when it was refused (and answered).
+    private func judge(_ head: HTTPRequestHead, now: UInt64) -> Bool {
+        http.requests += 1
+        var verdict: Verdict
+        if head.method == "CONNECT" {
+            verdict = .deny("http.connect", "CONNECT on a direct connection is refused; programs that tunnel use the proxy in HTTPS_PROXY",
+                            name: head.host, source: .host)
+        } else {
+            let facts = ConnectionFacts(destination: destination, claimedName: head.host.map(Self.trimDot), nameSource: head.host == nil ? .none : .host,
+                                        method: head.method, path: head.path)
+            verdict = owner.judge.judge(facts)
+        }
+        if verdict.allowed && !owner.recorder.mayAllow {
+            verdict = .deny("audit.unavailable", "audit records cannot be written (\(owner.recorder.failure ?? "")); egress is refused (R19)",
+                            name: verdict.name, source: verdict.nameSource)
+        }
+        var record = owner.recorder.make(.request, proto: "tcp", allowed: verdict.allowed, rule: verdict.rule, reason: verdict.reason)
+        record.address = "\(destination.address)"
+        record.port = Int(destination.port)
+        record.name = verdict.name ?? head.host ?? ""
+        record.nameSource = verdict.nameSource.rawValue
+        record.method = head.method
+        record.path = QueryRedaction.path(head.path)
+        record.flags = verdict.flags.joined(separator: ",")
+        record.detail = "request \(http.requests) on the connection"
+        if !owner.recorder.record(record, now: now) && verdict.allowed {
+            verdict = .deny("audit.unavailable", "the audit record of this request cannot be written; refused (R19)", name: verdict.name, source: verdict.nameSource)
+        }
+        if self.verdict == nil || !(self.verdict?.allowed ?? false) { self.verdict = verdict }
+        guard verdict.allowed else {
+            refuseHTTP(verdict, now: now, recorded: true)
+            return false
+        }
+        return true
+    }
+
+    /// Answers 403 with the reason, records it (unless the request record already did), and
+    /// closes gently.
+    func refuseHTTP(_ verdict: Verdict, now: UInt64, recorded: Bool) {
+        if !recorded {
+            var record = owner.recorder.make(.request, proto: "tcp", allowed: false, rule: verdict.rule, reason: verdict.reason)
+            record.address = "\(destination.address)"
+            record.port = Int(destination.port)
+            record.name = verdict.name ?? ""
+            record.detail = "request \(http.requests + 1) on the connection"
+            owner.recorder.record(record, now: now)
+        }
+        if self.verdict == nil || self.verdict?.allowed == true && http.requests <= 1 { self.verdict = verdict }
+        detail.append("refused: \(verdict.rule)")
+        sendReply(status: "403 Forbidden", block: "\(verdict.rule): \(verdict.reason)", body: "warden: refused by \(verdict.rule): \(verdict.reason)")
+        startDraining(now: now)
+    }
+}

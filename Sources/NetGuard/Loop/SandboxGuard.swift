@@ -1,0 +1,190 @@
+import CWardenShim
+import Glibc
+import Policy
+import Store
+import WardenSystem
+
+/// The guard of one sandbox: its sockets (made in the sandbox's network namespace), its event
+/// loop on its own thread, its tables (connections, pending DNS queries, the DNS answers it
+/// has seen) and its recorder. Nothing here is shared with another sandbox's guard.
+final class SandboxGuard {
+    let loop: EventLoop
+    var judge: EgressJudge
+    let recorder: AuditRecorder
+    let limits: GuardLimits
+    let sockets: NamespaceSockets
+    let upstreamResolver: SocketAddress
+    private let wake: FileDescriptor
+    private var handlers: [Int32: Handler] = [:]
+    private var connections: [Int: Connection] = [:]
+    private var nextID = 0
+    var pendingQueries: [Int32: PendingQuery] = [:]
+    var dnsBucket: TokenBucket
+    var stats = GuardStatistics()
+    private var lastSweep: UInt64 = 0
+
+    enum Handler {
+        case listener
+        case dnsUDP
+        case dnsTCPListener
+        case connection(Connection)
+        case dnsUpstream
+        case dnsClient(DNSStreamClient)
+        case packetLog
+        case wake
+    }
+
+    init(sockets: NamespaceSockets, policy: EgressPolicy, hostAddresses: Set<IPAddress>, recorder: AuditRecorder,
+         limits: GuardLimits, upstreamResolver: SocketAddress) throws(SystemError) {
+        loop = try EventLoop()
+        self.sockets = sockets
+        judge = EgressJudge(policy: policy, hostAddresses: hostAddresses)
+        self.recorder = recorder
+        self.limits = limits
+        self.upstreamResolver = upstreamResolver
+        wake = FileDescriptor(try check("eventfd") { eventfd(0, Int32(EFD_CLOEXEC) | Int32(EFD_NONBLOCK)) })
+        dnsBucket = TokenBucket(rate: limits.dnsPerSecond, burst: limits.dnsBurst, now: monotonicNanoseconds())
+        try add(sockets.proxy.raw, .listener, EventLoop.readable)
+        for socket in sockets.dnsUDP { try add(socket.raw, .dnsUDP, EventLoop.readable) }
+        try add(sockets.dnsTCP.raw, .dnsTCPListener, EventLoop.readable)
+        if let packets = sockets.packetLog { try add(packets.socket.raw, .packetLog, EventLoop.readable) }
+        try add(wake.raw, .wake, EventLoop.readable)
+    }
+
+    private func add(_ fd: Int32, _ handler: Handler, _ interest: UInt32) throws(SystemError) {
+        try loop.add(fd, interest)
+        handlers[fd] = handler
+    }
+
+    func register(_ fd: Int32, _ connection: Connection, interest: UInt32) throws(SystemError) {
+        try add(fd, .connection(connection), interest)
+    }
+
+    func register(_ fd: Int32, _ handler: Handler, interest: UInt32) throws(SystemError) {
+        try add(fd, handler, interest)
+    }
+
+    func unregister(_ fd: Int32) {
+        loop.remove(fd)
+        handlers[fd] = nil
+    }
+
+    /// Asks the loop (from any thread) to stop.
+    func requestStop() {
+        var one: UInt64 = 1
+        _ = write(wake.raw, &one, 8)
+    }
+
+    /// Runs until `requestStop`; then closes every connection and flushes the records.
+    func run() {
+        var stopping = false
+        while !stopping {
+            let ready = loop.wait(milliseconds: 100)
+            let now = monotonicNanoseconds()
+            for (fd, events) in ready {
+                guard let handler = handlers[fd] else { continue }
+                switch handler {
+                case .listener: acceptConnections(now: now)
+                case .dnsUDP: readQueries(on: fd, now: now)
+                case .dnsTCPListener: acceptDNSClients(now: now)
+                case .connection(let connection): connection.handle(fd: fd, events: events, now: now)
+                case .dnsUpstream: readAnswer(fd, now: now)
+                case .dnsClient(let client): client.handle(now: now)
+                case .packetLog: readPacketLog(now: now)
+                case .wake: stopping = true
+                }
+            }
+            if now - lastSweep >= 250_000_000 {
+                lastSweep = now
+                sweep(now: now)
+            }
+        }
+        let now = monotonicNanoseconds()
+        for connection in Array(connections.values) { connection.close(now: now, note: "closed because the sandbox ended") }
+        for fd in Array(pendingQueries.keys) { expireQuery(fd, now: now) }
+        if sockets.packetLog != nil { readPacketLog(now: now) }
+        recorder.tick(now: now, all: true)
+    }
+
+    private func sweep(now: UInt64) {
+        for connection in Array(connections.values) { connection.sweep(now: now) }
+        for (fd, query) in pendingQueries where now >= query.deadline { expireQuery(fd, now: now) }
+        for fd in Array(handlers.keys) {
+            if case .dnsClient(let client) = handlers[fd], now >= client.deadline { client.close() }
+        }
+        recorder.tick(now: now)
+    }
+
+    // MARK: - Connections
+
+    private func acceptConnections(now: UInt64) {
+        for _ in 0..<64 {
+            let fd = wd_accept4(sockets.proxy.raw, Sockets.nonBlocking)
+            guard fd >= 0 else { return }
+            let client = FileDescriptor(fd)
+            stats.connections += 1
+            guard let destination = Sockets.originalDestination(fd) else {
+                // Made to the guard's port itself: nothing to judge it by.
+                recordRefusal(address: "", port: 0, rule: "guard.not-redirected", reason: "a connection made to the guard's own port, not redirected from a destination", now: now)
+                Sockets.reset(client)
+                continue
+            }
+            guard connections.count < limits.maxConnections else {
+                recordRefusal(address: "\(destination.address)", port: Int(destination.port), rule: "limits.connections",
+                              reason: "this sandbox already has \(limits.maxConnections) connections open (R19)", now: now)
+                Sockets.reset(client)
+                continue
+            }
+            nextID += 1
+            let connection = Connection(id: nextID, owner: self, client: client, destination: destination, now: now)
+            do {
+                try register(fd, connection, interest: EventLoop.readable)
+            } catch {
+                Sockets.reset(client)
+                continue
+            }
+            connection.clientInterest = EventLoop.readable
+            connections[connection.id] = connection
+            stats.peakConnections = max(stats.peakConnections, connections.count)
+        }
+    }
+
+    private func recordRefusal(address: String, port: Int, rule: String, reason: String, now: UInt64) {
+        var record = recorder.make(.connection, proto: "tcp", allowed: false, rule: rule, reason: reason)
+        record.address = address
+        record.port = port
+        recorder.record(record, now: now)
+        stats.refused += 1
+    }
+
+    /// A connection ended (or was refused): unregistered, closed, recorded.
+    func finish(_ connection: Connection, now: UInt64, reset: Bool) {
+        unregister(connection.client.raw)
+        if let upstream = connection.upstream {
+            unregister(upstream.raw)
+            upstream.close()
+        }
+        if reset { Sockets.reset(connection.client) } else { connection.client.close() }
+        connections[connection.id] = nil
+        let record = connection.record(now: now)
+        if record.allowed { stats.allowed += 1 } else { stats.refused += 1 }
+        stats.bytesUp += record.bytesUp
+        stats.bytesDown += record.bytesDown
+        recorder.record(record, now: now)
+    }
+
+    var openConnections: Int { connections.count }
+}
+
+/// Counts for the run's manifest.
+public struct GuardStatistics: Sendable, Equatable {
+    public var connections = 0
+    public var peakConnections = 0
+    public var allowed = 0
+    public var refused = 0
+    public var bytesUp: Int64 = 0
+    public var bytesDown: Int64 = 0
+    public var dnsQueries = 0
+    public var dnsRefused = 0
+    public var packetsDropped = 0
+}

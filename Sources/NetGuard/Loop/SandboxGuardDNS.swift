@@ -1,0 +1,272 @@
+import CWardenShim
+import Glibc
+import Policy
+import Store
+import WardenSystem
+
+/// Where an answer goes back to: a UDP client address, or a TCP client.
+enum QueryReply {
+    /// The resolver socket the query came in on, and the client's address.
+    case udp(Int32, sockaddr_storage, socklen_t)
+    case tcp(DNSStreamClient)
+}
+
+/// A query forwarded upstream, waiting for its answer.
+struct PendingQuery {
+    var reply: QueryReply
+    var query: DNSQuery
+    var socket: FileDescriptor
+    var started: UInt64
+    var deadline: UInt64
+}
+
+/// The sandbox's resolver (R23): names the policy refuses get REFUSED and never leave the
+/// machine; allowed names are forwarded to the configured upstream, and their answers are
+/// checked (no loopback, link-local, metadata or unallowed internal addresses: DNS rebinding)
+/// and remembered, which is what binds later connections to names (R20).
+extension SandboxGuard {
+    func readQueries(on socket: Int32, now: UInt64) {
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        for _ in 0..<64 {
+            var from = sockaddr_storage()
+            var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+            let n = buffer.withUnsafeMutableBytes { raw in
+                withUnsafeMutablePointer(to: &from) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    recvfrom(socket, raw.baseAddress, raw.count, Int32(MSG_DONTWAIT), $0, &length)
+                } }
+            }
+            guard n > 0 else { return }
+            handleQuery(Array(buffer[0..<n]), reply: .udp(socket, from, length), proto: "udp", now: now)
+        }
+    }
+
+    func handleQuery(_ bytes: [UInt8], reply: QueryReply, proto: String, now: UInt64) {
+        stats.dnsQueries += 1
+        let parsed = bytes.withUnsafeBytes { DNSMessageParser.parseQuery($0) }
+        guard case .query(let query) = parsed else {
+            var record = recorder.make(.dns, proto: proto, allowed: false, rule: "dns.malformed", reason: "a malformed DNS query was dropped")
+            if case .malformed(let why) = parsed { record.detail = why }
+            recorder.record(record, now: now)
+            stats.dnsRefused += 1
+            return
+        }
+        let name = query.question.name
+        var verdict: Verdict
+        if !dnsBucket.take(now: now) {
+            verdict = .deny("limits.dns-rate", "this sandbox sent more than \(Int(limits.dnsPerSecond)) DNS queries per second (R19)", name: name, source: .query)
+        } else if query.question.type == DNSRecordType.null || query.question.type == 65399 {
+            verdict = .deny("dns.record-type", "record type \(Self.typeName(query.question.type)) carries DNS tunnels (iodine) and is refused", name: name, source: .query)
+        } else {
+            verdict = judge.judgeName(name)
+            if verdict.allowed && pendingQueries.count >= limits.dnsInFlight {
+                verdict = .deny("limits.dns-inflight", "\(limits.dnsInFlight) queries of this sandbox already wait for the upstream (R19)", name: name, source: .query)
+            }
+            if verdict.allowed && !recorder.mayAllow {
+                verdict = .deny("audit.unavailable", "audit records cannot be written; DNS is refused (R19)", name: name, source: .query)
+            }
+        }
+        guard verdict.allowed else {
+            answer(query, rcode: 5, to: reply)
+            recordQuery(query, proto: proto, verdict: verdict, detail: "rcode=REFUSED", now: now)
+            stats.dnsRefused += 1
+            return
+        }
+        do {
+            let socket = FileDescriptor(try check("socket") { Glibc.socket(upstreamResolver.family, Int32(SOCK_DGRAM.rawValue) | Sockets.nonBlocking, 0) })
+            var (storage, length) = upstreamResolver.storage
+            try check("connect(\(upstreamResolver))") {
+                withUnsafePointer(to: &storage) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(socket.raw, $0, length) } }
+            }
+            try checkSize("send(\(upstreamResolver))") { bytes.withUnsafeBytes { send(socket.raw, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) } }
+            try register(socket.raw, .dnsUpstream, interest: EventLoop.readable)
+            pendingQueries[socket.raw] = PendingQuery(reply: reply, query: query, socket: socket, started: now,
+                                                      deadline: now + limits.dnsTimeoutMilliseconds * 1_000_000)
+        } catch {
+            answer(query, rcode: 2, to: reply)
+            recordQuery(query, proto: proto, verdict: verdict, detail: "rcode=SERVFAIL; upstream: \(error.description)", now: now)
+        }
+    }
+
+    func readAnswer(_ fd: Int32, now: UInt64) {
+        guard let pending = pendingQueries[fd] else { return }
+        var buffer = [UInt8](repeating: 0, count: 65_535)
+        let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
+        if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) { return }
+        guard n > 0 else {
+            // ICMP port unreachable (the upstream is not listening), or an error: SERVFAIL.
+            finishQuery(fd)
+            answer(pending.query, rcode: 2, to: pending.reply)
+            recordQuery(pending.query, proto: pending.protoName, verdict: judge.judgeName(pending.query.question.name),
+                        detail: "rcode=SERVFAIL; upstream \(upstreamResolver): \(errnoDescription(n < 0 ? errno : ECONNREFUSED))", now: now)
+            return
+        }
+        let bytes = Array(buffer[0..<n])
+        guard let response = bytes.withUnsafeBytes({ DNSMessageParser.parseResponse($0) }), response.id == pending.query.id,
+              response.question?.name == pending.query.question.name, response.question?.type == pending.query.question.type else {
+            // Not the answer to this query (spoofed or garbled): keep waiting until the deadline.
+            return
+        }
+        finishQuery(fd)
+        let name = pending.query.question.name
+        var addresses: [IPAddress] = []
+        for answer in response.answers {
+            switch answer.data {
+            case .a(let raw), .aaaa(let raw):
+                if let address = SocketAddress.fromBytes(raw) { addresses.append(address) }
+            default: break
+            }
+        }
+        for address in addresses {
+            let verdict = judge.judgeAnswer(name: name, address: address)
+            if !verdict.allowed {
+                answer(pending.query, rcode: 5, to: pending.reply)
+                recordQuery(pending.query, proto: pending.protoName, verdict: verdict,
+                            detail: "rcode=REFUSED; upstream answered " + addresses.map { "\($0)" }.joined(separator: ","), now: now)
+                stats.dnsRefused += 1
+                return
+            }
+        }
+        judge.cache.remember(name: name, addresses: addresses)
+        deliver(bytes, to: pending.reply)
+        var detail = "rcode=\(Self.rcodeName(response.rcode))"
+        if !addresses.isEmpty { detail += "; answers=" + addresses.map { "\($0)" }.joined(separator: ",") }
+        if response.truncated { detail += "; truncated" }
+        recordQuery(pending.query, proto: pending.protoName, verdict: judge.judgeName(name), detail: detail, now: now)
+    }
+
+    func expireQuery(_ fd: Int32, now: UInt64) {
+        guard let pending = pendingQueries[fd] else { return }
+        finishQuery(fd)
+        answer(pending.query, rcode: 2, to: pending.reply)
+        recordQuery(pending.query, proto: pending.protoName, verdict: judge.judgeName(pending.query.question.name),
+                    detail: "rcode=SERVFAIL; the upstream \(upstreamResolver) did not answer within \(limits.dnsTimeoutMilliseconds) ms", now: now)
+    }
+
+    private func finishQuery(_ fd: Int32) {
+        unregister(fd)
+        pendingQueries[fd]?.socket.close()
+        pendingQueries[fd] = nil
+    }
+
+    private func answer(_ query: DNSQuery, rcode: UInt8, to reply: QueryReply) {
+        deliver(DNSMessageBuilder.answer(to: query, rcode: rcode), to: reply)
+    }
+
+    private func deliver(_ bytes: [UInt8], to reply: QueryReply) {
+        switch reply {
+        case .udp(let socket, var address, let length):
+            _ = bytes.withUnsafeBytes { raw in
+                withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    sendto(socket, raw.baseAddress, raw.count, Int32(MSG_DONTWAIT), $0, length)
+                } }
+            }
+        case .tcp(let client):
+            client.send(DNSMessageBuilder.tcpFramed(bytes))
+        }
+    }
+
+    private func recordQuery(_ query: DNSQuery, proto: String, verdict: Verdict, detail: String, now: UInt64) {
+        var record = recorder.make(.dns, proto: proto, allowed: verdict.allowed, rule: verdict.rule, reason: verdict.reason)
+        record.name = query.question.name
+        record.nameSource = NameSource.query.rawValue
+        record.port = 53
+        record.flags = verdict.flags.joined(separator: ",")
+        record.detail = "type=\(Self.typeName(query.question.type)); " + detail
+        recorder.record(record, now: now)
+    }
+
+    static func typeName(_ type: UInt16) -> String {
+        switch type {
+        case 1: return "A"
+        case 2: return "NS"
+        case 5: return "CNAME"
+        case 6: return "SOA"
+        case 10: return "NULL"
+        case 12: return "PTR"
+        case 15: return "MX"
+        case 16: return "TXT"
+        case 28: return "AAAA"
+        case 33: return "SRV"
+        case 65: return "HTTPS"
+        case 255: return "ANY"
+        default: return "TYPE\(type)"
+        }
+    }
+
+    static func rcodeName(_ rcode: UInt8) -> String {
+        switch rcode {
+        case 0: return "NOERROR"
+        case 1: return "FORMERR"
+        case 2: return "SERVFAIL"
+        case 3: return "NXDOMAIN"
+        case 5: return "REFUSED"
+        default: return "RCODE\(rcode)"
+        }
+    }
+
+    // MARK: - DNS over TCP
+
+    func acceptDNSClients(now: UInt64) {
+        for _ in 0..<16 {
+            let fd = wd_accept4(sockets.dnsTCP.raw, Sockets.nonBlocking)
+            guard fd >= 0 else { return }
+            let client = DNSStreamClient(FileDescriptor(fd), owner: self, deadline: now + limits.headerTimeoutMilliseconds * 1_000_000)
+            do { try register(fd, .dnsClient(client), interest: EventLoop.readable) } catch { client.socket.close() }
+        }
+    }
+}
+
+extension PendingQuery {
+    var protoName: String {
+        if case .tcp = reply { return "tcp" }
+        return "udp"
+    }
+}
+
+/// A DNS client on TCP: length-prefixed queries, answered in order as they come back.
+final class DNSStreamClient {
+    let socket: FileDescriptor
+    unowned let owner: SandboxGuard
+    var deadline: UInt64
+    private var buffer: [UInt8] = []
+
+    init(_ socket: FileDescriptor, owner: SandboxGuard, deadline: UInt64) {
+        self.socket = socket
+        self.owner = owner
+        self.deadline = deadline
+    }
+
+    func handle(now: UInt64) {
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        let n = chunk.withUnsafeMutableBytes { recv(socket.raw, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
+        if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) { return }
+        guard n > 0 else {
+            close()
+            return
+        }
+        buffer += chunk[0..<n]
+        guard buffer.count <= 65_537 + 2 else {
+            close()
+            return
+        }
+        while buffer.count >= 2 {
+            let length = Int(buffer[0]) << 8 | Int(buffer[1])
+            guard buffer.count >= 2 + length else { break }
+            let message = Array(buffer[2..<(2 + length)])
+            buffer.removeFirst(2 + length)
+            deadline = now + owner.limits.headerTimeoutMilliseconds * 1_000_000
+            owner.handleQuery(message, reply: .tcp(self), proto: "tcp", now: now)
+        }
+    }
+
+    func send(_ bytes: [UInt8]) {
+        guard socket.isOpen else { return }
+        _ = bytes.withUnsafeBytes { Glibc.send(socket.raw, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL) | Int32(MSG_DONTWAIT)) }
+    }
+
+    func close() {
+        guard socket.isOpen else { return }
+        owner.unregister(socket.raw)
+        socket.close()
+    }
+}

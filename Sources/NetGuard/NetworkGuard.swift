@@ -1,0 +1,112 @@
+import Glibc
+import Policy
+import Store
+import WardenSystem
+
+/// What one sandbox's guard is given: the policy that judges its egress, its bounds, where
+/// allowed DNS queries go, who it belongs to, and where its records are written.
+public struct GuardConfiguration: Sendable {
+    public var policy: EgressPolicy
+    public var mode: NetworkPolicy.Mode
+    public var limits = GuardLimits()
+    public var upstreamResolver: SocketAddress
+    public var agentID = ""
+    public var owner: UInt32
+    /// The audit store's file.
+    public var auditPath: String
+
+    public init(policy: EgressPolicy, mode: NetworkPolicy.Mode, upstreamResolver: SocketAddress, owner: UInt32, auditPath: String) {
+        self.policy = policy
+        self.mode = mode
+        self.upstreamResolver = upstreamResolver
+        self.owner = owner
+        self.auditPath = auditPath
+    }
+}
+
+/// What a guard reports when it stops.
+public struct GuardReport: Sendable {
+    public var statistics: GuardStatistics
+    public var recordsWritten: Int64
+    public var recordsLost: Int64
+    public var auditFailure: String?
+    public var namespaceInode: UInt64
+}
+
+/// The network guard of one sandbox, from capture to report: `start` makes its sockets in the
+/// sandbox's network namespace and runs its loop on its own thread; `stop` closes everything,
+/// writes the last records and reports.
+public final class NetworkGuard {
+    private let sandboxGuard: SandboxGuard
+    private let writer: AuditWriter
+    private var loop: BackgroundWork<Void>?
+    public let namespaceInode: UInt64
+
+    /// Fails closed: no guard (and so no sandbox) when the audit store cannot be opened, the
+    /// namespace cannot be captured, or a socket is not where it should be.
+    public static func start(pid: Int32, runID: String, configuration: GuardConfiguration,
+                             pingGroups: ClosedRange<UInt32>? = nil) throws(GuardError) -> NetworkGuard {
+        // Opened once here so that a store that cannot take records stops the run before it
+        // starts; the writer thread opens its own connection.
+        do {
+            _ = try SQLiteAuditStore(path: configuration.auditPath)
+        } catch {
+            throw GuardError(.auditUnavailable, "network guard: the audit store cannot be opened, so egress cannot be recorded: \(error.message)")
+        }
+        let path = configuration.auditPath
+        let writer = AuditWriter { () throws(StoreError) -> any AuditStore in try SQLiteAuditStore(path: path) }
+        let sockets: NamespaceSockets
+        do {
+            sockets = try NamespaceSockets.capture(pid: pid, pingGroups: pingGroups)
+        } catch {
+            writer.close()
+            throw error
+        }
+        let now = monotonicNanoseconds()
+        let recorder = AuditRecorder(writer: writer, runID: runID, agentID: configuration.agentID, owner: configuration.owner,
+                                     limits: configuration.limits, now: now)
+        let sandboxGuard: SandboxGuard
+        do {
+            sandboxGuard = try SandboxGuard(sockets: sockets, policy: configuration.policy, hostAddresses: HostAddresses.current(),
+                                            recorder: recorder, limits: configuration.limits, upstreamResolver: configuration.upstreamResolver)
+        } catch {
+            writer.close()
+            throw GuardError.setup("start the guard's loop", error)
+        }
+        Self.raiseDescriptorLimit()
+        return NetworkGuard(sandboxGuard: sandboxGuard, writer: writer, namespaceInode: sockets.namespaceInode)
+    }
+
+    private init(sandboxGuard: SandboxGuard, writer: AuditWriter, namespaceInode: UInt64) {
+        self.sandboxGuard = sandboxGuard
+        self.writer = writer
+        self.namespaceInode = namespaceInode
+        let running = UncheckedSendable(sandboxGuard)
+        loop = BackgroundWork { running.value.run() }
+    }
+
+    /// Stops the loop (closing and recording every open connection), flushes the records.
+    public func stop() -> GuardReport {
+        sandboxGuard.requestStop()
+        loop?.wait()
+        loop = nil
+        let failure = writer.close()
+        return GuardReport(statistics: sandboxGuard.stats, recordsWritten: writer.written, recordsLost: writer.lost,
+                           auditFailure: failure, namespaceInode: namespaceInode)
+    }
+
+    /// Each relayed connection holds up to six descriptors (two sockets, two pipes).
+    private static func raiseDescriptorLimit() {
+        var limit = rlimit()
+        guard getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit) == 0, limit.rlim_cur < limit.rlim_max else { return }
+        limit.rlim_cur = min(limit.rlim_max, 65_536)
+        _ = setrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit)
+    }
+}
+
+/// Hands the guard to its loop thread. Safe: after `start` only the loop thread touches the
+/// guard's state; `requestStop` writes to an eventfd, and `stats` is read after the join.
+struct UncheckedSendable<Value>: @unchecked Sendable {
+    let value: Value
+    init(_ value: Value) { self.value = value }
+}

@@ -1,0 +1,134 @@
+import Glibc
+import Synchronization
+import WardenSystem
+
+/// Batches audit records from the guard's event loop onto one writer thread, so the loop
+/// never waits for the disk. Fail closed: once a batch cannot be written, or more records
+/// wait than `capacity` (the disk is slower than the sandbox), `accepting` turns false for
+/// good and the guard refuses all further egress (R19). Records already handed over are
+/// retried until `close`, then reported as lost in `lost`.
+public final class AuditWriter: Sendable {
+    private struct State {
+        var pending: [AuditRecord] = []
+        var failure: String?
+        var closing = false
+        var written: Int64 = 0
+        var lost: Int64 = 0
+    }
+
+    private let state = Mutex(State())
+    private let capacity: Int
+    private let interval: UInt32
+    private let thread: WriterThread
+
+    /// `makeStore` runs on the writer thread, which owns the connection (SQLite connections are
+    /// not shared between threads). `flushMicroseconds`: how long records may wait.
+    public init(capacity: Int = 100_000, flushMicroseconds: UInt32 = 20_000, makeStore: @escaping @Sendable () throws(StoreError) -> any AuditStore) {
+        self.capacity = capacity
+        interval = flushMicroseconds
+        thread = WriterThread()
+        let started = thread.start { [self] in loop(makeStore) }
+        if !started { state.withLock { $0.failure = "the audit writer thread cannot start: \(errnoDescription(errno))" } }
+    }
+
+    /// Whether egress may go on: every record so far was written or is queued within bounds.
+    public var accepting: Bool { state.withLock { $0.failure == nil } }
+    public var failure: String? { state.withLock { $0.failure } }
+    public var written: Int64 { state.withLock { $0.written } }
+    public var lost: Int64 { state.withLock { $0.lost } }
+
+    /// Queues one record; false when the writer has failed or is full (the caller refuses).
+    @discardableResult
+    public func submit(_ record: AuditRecord) -> Bool {
+        state.withLock { state in
+            guard state.failure == nil else { return false }
+            guard state.pending.count < capacity else {
+                state.failure = "more than \(capacity) audit records are waiting to be written"
+                return false
+            }
+            state.pending.append(record)
+            return true
+        }
+    }
+
+    /// Writes what is queued and stops the thread. Returns the failure, if any.
+    @discardableResult
+    public func close() -> String? {
+        state.withLock { $0.closing = true }
+        thread.join()
+        return state.withLock { $0.failure }
+    }
+
+    private func loop(_ makeStore: @Sendable () throws(StoreError) -> any AuditStore) {
+        let store: any AuditStore
+        do {
+            store = try makeStore()
+        } catch {
+            state.withLock { state in
+                state.failure = "the audit store cannot be opened: \(error.message)"
+                state.lost += Int64(state.pending.count)
+                state.pending.removeAll()
+            }
+            return
+        }
+        while true {
+            let (batch, closing) = state.withLock { state -> ([AuditRecord], Bool) in
+                let batch = state.pending
+                state.pending.removeAll(keepingCapacity: true)
+                return (batch, state.closing)
+            }
+            if !batch.isEmpty {
+                do {
+                    try store.append(batch)
+                    state.withLock { $0.written += Int64(batch.count) }
+                } catch {
+                    // The batch goes back to the front: it is retried until the end, and the
+                    // guard stops all egress meanwhile.
+                    state.withLock { state in
+                        if state.failure == nil { state.failure = "audit records cannot be written: \(error.message)" }
+                        state.pending.insert(contentsOf: batch, at: 0)
+                        if closing {
+                            state.lost += Int64(state.pending.count)
+                            state.pending.removeAll()
+                        }
+                    }
+                }
+            }
+            if closing && state.withLock({ $0.pending.isEmpty }) { return }
+            if !closing { usleep(interval) }
+        }
+    }
+}
+
+/// The writer's OS thread (not the cooperative pool: it blocks on the disk).
+private final class WriterThread: @unchecked Sendable {
+    // Safe: `thread` is written once by `start` before any `join`, both from the owner.
+    private var thread = pthread_t()
+    private var started = false
+
+    func start(_ body: @escaping () -> Void) -> Bool {
+        let box = Unmanaged.passRetained(Body(body)).toOpaque()
+        if pthread_create(&thread, nil, { context in
+            guard let context else { return nil }
+            Unmanaged<Body>.fromOpaque(context).takeRetainedValue().run()
+            return nil
+        }, box) == 0 {
+            started = true
+        } else {
+            Unmanaged<Body>.fromOpaque(box).release()
+        }
+        return started
+    }
+
+    func join() {
+        if started {
+            pthread_join(thread, nil)
+            started = false
+        }
+    }
+
+    private final class Body {
+        let run: () -> Void
+        init(_ run: @escaping () -> Void) { self.run = run }
+    }
+}

@@ -1,0 +1,53 @@
+import CWardenShim
+import Glibc
+
+/// Runs a trusted system program (given by absolute path) to completion, feeding `input` on
+/// its standard input and capturing its standard error; standard output goes to /dev/null.
+/// The program starts from the calling thread, so it inherits that thread's namespaces (the
+/// network guard runs `nft` from a thread standing in a sandbox's network namespace).
+/// The environment is empty but for a fixed PATH: nothing of the caller's leaks in.
+public enum ChildProcess {
+    public static func run(_ path: String, _ arguments: [String], input: String) throws(SystemError) -> (status: Int32, stderr: String) {
+        var inPipe: [Int32] = [-1, -1], errPipe: [Int32] = [-1, -1]
+        try check("pipe") { wd_pipe2(&inPipe, O_CLOEXEC) }
+        defer { for fd in inPipe where fd >= 0 { close(fd) } }
+        try check("pipe") { wd_pipe2(&errPipe, O_CLOEXEC) }
+        defer { for fd in errPipe where fd >= 0 { close(fd) } }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_adddup2(&actions, inPipe[0], 0)
+        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+        posix_spawn_file_actions_adddup2(&actions, errPipe[1], 2)
+        let argv = ([path] + arguments).map { strdup($0) } + [nil]
+        defer { for pointer in argv { free(pointer) } }
+        let envp: [UnsafeMutablePointer<CChar>?] = [strdup("PATH=/usr/sbin:/usr/bin:/sbin:/bin"), nil]
+        defer { for pointer in envp { free(pointer) } }
+        var pid: pid_t = 0
+        let rc = posix_spawn(&pid, path, &actions, nil, argv, envp)
+        guard rc == 0 else { throw SystemError(errno: rc, step: "posix_spawn(\(path))") }
+        close(inPipe[0]); inPipe[0] = -1
+        close(errPipe[1]); errPipe[1] = -1
+        let bytes = Array(input.utf8)
+        var offset = 0
+        while offset < bytes.count {
+            let n = bytes.withUnsafeBytes { write(inPipe[1], $0.baseAddress! + offset, $0.count - offset) }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { break }
+            offset += n
+        }
+        close(inPipe[1]); inPipe[1] = -1
+        var errorText: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        while errorText.count < 65_536 {
+            let n = chunk.withUnsafeMutableBytes { read(errPipe[0], $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { break }
+            errorText += chunk[0..<n]
+        }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        let exit = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+        return (exit, String(decoding: errorText, as: UTF8.self))
+    }
+}

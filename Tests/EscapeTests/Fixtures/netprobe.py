@@ -1,0 +1,126 @@
+"""Network probes run inside a sandbox by the network guard's tests. Each prints one line:
+JSON with what happened. Every socket has a timeout; every loop is bounded."""
+import json, socket, ssl, sys, threading, time
+
+
+def out(**fields):
+    print(json.dumps(fields), flush=True)
+
+
+def http_exchange(sock, requests):
+    """Sends raw requests one at a time, reading one response each; returns statuses."""
+    statuses = []
+    for raw in requests:
+        try:
+            sock.sendall(raw)
+            data = b""
+            while b"\r\n\r\n" not in data and len(data) < 65536:
+                chunk = sock.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+            if not data:
+                statuses.append("closed")
+                break
+            head, _, body = data.partition(b"\r\n\r\n")
+            lines = head.decode("latin-1").split("\r\n")
+            status = lines[0].split(" ")[1] if " " in lines[0] else lines[0]
+            headers = {l.split(":", 1)[0].lower(): l.split(":", 1)[1].strip() for l in lines[1:] if ":" in l}
+            length = int(headers.get("content-length", "0"))
+            while len(body) < length:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                body += chunk
+            statuses.append({"status": status, "block": headers.get("x-warden-block", "")})
+        except (ConnectionResetError, BrokenPipeError, socket.timeout) as e:
+            statuses.append(type(e).__name__)
+            break
+    return statuses
+
+
+def connect(host, port, family=0):
+    infos = socket.getaddrinfo(host, port, family, socket.SOCK_STREAM)
+    f, t, p, _, addr = infos[0]
+    s = socket.socket(f, t, p)
+    s.settimeout(8)
+    s.connect(addr)
+    return s
+
+
+def main():
+    kind = sys.argv[1]
+    args = sys.argv[2:]
+    try:
+        if kind == "requests":
+            # requests HOST PORT HOSTHEADER... : one raw GET per Host header on one connection.
+            s = connect(args[0], int(args[1]))
+            reqs = [f"GET / HTTP/1.1\r\nHost: {h}\r\n\r\n".encode() for h in args[2:]]
+            out(results=http_exchange(s, reqs))
+        elif kind == "raw":
+            # raw HOST PORT HEX: sends the bytes, reports the response head.
+            s = connect(args[0], int(args[1]))
+            out(results=http_exchange(s, [bytes.fromhex(args[2])]))
+        elif kind == "udp":
+            s = socket.socket(socket.AF_INET6 if ":" in args[0] else socket.AF_INET, socket.SOCK_DGRAM)
+            s.settimeout(2)
+            try:
+                s.sendto(b"probe", (args[0], int(args[1])))
+                s.recvfrom(100)
+                out(result="answered")
+            except OSError as e:
+                out(result=type(e).__name__, errno=e.errno)
+        elif kind == "tls":
+            # tls HOST PORT SNI|- CAFILE
+            ctx = ssl.create_default_context(cafile=args[3])
+            sni = None if args[2] == "-" else args[2]
+            if sni is None:
+                ctx.check_hostname = False
+            s = connect(args[0], int(args[1]))
+            try:
+                t = ctx.wrap_socket(s, server_hostname=sni)
+                t.sendall(f"GET / HTTP/1.1\r\nHost: {sni or args[0]}\r\nConnection: close\r\n\r\n".encode())
+                data = t.recv(100)
+                out(result="ok", status=data.split(b" ")[1].decode() if data else "")
+            except (ssl.SSLError, ConnectionResetError, OSError) as e:
+                out(result=type(e).__name__)
+        elif kind == "many":
+            # many HOST PORT N: N connections held open at once, then one request on each.
+            n = int(args[2])
+            socks = []
+            for _ in range(n):
+                socks.append(connect(args[0], int(args[1])))
+            ok = 0
+            for s in socks:
+                r = http_exchange(s, [f"GET / HTTP/1.1\r\nHost: {args[0]}\r\n\r\n".encode()])
+                if r and isinstance(r[0], dict) and r[0]["status"] == "200":
+                    ok += 1
+            out(opened=len(socks), ok=ok)
+        elif kind == "slowloris":
+            # Sends a request head one byte per second; reports when the guard gave up.
+            s = connect(args[0], int(args[1]))
+            start = time.time()
+            head = f"GET / HTTP/1.1\r\nHost: {args[0]}\r\nX-Slow: " + "a" * 40
+            result = "sent-all"
+            for b in head.encode():
+                try:
+                    s.send(bytes([b]))
+                except OSError as e:
+                    result = type(e).__name__
+                    break
+                time.sleep(0.5)
+                if time.time() - start > 25:
+                    break
+            try:
+                data = s.recv(200)
+                result = data.split(b"\r\n")[0].decode() if data else "closed"
+            except OSError as e:
+                result = type(e).__name__
+            out(result=result, seconds=round(time.time() - start, 1))
+        else:
+            out(error="unknown probe " + kind)
+    except Exception as e:  # every failure becomes a line the test reads
+        out(error=type(e).__name__, message=str(e))
+
+
+main()
