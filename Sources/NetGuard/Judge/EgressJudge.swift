@@ -50,10 +50,14 @@ struct EgressJudge {
 
     func judge(_ facts: ConnectionFacts) -> Verdict {
         let address = facts.destination.address
-        let port = facts.destination.port
         if hostAddresses.contains(address.canonical) {
             return .deny("address-class.host", "\(address) is an address of this machine, which a sandbox never reaches (R20)",
                          name: facts.claimedName, source: facts.nameSource)
+        }
+        // Forbidden classes first: no name, Host or SNI can make them reachable (R20).
+        let (addressClass, range) = AddressClass.of(address)
+        if addressClass == .forbidden {
+            return .deny("address-class", "\(address) is in \(range), which is never reachable from a sandbox (R20)", name: facts.claimedName, source: facts.nameSource)
         }
         var name = facts.claimedName
         var source = facts.nameSource
@@ -93,7 +97,6 @@ struct EgressJudge {
                            reason: "rule \(decision.rule) allows only some HTTP methods, and requests inside TLS are not inspected (TLS inspection is off), so none can be judged",
                            name: name, nameSource: source, flags: flags)
         }
-        _ = port
         return Verdict(allowed: decision.allowed, rule: decision.rule, reason: decision.sentence, name: name, nameSource: source, flags: flags)
     }
 

@@ -8,7 +8,7 @@ import threading
 import time
 
 IDLE_TIMEOUT = 30.0  # seconds an idle client socket may stay open
-MAX_CONNECTIONS = 128  # per service; further connections are closed at once
+MAX_CONNECTIONS = 1024  # per service; further connections are closed at once
 
 
 def addresses(subnet):

@@ -299,7 +299,7 @@ class Handler(BaseHTTPRequestHandler):
 class Server(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
-    request_queue_size = 128
+    request_queue_size = 1024
 
     def __init__(self, host, port, app, tls, sem):
         self.address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
