@@ -258,13 +258,13 @@ public enum RunExecution {
         let paths = WardenPaths.forCurrentUser()
         var request = request
         let policyHome = PolicyHome.resolve(requested: Host.environment("WARDEN_HOME"), uid: getuid()).path
-        let guardPlan: GuardPlan?
+        var guardPlan: GuardPlan?
         switch RunPolicyGate.apply(to: &request, network: network, home: policyHome) {
         case .refused(let status): return status
         case .proceed(let plan): guardPlan = plan
         }
         let profileName = request.shippedProfileName
-        let configuration: RunConfiguration
+        var configuration: RunConfiguration
         do {
             configuration = try RunConfiguration.validate(request, paths: paths,
                                                           defaultProfile: { () throws(SandboxError) in try PolicyLocator.seccompProfile(named: profileName) })
@@ -273,8 +273,15 @@ public enum RunExecution {
             return WardenExitCode.code(for: error)
         }
         if request.network.guarded && configuration.rootless {
-            printError("warden: --net \(request.network.rawValue) needs root: the network guard sets up the sandbox's network namespace (use --net none)")
-            return WardenExitCode.layerUnavailable
+            // The guard needs root to set up the namespace. Asked for explicitly: refused. Taken
+            // from the policy: the run gets no network at all, which is stricter than any mode.
+            guard network.mode == nil else {
+                printError("warden: --net \(request.network.rawValue) needs root: the network guard sets up the sandbox's network namespace (use --net none)")
+                return WardenExitCode.layerUnavailable
+            }
+            request.network = .none
+            configuration.request.network = .none
+            guardPlan = nil
         }
         let launcher = SandboxLauncher(configuration: configuration, started: started)
         if let guardPlan, request.network.guarded { launcher.network = GuardAttachment(plan: guardPlan) }

@@ -4,7 +4,7 @@ import WardenSystem
 /// A `SandboxRequest` after validation: canonical paths, the seccomp profile read and parsed,
 /// the environment built. Creating it touches nothing, so invalid input changes nothing.
 public struct RunConfiguration: Sendable {
-    public let request: SandboxRequest
+    public var request: SandboxRequest
     public let workspace: String
     public let workspaceOwner: (uid: UInt32, gid: UInt32)
     public let systemRoot: String
