@@ -81,7 +81,7 @@ struct CommandTreeTests {
 
     @Test("bad values are refused with one line naming the option", arguments: [
         (["--memory", "1K"], "--memory"), (["--pids", "1"], "--pids"), (["--cpus", "0"], "--cpus"), (["--timeout", "-1"], "--timeout"),
-        (["--allow-degraded", "seccomp,magic"], "--allow-degraded magic"), (["--net", "open"], "--net open"), (["--env", "=x"], "--env"),
+        (["--allow-degraded", "seccomp,magic"], "--allow-degraded magic"), (["--net", "bogus"], "--net bogus"), (["--env", "=x"], "--env"),
         (["--ro", ":/x"], "--ro"), (["--tty", "yes"], "--tty"),
     ])
     func badValues(_ options: [String], _ mention: String) {
