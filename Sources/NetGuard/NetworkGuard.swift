@@ -7,7 +7,6 @@ import WardenSystem
 /// allowed DNS queries go, who it belongs to, and where its records are written.
 public struct GuardConfiguration: Sendable {
     public var policy: EgressPolicy
-    public var mode: NetworkPolicy.Mode
     public var limits = GuardLimits()
     public var upstreamResolver: SocketAddress
     public var agentID = ""
@@ -15,9 +14,8 @@ public struct GuardConfiguration: Sendable {
     /// The audit store's file.
     public var auditPath: String
 
-    public init(policy: EgressPolicy, mode: NetworkPolicy.Mode, upstreamResolver: SocketAddress, owner: UInt32, auditPath: String) {
+    public init(policy: EgressPolicy, upstreamResolver: SocketAddress, owner: UInt32, auditPath: String) {
         self.policy = policy
-        self.mode = mode
         self.upstreamResolver = upstreamResolver
         self.owner = owner
         self.auditPath = auditPath
@@ -81,7 +79,9 @@ public final class NetworkGuard {
         self.sandboxGuard = sandboxGuard
         self.writer = writer
         self.namespaceInode = namespaceInode
-        let running = UncheckedSendable(sandboxGuard)
+        // Safe: after `start` only the loop thread touches the guard's state; `requestStop`
+        // writes to an eventfd, and `stats` is read after the join.
+        let running = UncheckedBox(sandboxGuard)
         loop = BackgroundWork { running.value.run() }
     }
 
@@ -102,11 +102,4 @@ public final class NetworkGuard {
         limit.rlim_cur = min(limit.rlim_max, 65_536)
         _ = setrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit)
     }
-}
-
-/// Hands the guard to its loop thread. Safe: after `start` only the loop thread touches the
-/// guard's state; `requestStop` writes to an eventfd, and `stats` is read after the join.
-struct UncheckedSendable<Value>: @unchecked Sendable {
-    let value: Value
-    init(_ value: Value) { self.value = value }
 }

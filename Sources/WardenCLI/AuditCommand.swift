@@ -29,7 +29,7 @@ struct AuditOptions: ParsableArguments {
 
     /// Opens the log read-only; a missing log is an empty one only for reads that say so.
     func store() throws -> SQLiteAuditStore? {
-        let home = home ?? Host.environment("WARDEN_HOME").flatMap { $0.isEmpty ? nil : $0 } ?? PolicyHome.system
+        let home = PolicyHome.resolve(requested: home ?? Host.environment("WARDEN_HOME"), uid: getuid()).path
         let path = SQLiteAuditStore.path(home: home)
         guard Files.lstat(path) != nil else { return nil }
         do {

@@ -31,7 +31,7 @@ final class GuardAttachment: NetworkAttachment {
         } catch {
             throw SandboxError(.setupFailed, "network guard: cannot create \(plan.home): \(error.description)")
         }
-        let configuration = GuardConfiguration(policy: plan.policy, mode: plan.mode, upstreamResolver: plan.upstream, owner: plan.owner,
+        let configuration = GuardConfiguration(policy: plan.policy, upstreamResolver: plan.upstream, owner: plan.owner,
                                                auditPath: plan.auditPath)
         do {
             running = try NetworkGuard.start(pid: pid, runID: runID, configuration: configuration, pingGroups: hostIDs)

@@ -41,12 +41,7 @@ struct RuleAddCommand<Kind: RuleActionKind>: ParsableCommand {
 
     func rule() throws -> NetworkRule {
         do throws(PolicyError) {
-            let target: NetworkRule.Destination
-            if destination.contains("/") || IPAddress(destination) != nil {
-                target = .network(try CIDR.parse(destination))
-            } else {
-                target = .domain(try DomainPattern.parse(destination, forAllow: Kind.action == .allow))
-            }
+            let target = try NetworkRule.Destination.parse(destination, forAllow: Kind.action == .allow)
             var portRanges: [PortRange] = []
             for text in SettingValue.list(ports ?? "") { portRanges.append(try PortRange.parse(text)) }
             var methodList: [String]? = nil

@@ -172,8 +172,6 @@ final class SandboxGuard {
         stats.bytesDown += record.bytesDown
         recorder.record(record, now: now)
     }
-
-    var openConnections: Int { connections.count }
 }
 
 /// Counts for the run's manifest.

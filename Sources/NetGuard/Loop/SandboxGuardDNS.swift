@@ -16,7 +16,6 @@ struct PendingQuery {
     var reply: QueryReply
     var query: DNSQuery
     var socket: FileDescriptor
-    var started: UInt64
     var deadline: UInt64
 }
 
@@ -79,7 +78,7 @@ extension SandboxGuard {
             }
             try checkSize("send(\(upstreamResolver))") { bytes.withUnsafeBytes { send(socket.raw, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) } }
             try register(socket.raw, .dnsUpstream, interest: EventLoop.readable)
-            pendingQueries[socket.raw] = PendingQuery(reply: reply, query: query, socket: socket, started: now,
+            pendingQueries[socket.raw] = PendingQuery(reply: reply, query: query, socket: socket,
                                                       deadline: now + limits.dnsTimeoutMilliseconds * 1_000_000)
         } catch {
             answer(query, rcode: 2, to: reply)

@@ -15,6 +15,12 @@ public struct NetworkRule: Codable, Sendable, Equatable, Hashable {
             case .network(let cidr): return cidr.description
             }
         }
+
+        /// A network (CIDR or bare address) or a domain pattern, as rules are written.
+        public static func parse(_ text: String, forAllow: Bool) throws(PolicyError) -> Destination {
+            if text.contains("/") || IPAddress(text) != nil { return .network(try CIDR.parse(text)) }
+            return .domain(try DomainPattern.parse(text, forAllow: forAllow))
+        }
     }
 
     /// Stable name: `history`, `explain` and removal use it.

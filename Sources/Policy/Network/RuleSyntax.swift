@@ -42,13 +42,7 @@ public enum RuleSyntax {
         if let portText {
             for part in portText.split(separator: ",", omittingEmptySubsequences: false) { ports.append(try PortRange.parse(String(part))) }
         }
-        let target: NetworkRule.Destination
-        let name = String(destination)
-        if name.contains("/") || IPAddress(name) != nil {
-            target = .network(try CIDR.parse(name))
-        } else {
-            target = .domain(try DomainPattern.parse(name, forAllow: action == .allow))
-        }
+        let target = try NetworkRule.Destination.parse(String(destination), forAllow: action == .allow)
         let id = idPrefix + ":" + NetworkRule.defaultID(action: action, destination: target, ports: ports)
         return NetworkRule(id: id, action: action, destination: target, ports: ports, methods: methods)
     }

@@ -334,6 +334,7 @@ public final class SandboxLauncher {
             control: sandbox.control, pidfd: sandbox.pidfd, signals: sandbox.signals, resolver: resolver,
             timeoutSeconds: configuration.request.limits.timeoutSeconds,
             terminal: terminal.enabled ? (terminal.input, terminal.output) : nil,
+            // UncheckedBox: the cgroup object is immutable after creation; its methods only touch files.
             onTimeout: { [pidfdRaw = sandbox.pidfd.raw, cgroup = UncheckedBox(cgroup)] in
                 _ = wd_pidfd_send_signal(pidfdRaw, SIGKILL)
                 cgroup.value?.killAll()
@@ -454,11 +455,4 @@ public final class SandboxLauncher {
             Limit(name: "nproc", resource: Int32(__RLIMIT_NPROC.rawValue), soft: limits.pids, hard: limits.pids),
         ]
     }
-}
-
-/// Carries a non-Sendable reference into a @Sendable closure.
-/// Safe here: the cgroup object is immutable after creation and its methods only touch files.
-struct UncheckedBox<Value>: @unchecked Sendable {
-    let value: Value
-    init(_ value: Value) { self.value = value }
 }
