@@ -34,7 +34,7 @@ demo: build
 	WARDEN_BIN=$(BIN)/warden WARDEN_ADMIN_BIN=$(BIN)/warden-admin bash scripts/demo.sh
 
 bench: build
-	$(BIN)/warden-bench --warden $(BIN)/warden
+	$(BIN)/warden-bench --warden $(BIN)/warden --testnet $(CURDIR)/Tests/EscapeTests/Fixtures/net/testnet.py
 
 install: build
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/warden/policies/seccomp $(DESTDIR)$(PREFIX)/share/warden/policies/presets

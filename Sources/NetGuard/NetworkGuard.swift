@@ -40,6 +40,14 @@ public final class NetworkGuard {
     private var loop: BackgroundWork<Void>?
     public let namespaceInode: UInt64
 
+    /// The variables that point programs preferring an explicit proxy at the guard's (in the
+    /// sandbox, on loopback). Programs that ignore them are captured all the same.
+    public static var proxyEnvironment: [(name: String, value: String)] {
+        let url = "http://127.0.0.1:\(CaptureRules.explicitProxyPort)"
+        let local = "localhost,127.0.0.1,::1"
+        return [("http_proxy", url), ("https_proxy", url), ("HTTP_PROXY", url), ("HTTPS_PROXY", url), ("no_proxy", local), ("NO_PROXY", local)]
+    }
+
     /// Fails closed: no guard (and so no sandbox) when the audit store cannot be opened, the
     /// namespace cannot be captured, or a socket is not where it should be.
     public static func start(pid: Int32, runID: String, configuration: GuardConfiguration,

@@ -107,24 +107,34 @@ final class SQLiteDatabase {
         return SQLiteStatement(statement, database: self, sql: sql)
     }
 
-    /// Runs a prepared statement once with `bindings` (no rows expected) and resets it.
+    /// Runs a prepared statement once with `bindings` (no rows expected) and resets it. Every
+    /// parameter is bound each time, so nothing is cleared in between.
     func run(_ statement: SQLiteStatement, _ bindings: [SQLValue]) throws(StoreError) {
         let raw = statement.raw
-        defer {
-            sqlite3_reset(raw)
-            sqlite3_clear_bindings(raw)
-        }
+        defer { sqlite3_reset(raw) }
         for (index, value) in bindings.enumerated() {
             let position = Int32(index + 1)
             let status: Int32 = switch value {
             case .null: sqlite3_bind_null(raw, position)
             case .integer(let number): sqlite3_bind_int64(raw, position, number)
-            case .text(let text): sqlite3_bind_text(raw, position, text, -1, sqliteTransient)
+            case .text(let text): Self.bind(text, raw, position)
             }
             guard status == SQLITE_OK else { throw error(status, "bind \(statement.sql.prefix(60))") }
         }
         let status = sqlite3_step(raw)
         guard status == SQLITE_DONE || status == SQLITE_ROW else { throw error(status, "step \(statement.sql.prefix(60))") }
+    }
+
+    /// Binds a string from its own UTF-8 storage (SQLite copies it), without the C-string copy
+    /// an implicit conversion makes.
+    private static func bind(_ text: String, _ statement: OpaquePointer, _ position: Int32) -> Int32 {
+        var text = text
+        return text.withUTF8 { bytes in
+            guard let base = bytes.baseAddress else { return sqlite3_bind_text(statement, position, "", 0, sqliteTransient) }
+            return base.withMemoryRebound(to: CChar.self, capacity: bytes.count) {
+                sqlite3_bind_text(statement, position, $0, Int32(bytes.count), sqliteTransient)
+            }
+        }
     }
 
     private func error(_ status: Int32, _ step: String, _ detail: String? = nil) -> StoreError {

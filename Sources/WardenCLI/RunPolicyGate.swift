@@ -72,9 +72,12 @@ enum RunPolicyGate {
         var effective = org
         effective.mode = policyMode
         effective.rules = network.deny + org.rules + network.allow
-        guard let upstream = network.dnsUpstream ?? HostResolver.first() else {
-            throw GuardError(.invalid, "no DNS upstream: give --dns-upstream ADDRESS (the host's /etc/resolv.conf names none)")
+        let orgUpstream = org.dnsUpstream.flatMap { SocketAddress.parse($0, defaultPort: 53) }
+        guard let upstream = network.dnsUpstream ?? orgUpstream ?? HostResolver.first() else {
+            throw GuardError(.invalid, "no DNS upstream: give --dns-upstream ADDRESS, or set network.dnsUpstream (the host's /etc/resolv.conf names none)")
         }
+        // Offered first so that --env can still change them.
+        request.environment.insert(contentsOf: NetworkGuard.proxyEnvironment, at: 0)
         return GuardPlan(policy: EgressPolicy(network: effective), mode: policyMode, upstream: upstream, owner: getuid(),
                          auditPath: SQLiteAuditStore.path(home: home), home: home)
     }

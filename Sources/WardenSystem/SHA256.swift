@@ -51,15 +51,19 @@ public struct SHA256: Sendable {
 
     public mutating func finish() -> [UInt8] {
         let bitLength = length &* 8
-        var tail = buffer
-        tail.append(0x80)
-        while tail.count % 64 != 56 { tail.append(0) }
-        for shift in stride(from: 56, through: 0, by: -8) { tail.append(UInt8(truncatingIfNeeded: bitLength >> UInt64(shift))) }
-        tail.withUnsafeBytes { raw in
-            for start in stride(from: 0, to: raw.count, by: 64) { compress(raw.baseAddress! + start) }
+        // The padded tail is one or two blocks, built on the stack.
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 128) { tail in
+            tail.initialize(repeating: 0)
+            let held = buffer.count
+            if held > 0 { buffer.withUnsafeBufferPointer { tail.baseAddress!.update(from: $0.baseAddress!, count: held) } }
+            tail[held] = 0x80
+            let blocks = held < 56 ? 1 : 2
+            for index in 0..<8 { tail[blocks * 64 - 1 - index] = UInt8(truncatingIfNeeded: bitLength >> UInt64(8 * index)) }
+            for block in 0..<blocks { compress(UnsafeRawPointer(tail.baseAddress! + block * 64)) }
         }
         buffer.removeAll()
         var digest: [UInt8] = []
+        digest.reserveCapacity(32)
         for word in state {
             for shift in stride(from: 24, through: 0, by: -8) { digest.append(UInt8(truncatingIfNeeded: word >> UInt32(shift))) }
         }
@@ -107,11 +111,17 @@ public struct SHA256: Sendable {
 }
 
 public func hexString(_ bytes: some Sequence<UInt8>) -> String {
-    let digits = Array("0123456789abcdef".utf8)
-    var out: [UInt8] = []
-    for byte in bytes {
-        out.append(digits[Int(byte >> 4)])
-        out.append(digits[Int(byte & 0xf)])
+    let bytes = Array(bytes)
+    return String(unsafeUninitializedCapacity: max(bytes.count * 2, 1)) { out in
+        var index = 0
+        for byte in bytes {
+            out[index] = hexDigit(byte >> 4)
+            out[index + 1] = hexDigit(byte & 0xF)
+            index += 2
+        }
+        return index
     }
-    return String(decoding: out, as: UTF8.self)
 }
+
+@inline(__always)
+private func hexDigit(_ value: UInt8) -> UInt8 { value < 10 ? 0x30 + value : 0x57 + value }

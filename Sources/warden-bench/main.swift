@@ -11,6 +11,8 @@ struct Options {
     var runs = 40
     var ddBytes = 150_000
     var egressOnly = false
+    var guardOnly = false
+    var testnet = "Tests/EscapeTests/Fixtures/net/testnet.py"
 }
 
 func parseOptions() -> Options {
@@ -23,8 +25,10 @@ func parseOptions() -> Options {
         case "--runs": options.runs = Int(arguments.next() ?? "") ?? options.runs
         case "--dd-bytes": options.ddBytes = Int(arguments.next() ?? "") ?? options.ddBytes
         case "--egress-only": options.egressOnly = true
+        case "--guard-only": options.guardOnly = true
+        case "--testnet": options.testnet = arguments.next() ?? options.testnet
         default:
-            printError("warden-bench: unknown option \(argument) (options: --warden PATH --bwrap PATH --runs N --dd-bytes N --egress-only)")
+            printError("warden-bench: unknown option \(argument) (options: --warden PATH --bwrap PATH --runs N --dd-bytes N --testnet PATH --egress-only --guard-only)")
             exit(125)
         }
     }
@@ -97,10 +101,17 @@ func ratio(_ a: Double, _ b: Double) -> String {
     return String(Double(Int((a / b) * 1000)) / 1000)
 }
 
-let options = parseOptions()
+var options = parseOptions()
 if options.egressOnly {
     EgressBench.run()
     exit(0)
+}
+// The fixture and warden are found from the directory the bench was started in.
+for path in [\Options.testnet, \Options.warden] where options[keyPath: path].contains("/") && !options[keyPath: path].hasPrefix("/") {
+    if let cwd = getcwd(nil, 0) {
+        options[keyPath: path] = String(cString: cwd) + "/" + options[keyPath: path]
+        free(cwd)
+    }
 }
 let workspaceTemplate = "/tmp/warden-bench.XXXXXX"
 var template = Array(workspaceTemplate.utf8CString)
@@ -112,6 +123,11 @@ let workspace = String(cString: created)
 defer { _ = system("rm -rf '\(workspace)'") }
 // Every command runs with the workspace as its working directory (warden's default workspace).
 chdir(workspace)
+if options.guardOnly {
+    GuardBench.run(warden: options.warden, testnet: options.testnet)
+    _ = system("rm -rf '\(workspace)'")
+    exit(0)
+}
 
 let wardenTrue = [options.warden, "run", "--", "/bin/true"]
 let bwrapTrue = [options.bwrap, "--unshare-all", "--die-with-parent", "--ro-bind", "/usr", "/usr", "--symlink", "usr/lib", "/lib",
@@ -251,12 +267,18 @@ if !sortedCosts.isEmpty {
 }
 
 EgressBench.run()
+GuardBench.run(warden: options.warden, testnet: options.testnet)
+let guardFigures = GuardBench.summary
 
 print("\nSummary: launch ratio \(ratio(median(wardenTimes), median(bwrapTimes))) (<= 1.0: \(launchRatio <= 1.0 ? "met" : "not met")); "
       + "peak RSS \(Double(Int(peakMiB * 10)) / 10) MiB (<= 32: \(peakMiB <= 32 ? "met" : "not met")); "
       + "seccomp cost \(Double(Int(cost * 10)) / 10)% (<= 3%: \(cost <= 3 ? "met" : "not met")); "
       + "egress \(Int(EgressBench.summary.rate / 1000)) k decisions/s (>= 1,000 k: \(EgressBench.summary.rate >= 1_000_000 ? "met" : "not met")), "
-      + "p99 \(Int(EgressBench.summary.p99)) ns (< 5000: \(EgressBench.summary.p99 < 5_000 ? "met" : "not met"))")
+      + "p99 \(Int(EgressBench.summary.p99)) ns (< 5000: \(EgressBench.summary.p99 < 5_000 ? "met" : "not met")); "
+      + "guard throughput \(ratio(guardFigures.throughputRatio, 1)) of direct (>= 0.8: \(guardFigures.throughputRatio >= 0.8 ? "met" : "not met")), "
+      + "added connection latency p50 \(GuardBench.round3(guardFigures.addedLatencyP50Milliseconds)) ms (< 0.5: \(guardFigures.addedLatencyP50Milliseconds < 0.5 ? "met" : "not met")), "
+      + "1000 held connections \(GuardBench.round3(guardFigures.heldMemoryMiB)) MiB (<= 64: \(guardFigures.heldMemoryMiB > 0 && guardFigures.heldMemoryMiB <= 64 ? "met" : "not met")), "
+      + "audit ingest \(Int(guardFigures.auditPerSecond)) records/s (>= 50,000: \(guardFigures.auditPerSecond >= 50_000 ? "met" : "not met"))")
 
 extension StringProtocol {
     func padding(toLength length: Int, withPad pad: String, startingAt: Int) -> String {

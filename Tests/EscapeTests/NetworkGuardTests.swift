@@ -151,19 +151,28 @@ struct NetworkGuardTests {
         #expect(connection?["address"] as? String == net.serverV6)
     }
 
-    // Refused at once (QUIC falls back to TCP) and dropped. Recording these drops through
-    // NFLOG works for packets sent from the namespace by a host process (the guard's own test
-    // below) but not yet for packets of the sandboxed workload: see SECURITY.md, open in #4.
+    // Refused at once (QUIC falls back to TCP) or dropped; each drop is recorded from the
+    // firewall's packet log.
     @Test func udpAndQUICGetNowhere() {
         let (quic, quicFields) = probe(["udp", net.server, "443"])
         #expect(quicFields["result"] as? String == "PermissionError", "\(quic.stdout)")
-        let (_, udpFields) = probe(["udp", net.server, "9999"])
+        let quicRecord = records(quic).first { $0["rule"] as? String == "packet.quic" }
+        #expect(quicRecord?["address"] as? String == net.server, "\(records(quic))")
+        #expect(quicRecord?["port"] as? Int == 443)
+        let (udp, udpFields) = probe(["udp", net.server, "9999"])
         #expect(udpFields["result"] as? String == "PermissionError")
+        let udpRecord = records(udp).first { $0["rule"] as? String == "packet.dropped" }
+        #expect(udpRecord?["proto"] as? String == "udp", "\(records(udp))")
+        #expect(udpRecord?["port"] as? Int == 9999)
+        #expect(udpRecord?["decision"] as? String == "deny")
     }
 
     @Test func pingGetsNowhere() {
         let result = guarded.run([], ["ping", "-c", "1", "-W", "1", net.server], in: workspace)
         #expect(result.status != 0)
+        let icmp = records(result).first { $0["proto"] as? String == "icmp" }
+        #expect(icmp?["address"] as? String == net.server, "\(records(result)) \(result.status) \(result.stderr) \(result.stdout)")
+        #expect(icmp?["decision"] as? String == "deny")
     }
 
     @Test func aClientHelloWithoutServerNameIsRefused() {
@@ -211,6 +220,16 @@ struct NetworkGuardTests {
         #expect(result.status == 125, "\(options): \(result.stderr)")
         #expect(result.stderr.split(separator: "\n").count == 1)
         #expect(!FileManager.default.fileExists(atPath: marker))
+    }
+
+    @Test func theDNSUpstreamComesFromThePolicyWhenNotGiven() {
+        let set = Warden.execute(Warden.adminBinary, ["set", "network.dnsUpstream", net.server, "--home", guarded.home], environment: guarded.environment)
+        #expect(set.status == 0, "\(set.stderr)")
+        var options = guarded.options
+        if let at = options.firstIndex(of: "--dns-upstream") { options.removeSubrange(at...(at + 1)) }
+        let result = Warden.run(options, ["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "http://allowed.test/"], in: workspace, environment: guarded.environment)
+        #expect(result.stdout == "200", "\(result.stderr)")
+        #expect(record(records(result), kind: "dns", name: "allowed.test", decision: "allow") != nil)
     }
 
     @Test func verifyDetectsAHandEditedRecord() throws {

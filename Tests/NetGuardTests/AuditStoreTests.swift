@@ -17,6 +17,15 @@ struct AuditStoreTests {
                     bytesUp: Int64(index), bytesDown: Int64(index * 2), allowed: allowed, rule: "r\(index)", reason: "because \(index)")
     }
 
+    /// The encoding is a stored format: existing logs must keep verifying. The expected value
+    /// is computed independently (Python hashlib over the documented length-prefixed fields).
+    @Test func theChainEncodingIsStable() {
+        let record = AuditRecord(time: 1_700_000_000_123, runID: "run1", agentID: "agent", owner: 1000, kind: .connection, proto: "tcp",
+                                 address: "10.0.0.1", port: 443, name: "example.test", nameSource: "sni", bytesUp: -5, bytesDown: 123_456_789_012,
+                                 durationMilliseconds: 42, allowed: true, rule: "allow:x", reason: "reason ü", flags: "raw-ip", count: 3, detail: "detail")
+        #expect(AuditChain.hash(previous: AuditChain.genesis, record) == "5535ec524684ed612b9f4b41a104c50373511dac7aa6e875f8a2b4515bc62df0")
+    }
+
     @Test func appendsChainAndVerify() throws {
         let path = temporaryPath()
         let store = try SQLiteAuditStore(path: path)

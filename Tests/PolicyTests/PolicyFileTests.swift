@@ -63,13 +63,14 @@ struct PolicyFileTests {
         (edited("  teamFollowUps: true", "  teamFollowUps: maybe"), 21, "expected true or false"),
         (edited("  teamFollowUps: true", "  teamFollowUps: true\n  colour: blue"), 22, "unknown key \"colour\""),
         (edited("  agentData: 3d", "  agentData: 3 days"), 32, "expected a duration"),
-        (edited("  rules: []", "  rules:\n    - {action: allow, domain: \"*.com\"}"), 40, "too broad"),
-        (edited("  rules: []", "  rules:\n    - {action: allow, cidr: 10.0.0.1/8}"), 40, "host bits"),
-        (edited("  rules: []", "  rules:\n    - {action: allow, domain: \"exa mple.com\"}"), 40, "expected a domain name"),
+        (edited("  rules: []", "  rules:\n    - {action: allow, domain: \"*.com\"}"), 43, "too broad"),
+        (edited("  rules: []", "  rules:\n    - {action: allow, cidr: 10.0.0.1/8}"), 43, "host bits"),
+        (edited("  rules: []", "  rules:\n    - {action: allow, domain: \"exa mple.com\"}"), 43, "expected a domain name"),
         (edited("  allowedUsers: []", "  allowedUsers: [mallory]"), 19, "unknown user \"mallory\""),
         (edited("\nusers: []", "\nusers:\n  - {name: alice, uid: lots, role: member}"), 12, "numeric OS uid"),
-        (edited("  pids: 1024", "  pids: [1024]"), 42, "expected a single value"),
+        (edited("  pids: 1024", "  pids: [1024]"), 45, "expected a single value"),
         (edited("version: 1", "version: 2"), 9, "unsupported format version"),
+        (edited("  dnsUpstream: none", "  dnsUpstream: resolver.example"), 40, "expected an IP address"),
         (edited("  branch: main", "  branch: main\n  model: again"), 13, "given twice"),
     ])
     func errors(_ text: String, _ line: Int, _ expected: String) {

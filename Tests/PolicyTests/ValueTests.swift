@@ -43,6 +43,7 @@ struct ValueTests {
             "security.allowedUsers": "", "network.mode": "monitor", "sandbox.memory": "2G", "sandbox.pids": "512", "sandbox.cpus": "1.5",
             "sandbox.timeout": "2h", "sandbox.seccompProfile": "strict", "sandbox.requiredLayers": "seccomp,landlock",
             "retention.agentData": "5d", "retention.audit": "30d", "visibility.agents": "team", "visibility.content": "own",
+            "network.dnsUpstream": "192.0.2.53:5353",
         ]
         var policy = OrgPolicy()
         for descriptor in PolicySettings.descriptors {
@@ -54,6 +55,11 @@ struct ValueTests {
         #expect(throws: PolicyError.self) { try PolicySettings.set(&policy, "security.teamFollowUps", "maybe") }
         #expect(throws: PolicyError.self) { try PolicySettings.set(&policy, "nope", "1") }
         #expect(throws: PolicyError.self) { try PolicySettings.set(&policy, "defaults.branch", "a..b") }
+        #expect(throws: PolicyError.self) { try PolicySettings.set(&policy, "network.dnsUpstream", "resolver.example") }
+        try PolicySettings.set(&policy, "network.dnsUpstream", "fd00::53")
+        #expect(try PolicySettings.get(policy, "network.dnsUpstream") == "[fd00::53]:53", "written in one canonical form")
+        try PolicySettings.set(&policy, "network.dnsUpstream", "none")
+        #expect(policy.network.dnsUpstream == nil)
     }
 
     @Test("the validator names unknown users, duplicates and broad allow rules by path")

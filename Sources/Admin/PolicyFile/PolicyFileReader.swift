@@ -43,10 +43,11 @@ public enum PolicyFileReader {
         policy.retention.agentData = try tree.parse(retention.node("agentData"), "retention.agentData", PolicyDuration.parse)
         policy.retention.audit = try tree.parse(retention.node("audit"), "retention.audit", PolicyDuration.parse)
 
-        let network = try tree.mapping(root.node("network"), "network", allowed: ["mode", "repositoryMayWiden", "rules"])
+        let network = try tree.mapping(root.node("network"), "network", allowed: ["mode", "repositoryMayWiden", "dnsUpstream", "rules"])
         policy.network.mode = try tree.enumeration(network.node("mode"), "network.mode", NetworkPolicy.Mode.self)
         policy.network.repositoryMayWiden = try tree.bool(network.node("repositoryMayWiden"), "network.repositoryMayWiden")
         policy.network.rules = try rules(tree, network.node("rules"), path: "network.rules", preset: nil)
+        policy.network.dnsUpstream = try tree.parse(network.node("dnsUpstream"), "network.dnsUpstream", IPEndpoint.parseUpstream)
 
         policy.sandbox = try sandbox(tree, root.node("sandbox"))
         let visibility = try tree.mapping(root.node("visibility"), "visibility", allowed: ["agents", "content"])

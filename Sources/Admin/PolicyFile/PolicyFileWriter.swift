@@ -22,6 +22,7 @@ public enum PolicyFileWriter {
         for name in policy.privacy.users.keys.sorted() { out += "    \(scalar(name)): \(policy.privacy.users[name] ?? false)\n" }
         out += "retention:\n  agentData: \(policy.retention.agentData)\n  audit: \(policy.retention.audit)\n"
         out += "network:\n  mode: \(policy.network.mode.rawValue)\n  repositoryMayWiden: \(policy.network.repositoryMayWiden)\n"
+        out += "  dnsUpstream: \(scalar(policy.network.dnsUpstream ?? "none"))\n"
         out += "  rules:" + (policy.network.rules.isEmpty ? " []\n" : "\n")
         for rule in policy.network.rules {
             out += "    - id: \(scalar(rule.id))\n      action: \(rule.action.rawValue)\n"

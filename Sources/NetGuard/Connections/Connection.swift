@@ -6,9 +6,15 @@ import WardenSystem
 /// One TCP connection the sandbox opened, from accept to close: what the program sent first
 /// (peeked to learn the name), the verdict, the upstream dialled for it, and the two
 /// directions relayed. Plain HTTP is followed request by request (every request judged,
-/// R22); TLS and other protocols are spliced once allowed. Runs only on its guard's thread.
+/// R22); TLS and other protocols are spliced once allowed. A connection to the explicit proxy
+/// first names its destination (CONNECT or an absolute URI), which the guard resolves itself,
+/// and from then on is judged exactly like a captured one. Runs only on its guard's thread.
 final class Connection {
     enum Phase {
+        /// Explicit proxy: reading the request that names the destination.
+        case proxyRequest
+        /// Explicit proxy: waiting for the guard's own DNS lookups of the named host.
+        case resolving
         /// Reading what the program sends first, to learn what it is and where it goes.
         case peeking
         /// Allowed; the upstream connect is in progress.
@@ -37,8 +43,14 @@ final class Connection {
     unowned let owner: SandboxGuard
     let client: FileDescriptor
     var upstream: FileDescriptor?
-    let destination: SocketAddress
+    /// Where the connection goes: the original destination of a captured connection; for the
+    /// explicit proxy, the address the guard resolved for the named host (once `proxy` has one).
+    var destination: SocketAddress
+    /// Set for connections to the explicit proxy.
+    var proxy: ProxyTarget?
     let acceptedAt: UInt64
+    /// When the wait for the program's first bytes began (for the explicit proxy: when the tunnel opened).
+    var peekingSince: UInt64
     var phase = Phase.peeking
     var upward = Upward.peek
     var kind = StreamKind.unknown
@@ -66,12 +78,17 @@ final class Connection {
     /// A WebSocket upgrade was forwarded: the next response decides whether the stream stays HTTP.
     var awaitingUpgrade = false
 
-    init(id: Int, owner: SandboxGuard, client: FileDescriptor, destination: SocketAddress, now: UInt64) {
+    init(id: Int, owner: SandboxGuard, client: FileDescriptor, destination: SocketAddress, explicitProxy: Bool = false, now: UInt64) {
         self.id = id
         self.owner = owner
         self.client = client
         self.destination = destination
+        if explicitProxy {
+            proxy = ProxyTarget()
+            phase = .proxyRequest
+        }
         acceptedAt = now
+        peekingSince = now
         lastActivity = now
         deadline = now + owner.limits.headerTimeoutMilliseconds * 1_000_000
     }
@@ -94,6 +111,8 @@ final class Connection {
             rounds += 1
             var progressed = false
             switch phase {
+            case .proxyRequest: progressed = readProxyRequest(now: now)
+            case .resolving: break
             case .peeking: progressed = peek(now: now)
             case .connecting: break
             case .open:
@@ -116,8 +135,15 @@ final class Connection {
     /// Called by the guard's sweep: deadlines and idle connections.
     func sweep(now: UInt64) {
         switch phase {
+        case .proxyRequest:
+            if now >= deadline {
+                refuseHTTP(.deny("limits.header-timeout", "the proxy request did not arrive within \(limits.headerTimeoutMilliseconds) ms (slow client)"), now: now, recorded: false)
+            }
+        case .resolving:
+            // The lookups have their own deadline; this one only guards against a lost answer.
+            if now >= deadline { upstreamFailed("the lookup of \(proxy?.host ?? "") did not finish", now: now) }
         case .peeking:
-            if inbound.isEmpty && now - acceptedAt >= limits.firstByteMilliseconds * 1_000_000 {
+            if inbound.isEmpty && now - peekingSince >= limits.firstByteMilliseconds * 1_000_000 {
                 // Nothing sent: judged by address (a server-speaks-first protocol).
                 kind = .opaque
                 decideStream(ConnectionFacts(destination: destination, claimedName: nil, nameSource: .none), now: now)
@@ -162,7 +188,7 @@ final class Connection {
 
     /// Judges a stream (TLS or other) and dials or refuses it.
     func decideStream(_ facts: ConnectionFacts, now: UInt64) {
-        var verdict = owner.judge.judge(facts)
+        var verdict = proxyRefusal(claimedName: facts.claimedName) ?? owner.judge.judge(facts)
         if verdict.allowed && !owner.recorder.mayAllow {
             verdict = .deny("audit.unavailable", "audit records cannot be written (\(owner.recorder.failure ?? "")); egress is refused (R19)", name: verdict.name, source: verdict.nameSource)
         }
@@ -273,8 +299,10 @@ final class Connection {
         var wantClient: UInt32 = 0
         var wantUpstream: UInt32 = 0
         switch phase {
-        case .peeking, .draining:
+        case .peeking, .draining, .proxyRequest:
             wantClient = EventLoop.readable
+        case .resolving:
+            break
         case .connecting:
             wantUpstream = EventLoop.writable
         case .open:
@@ -298,17 +326,27 @@ final class Connection {
     func record(now: UInt64) -> AuditRecord {
         let verdict = verdict ?? .deny("guard.no-data", "the program closed the connection before sending anything it could be judged by; nothing was dialled")
         var record = owner.recorder.make(.connection, proto: "tcp", allowed: verdict.allowed, rule: verdict.rule, reason: verdict.reason)
-        record.address = "\(destination.address)"
-        record.port = Int(destination.port)
-        record.name = verdict.name ?? ""
+        fillDestination(&record)
+        record.name = verdict.name ?? proxy?.host ?? ""
         record.nameSource = verdict.nameSource.rawValue
         record.bytesUp = bytesUp
         record.bytesDown = bytesDown
         record.durationMilliseconds = Int64((now - acceptedAt) / 1_000_000)
         record.flags = verdict.flags.joined(separator: ",")
-        var details = ["protocol=\(kind.rawValue)"] + detail
+        var details = ["protocol=\(kind.rawValue)"] + (proxy.map { ["via=proxy \($0.tunnel ? "CONNECT" : "absolute-form")"] } ?? []) + detail
         if kind == .http { details.append("requests=\(http.requests)") }
         record.detail = details.joined(separator: "; ")
         return record
+    }
+
+    /// The destination columns of a record: for the explicit proxy, what was asked for until
+    /// an address is known.
+    func fillDestination(_ record: inout AuditRecord) {
+        if let proxy, !proxy.resolved {
+            record.port = Int(proxy.port)
+        } else {
+            record.address = "\(destination.address)"
+            record.port = Int(destination.port)
+        }
     }
 }

@@ -78,7 +78,11 @@ extension Connection {
             case .request(let head):
                 http.headStartedAt = nil
                 guard judge(head, now: now) else { return }
-                pendingUp += inbound[..<head.headerLength]
+                if let proxy, !proxy.tunnel {
+                    pendingUp += ProxyRequest.originForm(head, raw: inbound[..<head.headerLength])
+                } else {
+                    pendingUp += inbound[..<head.headerLength]
+                }
                 inbound.removeFirst(head.headerLength)
                 if head.chunked {
                     http.body = .chunked(ChunkedBodyScanner())
@@ -102,8 +106,10 @@ extension Connection {
         http.requests += 1
         var verdict: Verdict
         if head.method == "CONNECT" {
-            verdict = .deny("http.connect", "CONNECT on a direct connection is refused; programs that tunnel use the proxy in HTTPS_PROXY",
+            verdict = .deny("http.connect", "CONNECT inside a connection is refused; programs that tunnel open a new connection to the proxy in HTTPS_PROXY",
                             name: head.host, source: .host)
+        } else if let refusal = proxyRefusal(head) {
+            verdict = refusal
         } else {
             let facts = ConnectionFacts(destination: destination, claimedName: head.host.map(Self.trimDot), nameSource: head.host == nil ? .none : .host,
                                         method: head.method, path: head.path)
@@ -113,16 +119,7 @@ extension Connection {
             verdict = .deny("audit.unavailable", "audit records cannot be written (\(owner.recorder.failure ?? "")); egress is refused (R19)",
                             name: verdict.name, source: verdict.nameSource)
         }
-        var record = owner.recorder.make(.request, proto: "tcp", allowed: verdict.allowed, rule: verdict.rule, reason: verdict.reason)
-        record.address = "\(destination.address)"
-        record.port = Int(destination.port)
-        record.name = verdict.name ?? head.host ?? ""
-        record.nameSource = verdict.nameSource.rawValue
-        record.method = head.method
-        record.path = QueryRedaction.path(head.path)
-        record.flags = verdict.flags.joined(separator: ",")
-        record.detail = "request \(http.requests) on the connection"
-        if !owner.recorder.record(record, now: now) && verdict.allowed {
+        if !recordRequest(head, verdict, now: now) && verdict.allowed {
             verdict = .deny("audit.unavailable", "the audit record of this request cannot be written; refused (R19)", name: verdict.name, source: verdict.nameSource)
         }
         if self.verdict == nil || !(self.verdict?.allowed ?? false) { self.verdict = verdict }
@@ -133,14 +130,26 @@ extension Connection {
         return true
     }
 
+    /// Writes the record of one request; false when it could not be written.
+    func recordRequest(_ head: HTTPRequestHead, _ verdict: Verdict, now: UInt64) -> Bool {
+        var record = owner.recorder.make(.request, proto: "tcp", allowed: verdict.allowed, rule: verdict.rule, reason: verdict.reason)
+        fillDestination(&record)
+        record.name = verdict.name ?? head.host ?? ""
+        record.nameSource = verdict.nameSource.rawValue
+        record.method = head.method
+        record.path = head.method == "CONNECT" ? "" : QueryRedaction.path(head.path)
+        record.flags = verdict.flags.joined(separator: ",")
+        record.detail = proxy?.request == head ? "request to the explicit proxy" : "request \(http.requests) on the connection"
+        return owner.recorder.record(record, now: now)
+    }
+
     /// Answers 403 with the reason, records it (unless the request record already did), and
     /// closes gently.
     func refuseHTTP(_ verdict: Verdict, now: UInt64, recorded: Bool) {
         if !recorded {
             var record = owner.recorder.make(.request, proto: "tcp", allowed: false, rule: verdict.rule, reason: verdict.reason)
-            record.address = "\(destination.address)"
-            record.port = Int(destination.port)
-            record.name = verdict.name ?? ""
+            fillDestination(&record)
+            record.name = verdict.name ?? proxy?.host ?? ""
             record.detail = "request \(http.requests + 1) on the connection"
             owner.recorder.record(record, now: now)
         }

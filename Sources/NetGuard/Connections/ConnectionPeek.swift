@@ -17,7 +17,7 @@ extension Connection {
         return true
     }
 
-    private func classify(now: UInt64) {
+    func classify(now: UInt64) {
         inbound.withUnsafeBytes { bytes in
             if kind == .unknown {
                 if TLSClientHelloParser.looksLikeTLS(bytes) {

@@ -25,6 +25,7 @@ final class SandboxGuard {
 
     enum Handler {
         case listener
+        case explicitProxy
         case dnsUDP
         case dnsTCPListener
         case connection(Connection)
@@ -45,6 +46,7 @@ final class SandboxGuard {
         wake = FileDescriptor(try check("eventfd") { eventfd(0, Int32(EFD_CLOEXEC) | Int32(EFD_NONBLOCK)) })
         dnsBucket = TokenBucket(rate: limits.dnsPerSecond, burst: limits.dnsBurst, now: monotonicNanoseconds())
         try add(sockets.proxy.raw, .listener, EventLoop.readable)
+        for socket in sockets.explicitProxy { try add(socket.raw, .explicitProxy, EventLoop.readable) }
         for socket in sockets.dnsUDP { try add(socket.raw, .dnsUDP, EventLoop.readable) }
         try add(sockets.dnsTCP.raw, .dnsTCPListener, EventLoop.readable)
         if let packets = sockets.packetLog { try add(packets.socket.raw, .packetLog, EventLoop.readable) }
@@ -84,7 +86,8 @@ final class SandboxGuard {
             for (fd, events) in ready {
                 guard let handler = handlers[fd] else { continue }
                 switch handler {
-                case .listener: acceptConnections(now: now)
+                case .listener: acceptConnections(on: fd, explicitProxy: false, now: now)
+                case .explicitProxy: acceptConnections(on: fd, explicitProxy: true, now: now)
                 case .dnsUDP: readQueries(on: fd, now: now)
                 case .dnsTCPListener: acceptDNSClients(now: now)
                 case .connection(let connection): connection.handle(fd: fd, events: events, now: now)
@@ -117,13 +120,15 @@ final class SandboxGuard {
 
     // MARK: - Connections
 
-    private func acceptConnections(now: UInt64) {
+    /// Accepts on the capture port (the original destination is what the program dialled) or
+    /// on the explicit proxy (the destination comes from the proxy request).
+    private func acceptConnections(on listener: Int32, explicitProxy: Bool, now: UInt64) {
         for _ in 0..<64 {
-            let fd = wd_accept4(sockets.proxy.raw, Sockets.nonBlocking)
+            let fd = wd_accept4(listener, Sockets.nonBlocking)
             guard fd >= 0 else { return }
             let client = FileDescriptor(fd)
             stats.connections += 1
-            guard let destination = Sockets.originalDestination(fd) else {
+            guard let destination = explicitProxy ? Self.unresolved : Sockets.originalDestination(fd) else {
                 // Made to the guard's port itself: nothing to judge it by.
                 recordRefusal(address: "", port: 0, rule: "guard.not-redirected", reason: "a connection made to the guard's own port, not redirected from a destination", now: now)
                 Sockets.reset(client)
@@ -136,7 +141,7 @@ final class SandboxGuard {
                 continue
             }
             nextID += 1
-            let connection = Connection(id: nextID, owner: self, client: client, destination: destination, now: now)
+            let connection = Connection(id: nextID, owner: self, client: client, destination: destination, explicitProxy: explicitProxy, now: now)
             do {
                 try register(fd, connection, interest: EventLoop.readable)
             } catch {
@@ -148,6 +153,9 @@ final class SandboxGuard {
             stats.peakConnections = max(stats.peakConnections, connections.count)
         }
     }
+
+    /// The destination of a proxy connection before its request named one.
+    private static let unresolved = SocketAddress(.v4(0), 0)
 
     private func recordRefusal(address: String, port: Int, rule: String, reason: String, now: UInt64) {
         var record = recorder.make(.connection, proto: "tcp", allowed: false, rule: rule, reason: reason)

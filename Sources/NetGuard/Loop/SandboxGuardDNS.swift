@@ -9,6 +9,8 @@ enum QueryReply {
     /// The resolver socket the query came in on, and the client's address.
     case udp(Int32, sockaddr_storage, socklen_t)
     case tcp(DNSStreamClient)
+    /// The guard's own lookup for a connection to the explicit proxy.
+    case lookup(Connection)
 }
 
 /// A query forwarded upstream, waiting for its answer.
@@ -161,6 +163,8 @@ extension SandboxGuard {
             }
         case .tcp(let client):
             client.send(DNSMessageBuilder.tcpFramed(bytes))
+        case .lookup(let connection):
+            connection.lookupAnswered(bytes, now: monotonicNanoseconds())
         }
     }
 
@@ -200,6 +204,17 @@ extension SandboxGuard {
         case 3: return "NXDOMAIN"
         case 5: return "REFUSED"
         default: return "RCODE\(rcode)"
+        }
+    }
+
+    /// Looks a name up for the explicit proxy (A and AAAA) through the same path as the
+    /// sandbox's own queries: judged, rate-limited, checked for rebinding, recorded and
+    /// remembered, so the connection that follows is bound to the answer (R20).
+    func lookup(_ name: String, for connection: Connection, now: UInt64) {
+        connection.proxy?.lookupsPending = 2
+        for type in [DNSRecordType.a, DNSRecordType.aaaa] {
+            let query = DNSMessageBuilder.query(id: UInt16.random(in: 1...UInt16.max), name: name, type: type)
+            handleQuery(query, reply: .lookup(connection), proto: "udp", now: now)
         }
     }
 

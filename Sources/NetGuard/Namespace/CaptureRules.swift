@@ -8,6 +8,9 @@
 enum CaptureRules {
     static let proxyPort: UInt16 = 15001
     static let resolverPort: UInt16 = 53
+    /// The explicit proxy programs reach through HTTP_PROXY/HTTPS_PROXY (loopback: not
+    /// redirected, and accepted by the outbound chain).
+    static let explicitProxyPort: UInt16 = 3128
     static let logGroup: UInt16 = 7
 
     static var ruleset: String {

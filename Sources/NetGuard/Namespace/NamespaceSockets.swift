@@ -4,18 +4,22 @@ import WardenSystem
 
 /// The guard's sockets for one sandbox, all created inside the sandbox's network namespace
 /// (R21): the capture port every redirected TCP connection reaches, the resolver (UDP on
-/// 127.0.0.1 and ::1 so replies leave from the address the redirect expects, and TCP), and
-/// the NFLOG socket that reports dropped packets.
+/// 127.0.0.1 and ::1 so replies leave from the address the redirect expects, and TCP), the
+/// explicit proxy (HTTP_PROXY/HTTPS_PROXY, on 127.0.0.1 and ::1) and the NFLOG socket that
+/// reports dropped packets.
 public final class NamespaceSockets {
     let proxy: FileDescriptor
+    let explicitProxy: [FileDescriptor]
     let dnsUDP: [FileDescriptor]
     let dnsTCP: FileDescriptor
     let packetLog: PacketLogSocket?
     /// The inode of the sandbox's network namespace, which every socket above was checked against.
     public let namespaceInode: UInt64
 
-    init(proxy: FileDescriptor, dnsUDP: [FileDescriptor], dnsTCP: FileDescriptor, packetLog: PacketLogSocket?, namespaceInode: UInt64) {
+    init(proxy: FileDescriptor, explicitProxy: [FileDescriptor], dnsUDP: [FileDescriptor], dnsTCP: FileDescriptor, packetLog: PacketLogSocket?,
+         namespaceInode: UInt64) {
         self.proxy = proxy
+        self.explicitProxy = explicitProxy
         self.dnsUDP = dnsUDP
         self.dnsTCP = dnsTCP
         self.packetLog = packetLog
@@ -64,8 +68,10 @@ public final class NamespaceSockets {
             let udp4 = try Sockets.bound(family: AF_INET, type: Int32(SOCK_DGRAM.rawValue), address: "127.0.0.1", port: CaptureRules.resolverPort)
             let udp6 = try Sockets.bound(family: AF_INET6, type: Int32(SOCK_DGRAM.rawValue), address: "::1", port: CaptureRules.resolverPort)
             let tcp = try Sockets.dualStack(type: Int32(SOCK_STREAM.rawValue), port: CaptureRules.resolverPort, backlog: 128)
+            let explicit4 = try Sockets.listening(family: AF_INET, address: "127.0.0.1", port: CaptureRules.explicitProxyPort)
+            let explicit6 = try Sockets.listening(family: AF_INET6, address: "::1", port: CaptureRules.explicitProxyPort)
             let packets = try? PacketLogSocket(group: CaptureRules.logGroup)
-            var all = [proxy, udp4, udp6, tcp]
+            var all = [proxy, udp4, udp6, tcp, explicit4, explicit6]
             if let packets { all.append(packets.socket) }
             for socket in all {
                 let actual = try Sockets.namespaceInode(socket.raw)
@@ -73,7 +79,7 @@ public final class NamespaceSockets {
                     throw GuardError(.wrongNamespace, "network guard: a socket landed in network namespace \(actual), not the sandbox's \(inode) (R21); refusing to use it")
                 }
             }
-            return NamespaceSockets(proxy: proxy, dnsUDP: [udp4, udp6], dnsTCP: tcp, packetLog: packets, namespaceInode: inode)
+            return NamespaceSockets(proxy: proxy, explicitProxy: [explicit4, explicit6], dnsUDP: [udp4, udp6], dnsTCP: tcp, packetLog: packets, namespaceInode: inode)
         } catch let error as GuardError {
             throw error
         } catch let error as SystemError {

@@ -88,16 +88,6 @@ public struct SocketAddress: Sendable, Hashable, CustomStringConvertible {
 
     /// Parses `ADDRESS`, `ADDRESS:PORT` or `[V6]:PORT`.
     public static func parse(_ text: String, defaultPort: UInt16) -> SocketAddress? {
-        if let address = IPAddress(text) { return SocketAddress(address, defaultPort) }
-        if text.hasPrefix("["), let close = text.firstIndex(of: "]") {
-            guard let address = IPAddress(text[text.index(after: text.startIndex)..<close]) else { return nil }
-            let rest = text[text.index(after: close)...]
-            if rest.isEmpty { return SocketAddress(address, defaultPort) }
-            guard rest.hasPrefix(":"), let port = UInt16(rest.dropFirst()), port > 0 else { return nil }
-            return SocketAddress(address, port)
-        }
-        guard let colon = text.lastIndex(of: ":"), let address = IPAddress(text[..<colon]),
-              let port = UInt16(text[text.index(after: colon)...]), port > 0 else { return nil }
-        return SocketAddress(address, port)
+        IPEndpoint.parse(text, defaultPort: defaultPort).map { SocketAddress($0.address, $0.port) }
     }
 }

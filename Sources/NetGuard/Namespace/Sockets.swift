@@ -34,6 +34,13 @@ enum Sockets {
         return fd
     }
 
+    /// A TCP listener on one address (the explicit proxy's, on loopback).
+    static func listening(family: Int32, address: String, port: UInt16, backlog: Int32 = 1024) throws(SystemError) -> FileDescriptor {
+        let fd = try bound(family: family, type: Int32(SOCK_STREAM.rawValue), address: address, port: port)
+        try check("listen(\(address):\(port))") { listen(fd.raw, backlog) }
+        return fd
+    }
+
     static func setInt(_ fd: Int32, _ level: Int32, _ name: Int32, _ value: Int32, _ step: String) throws(SystemError) {
         var value = value
         try check("setsockopt(\(step))") { setsockopt(fd, level, name, &value, socklen_t(MemoryLayout<Int32>.size)) }

@@ -21,9 +21,12 @@ final class PacketLogSocket {
         try check("bind(NETLINK_NETFILTER)") {
             withUnsafePointer(to: &local) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(socket.raw, $0, socklen_t(MemoryLayout<sockaddr_nl>.size)) } }
         }
-        // NFULNL_CFG_CMD_BIND for the group, then NFULNL_COPY_PACKET of 96 bytes (headers).
+        // NFULNL_CFG_CMD_BIND for the group, then NFULNL_COPY_PACKET of 96 bytes (headers), then
+        // a queue threshold of one: the kernel otherwise batches up to 100 packets for a second,
+        // and a workload that exits sooner would leave its drops unread when the guard stops.
         try configure(group: group, attribute: 1, payload: [1])
         try configure(group: group, attribute: 2, payload: [0, 0, 0, 96, 2, 0])
+        try configure(group: group, attribute: 5, payload: [0, 0, 0, 1])
         let flags = fcntl(socket.raw, F_GETFL)
         _ = fcntl(socket.raw, F_SETFL, flags | O_NONBLOCK)
     }

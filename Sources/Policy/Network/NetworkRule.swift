@@ -182,6 +182,9 @@ public struct NetworkPolicy: Codable, Sendable, Equatable {
     /// Whether a repository's own `egressAllowlist` may add destinations (otherwise it can
     /// only narrow what the org allows).
     public var repositoryMayWiden = false
+    /// Where guards forward allowed DNS queries (`ADDRESS[:PORT]`); nil: the host's resolver.
+    /// `warden run --dns-upstream` overrides it for one run.
+    public var dnsUpstream: String?
 
     public init() {}
 }

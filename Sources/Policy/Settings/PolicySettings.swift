@@ -32,6 +32,10 @@ public enum PolicySettings {
         .init(key: "network.mode", help: "none, allowlist, monitor or open", read: { $0.network.mode.rawValue }, write: { policy, value throws(PolicyError) in
             policy.network.mode = try SettingValue.enumeration(value, NetworkPolicy.Mode.self)
         }),
+        .init(key: "network.dnsUpstream", help: "resolver guards forward allowed DNS queries to (ADDRESS[:PORT], or none for the host's)",
+              read: { $0.network.dnsUpstream ?? "none" }, write: { policy, value throws(PolicyError) in
+                  policy.network.dnsUpstream = try IPEndpoint.parseUpstream(value)
+              }),
         bool("network.repositoryMayWiden", "a repository's egressAllowlist may add destinations", { $0.network.repositoryMayWiden }, { $0.network.repositoryMayWiden = $1 }),
         .init(key: "sandbox.memory", help: "default memory limit", read: { $0.sandbox.memory.description }, write: { policy, value throws(PolicyError) in
             policy.sandbox.memory = try ByteSize.parse(value)

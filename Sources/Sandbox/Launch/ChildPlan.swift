@@ -97,8 +97,10 @@ final class ChildPlan {
         for set in capabilitySets { cap_free(UnsafeMutableRawPointer(set)) }
     }
 
-    /// NOROOT, NO_SETUID_FIXUP, KEEP_CAPS off, NO_CAP_AMBIENT_RAISE, each locked.
-    static let lockedSecurebits: UInt32 = 0b1110_1111
+    /// NOROOT, NO_SETUID_FIXUP and NO_CAP_AMBIENT_RAISE, each locked. KEEP_CAPS is left off but
+    /// unlocked: with every capability set empty and NO_SETUID_FIXUP locked it can keep nothing,
+    /// and programs such as ping call PR_SET_KEEPCAPS and exit when it fails.
+    static let lockedSecurebits: UInt32 = 0b1100_1111
 
     /// Closes the detached trees in the parent once the child has its own copies.
     func releaseTrees() {

@@ -84,6 +84,30 @@ def main():
                 out(result="ok", status=data.split(b" ")[1].decode() if data else "")
             except (ssl.SSLError, ConnectionResetError, OSError) as e:
                 out(result=type(e).__name__)
+        elif kind == "proxied":
+            # proxied PROXYPORT URL... : one absolute-form GET per URL on one proxy connection.
+            s = connect("127.0.0.1", int(args[0]))
+            reqs = []
+            for url in args[1:]:
+                authority = url.split("/")[2]
+                reqs.append(f"GET {url} HTTP/1.1\r\nHost: {authority}\r\nProxy-Connection: keep-alive\r\n\r\n".encode())
+            out(results=http_exchange(s, reqs))
+        elif kind == "tunnel":
+            # tunnel PROXYPORT HOST:PORT SNI CAFILE: CONNECT, then TLS with that server name.
+            s = connect("127.0.0.1", int(args[0]))
+            answer = http_exchange(s, [f"CONNECT {args[1]} HTTP/1.1\r\nHost: {args[1]}\r\n\r\n".encode()])
+            connected = answer[0] if answer else "closed"
+            if not (isinstance(connected, dict) and connected["status"] == "200"):
+                out(connect=connected)
+                return
+            ctx = ssl.create_default_context(cafile=args[3])
+            try:
+                t = ctx.wrap_socket(s, server_hostname=args[2])
+                t.sendall(f"GET / HTTP/1.1\r\nHost: {args[2]}\r\nConnection: close\r\n\r\n".encode())
+                data = t.recv(100)
+                out(connect=connected, result="ok", status=data.split(b" ")[1].decode() if data else "")
+            except (ssl.SSLError, ConnectionResetError, OSError) as e:
+                out(connect=connected, result=type(e).__name__)
         elif kind == "many":
             # many HOST PORT N: N connections held open at once, then one request on each.
             n = int(args[2])

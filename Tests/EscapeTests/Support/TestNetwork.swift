@@ -99,13 +99,18 @@ final class GuardedRun: Sendable {
 
     deinit { try? FileManager.default.removeItem(atPath: home) }
 
-    /// The test policy: the test zone's names, the test host by address, one deny rule.
+    /// The test policy: the test zone's names, the test host by address, one deny rule. The
+    /// explicit proxy the sandbox is offered is bypassed (no_proxy=*), so that these tests
+    /// exercise transparent capture; the proxy's own tests clear it (`viaProxy`).
     var options: [String] {
-        ["--net", "allowlist", "--dns-upstream", net.server,
+        ["--net", "allowlist", "--dns-upstream", net.server, "--env", "no_proxy=*", "--env", "NO_PROXY=*",
          "--allow", "allowed.test", "--allow", "pypi.test", "--allow", "git.test", "--allow", "v6.test", "--allow", "alias.test",
          "--allow", "rebind.test", "--allow", "metadata.test", "--allow", "private.test", "--allow", "webhook.test",
          "--allow", "\(net.server)/32", "--allow", "[\(net.serverV6)/128]", "--deny", "denied.test"]
     }
+
+    /// Extra options that leave the offered HTTP_PROXY/HTTPS_PROXY in effect.
+    static let viaProxy = ["--env", "no_proxy=localhost", "--env", "NO_PROXY=localhost"]
 
     var environment: [String: String] { ["WARDEN_HOME": home, "PATH": "/usr/bin:/bin:/usr/sbin:/sbin"] }
 
