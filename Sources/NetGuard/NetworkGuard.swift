@@ -52,15 +52,15 @@ public final class NetworkGuard {
     /// namespace cannot be captured, or a socket is not where it should be.
     public static func start(pid: Int32, runID: String, configuration: GuardConfiguration,
                              pingGroups: ClosedRange<UInt32>? = nil) throws(GuardError) -> NetworkGuard {
-        // Opened once here so that a store that cannot take records stops the run before it
-        // starts; the writer thread opens its own connection.
+        // Opened here so that a store that cannot take records stops the run before it starts;
+        // the writer thread then owns the connection.
+        let store: SQLiteAuditStore
         do {
-            _ = try SQLiteAuditStore(path: configuration.auditPath)
+            store = try SQLiteAuditStore(path: configuration.auditPath)
         } catch {
             throw GuardError(.auditUnavailable, "network guard: the audit store cannot be opened, so egress cannot be recorded: \(error.message)")
         }
-        let path = configuration.auditPath
-        let writer = AuditWriter { () throws(StoreError) -> any AuditStore in try SQLiteAuditStore(path: path) }
+        let writer = AuditWriter(opened: store)
         let sockets: NamespaceSockets
         do {
             sockets = try NamespaceSockets.capture(pid: pid, pingGroups: pingGroups)
@@ -80,24 +80,31 @@ public final class NetworkGuard {
             throw GuardError.setup("start the guard's loop", error)
         }
         Self.raiseDescriptorLimit()
-        return NetworkGuard(sandboxGuard: sandboxGuard, writer: writer, namespaceInode: sockets.namespaceInode)
-    }
-
-    private init(sandboxGuard: SandboxGuard, writer: AuditWriter, namespaceInode: UInt64) {
-        self.sandboxGuard = sandboxGuard
-        self.writer = writer
-        self.namespaceInode = namespaceInode
         // Safe: after `start` only the loop thread touches the guard's state; `requestStop`
         // writes to an eventfd, and `stats` is read after the join.
         let running = UncheckedBox(sandboxGuard)
-        loop = BackgroundWork { running.value.run() }
+        guard let loop = BackgroundWork.onOwnThread({ running.value.run() }) else {
+            writer.close()
+            throw GuardError(.setupFailed, "network guard: its thread cannot start: \(errnoDescription(errno))")
+        }
+        return NetworkGuard(sandboxGuard: sandboxGuard, writer: writer, loop: loop, namespaceInode: sockets.namespaceInode)
     }
 
-    /// Stops the loop (closing and recording every open connection), flushes the records.
-    public func stop() -> GuardReport {
+    private init(sandboxGuard: SandboxGuard, writer: AuditWriter, loop: BackgroundWork<Void>, namespaceInode: UInt64) {
+        self.sandboxGuard = sandboxGuard
+        self.writer = writer
+        self.loop = loop
+        self.namespaceInode = namespaceInode
+    }
+
+    /// Stops the loop (closing and recording every open connection), records the sockets
+    /// seccomp refused the sandbox, flushes the records.
+    public func stop(refusedSockets: [RefusedSocketKind] = []) -> GuardReport {
         sandboxGuard.requestStop()
         loop?.wait()
         loop = nil
+        // The loop thread has ended: its recorder is this thread's now.
+        sandboxGuard.recordRefusedSockets(refusedSockets, now: monotonicNanoseconds())
         let failure = writer.close()
         return GuardReport(statistics: sandboxGuard.stats, recordsWritten: writer.written, recordsLost: writer.lost,
                            auditFailure: failure, namespaceInode: namespaceInode)

@@ -40,17 +40,19 @@ final class GuardAttachment: NetworkAttachment {
         }
     }
 
-    func detach() -> RunManifest.NetworkSummary? {
+    func detach(refusedSockets: [RunManifest.RefusedSocket]) -> RunManifest.NetworkSummary? {
         guard let running else { return nil }
         self.running = nil
-        let report = running.stop()
+        let report = running.stop(refusedSockets: refusedSockets.map {
+            RefusedSocketKind(family: $0.family, type: $0.type, proto: $0.proto, description: $0.description, count: $0.count)
+        })
         let stats = report.statistics
         var failure = report.auditFailure
         if report.recordsLost > 0 { failure = (failure ?? "") + " (\(report.recordsLost) records lost)" }
         return RunManifest.NetworkSummary(
             mode: plan.mode.rawValue, connections: stats.connections, allowed: stats.allowed, refused: stats.refused,
             bytesUp: stats.bytesUp, bytesDown: stats.bytesDown, dnsQueries: stats.dnsQueries, dnsRefused: stats.dnsRefused,
-            packetsDropped: stats.packetsDropped, auditRecords: report.recordsWritten, auditFailure: failure,
+            packetsDropped: stats.packetsDropped, socketsRefused: stats.socketsRefused, auditRecords: report.recordsWritten, auditFailure: failure,
             namespaceInode: report.namespaceInode)
     }
 }

@@ -17,11 +17,24 @@ public final class BackgroundWork<Value>: @unchecked Sendable {
         func run() { outcome = work() }
     }
 
-    public init(_ work: @escaping () -> Value) {
+    /// Starts `work` on a thread; when no thread can be started it runs here instead (the
+    /// result is the same, only later).
+    public convenience init(_ work: @escaping () -> Value) {
+        self.init(work, runInlineOnFailure: true)
+    }
+
+    /// For work that must not run on the caller's thread (a loop that runs until told to
+    /// stop): nil when no thread can be started.
+    public static func onOwnThread(_ work: @escaping () -> Value) -> BackgroundWork? {
+        let background = BackgroundWork(work, runInlineOnFailure: false)
+        return background.running ? background : nil
+    }
+
+    private init(_ work: @escaping () -> Value, runInlineOnFailure: Bool) {
         holder = Holder(work)
         let job = ThreadJob(holder.run)
         running = job.start(&thread)
-        if !running { holder.run() }
+        if !running && runInlineOnFailure { holder.run() }
     }
 
     /// Waits for the work (once) and returns its value.

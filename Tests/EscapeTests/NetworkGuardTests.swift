@@ -175,6 +175,28 @@ struct NetworkGuardTests {
         #expect(icmp?["decision"] as? String == "deny")
     }
 
+    @Test func dnsOverTCPGoesUpstreamOverTCP() {
+        let (result, fields) = probe(["dnstcp", "allowed.test"])
+        #expect(fields["rcode"] as? Int == 0, "\(result.stdout) \(result.stderr)")
+        #expect(fields["addresses"] as? [String] == [net.server])
+        let query = record(records(result), kind: "dns", name: "allowed.test")
+        #expect(query?["proto"] as? String == "tcp")
+        #expect(net.log("dns.log").last { $0["name"] as? String == "allowed.test" }?["proto"] as? String == "tcp")
+    }
+
+    @Test func rawSocketsAreRefusedCountedAndRecorded() {
+        let (raw, rawFields) = probe(["rawsock", "inet"])
+        #expect(rawFields["result"] as? String == "PermissionError", "\(raw.stdout) \(raw.stderr)")
+        let rawRecord = records(raw).first { $0["rule"] as? String == "socket.refused" }
+        #expect(rawRecord?["proto"] as? String == "raw", "\(records(raw))")
+        #expect(rawRecord?["decision"] as? String == "deny")
+        #expect((rawRecord?["reason"] as? String ?? "").contains("AF_INET SOCK_RAW protocol 1"))
+        #expect((raw.manifest?["network"] as? [String: Any])?["socketsRefused"] as? Int == 1)
+        let (packet, packetFields) = probe(["rawsock", "packet"])
+        #expect(packetFields["result"] as? String == "PermissionError", "\(packet.stdout)")
+        #expect(records(packet).contains { $0["rule"] as? String == "socket.refused" && $0["proto"] as? String == "packet" }, "\(records(packet))")
+    }
+
     @Test func aClientHelloWithoutServerNameIsRefused() {
         workspace.write("ca.pem", (try? String(contentsOfFile: net.caPath, encoding: .utf8)) ?? "")
         let (result, fields) = probe(["tls", net.server, "443", "-", "ca.pem"])

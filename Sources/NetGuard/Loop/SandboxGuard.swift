@@ -193,4 +193,6 @@ public struct GuardStatistics: Sendable, Equatable {
     public var dnsQueries = 0
     public var dnsRefused = 0
     public var packetsDropped = 0
+    /// Raw, packet and other sockets seccomp refused.
+    public var socketsRefused = 0
 }

@@ -13,12 +13,22 @@ enum QueryReply {
     case lookup(Connection)
 }
 
-/// A query forwarded upstream, waiting for its answer.
+/// A query forwarded upstream, waiting for its answer. A query that came over TCP goes
+/// upstream over TCP (a truncated UDP answer would otherwise come back truncated again).
 struct PendingQuery {
     var reply: QueryReply
     var query: DNSQuery
     var socket: FileDescriptor
     var deadline: UInt64
+    /// TCP: the framed query still to send (sent once the connect completes) and the answer
+    /// read so far.
+    var stream: UpstreamStream?
+}
+
+struct UpstreamStream {
+    var unsent: [UInt8]
+    var received: [UInt8] = []
+    var connected = false
 }
 
 /// The sandbox's resolver (R23): names the policy refuses get REFUSED and never leave the
@@ -72,16 +82,22 @@ extension SandboxGuard {
             stats.dnsRefused += 1
             return
         }
-        do {
-            let socket = FileDescriptor(try check("socket") { Glibc.socket(upstreamResolver.family, Int32(SOCK_DGRAM.rawValue) | Sockets.nonBlocking, 0) })
+        do throws(SystemError) {
+            let overTCP = proto == "tcp"
+            let type = overTCP ? Int32(SOCK_STREAM.rawValue) : Int32(SOCK_DGRAM.rawValue)
+            let socket = FileDescriptor(try check("socket") { Glibc.socket(upstreamResolver.family, type | Sockets.nonBlocking, 0) })
             var (storage, length) = upstreamResolver.storage
-            try check("connect(\(upstreamResolver))") {
-                withUnsafePointer(to: &storage) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(socket.raw, $0, length) } }
+            let connected = withUnsafePointer(to: &storage) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(socket.raw, $0, length) } }
+            if connected != 0 && !(overTCP && errno == EINPROGRESS) { throw SystemError.current("connect(\(upstreamResolver))") }
+            var pending = PendingQuery(reply: reply, query: query, socket: socket, deadline: now + limits.dnsTimeoutMilliseconds * 1_000_000)
+            if overTCP {
+                pending.stream = UpstreamStream(unsent: DNSMessageBuilder.tcpFramed(bytes))
+                try register(socket.raw, .dnsUpstream, interest: EventLoop.writable)
+            } else {
+                try checkSize("send(\(upstreamResolver))") { bytes.withUnsafeBytes { send(socket.raw, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) } }
+                try register(socket.raw, .dnsUpstream, interest: EventLoop.readable)
             }
-            try checkSize("send(\(upstreamResolver))") { bytes.withUnsafeBytes { send(socket.raw, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) } }
-            try register(socket.raw, .dnsUpstream, interest: EventLoop.readable)
-            pendingQueries[socket.raw] = PendingQuery(reply: reply, query: query, socket: socket,
-                                                      deadline: now + limits.dnsTimeoutMilliseconds * 1_000_000)
+            pendingQueries[socket.raw] = pending
         } catch {
             answer(query, rcode: 2, to: reply)
             recordQuery(query, proto: proto, verdict: verdict, detail: "rcode=SERVFAIL; upstream: \(error.description)", now: now)
@@ -90,18 +106,74 @@ extension SandboxGuard {
 
     func readAnswer(_ fd: Int32, now: UInt64) {
         guard let pending = pendingQueries[fd] else { return }
+        if pending.stream != nil {
+            streamAnswer(fd, pending, now: now)
+            return
+        }
         var buffer = [UInt8](repeating: 0, count: 65_535)
         let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
         if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) { return }
         guard n > 0 else {
             // ICMP port unreachable (the upstream is not listening), or an error: SERVFAIL.
-            finishQuery(fd)
-            answer(pending.query, rcode: 2, to: pending.reply)
-            recordQuery(pending.query, proto: pending.protoName, verdict: judge.judgeName(pending.query.question.name),
-                        detail: "rcode=SERVFAIL; upstream \(upstreamResolver): \(errnoDescription(n < 0 ? errno : ECONNREFUSED))", now: now)
+            upstreamFailed(fd, pending, errnoDescription(n < 0 ? errno : ECONNREFUSED), now: now)
             return
         }
-        let bytes = Array(buffer[0..<n])
+        answered(fd, pending, Array(buffer[0..<n]), now: now)
+    }
+
+    private func upstreamFailed(_ fd: Int32, _ pending: PendingQuery, _ why: String, now: UInt64) {
+        finishQuery(fd)
+        answer(pending.query, rcode: 2, to: pending.reply)
+        recordQuery(pending.query, proto: pending.protoName, verdict: judge.judgeName(pending.query.question.name),
+                    detail: "rcode=SERVFAIL; upstream \(upstreamResolver): \(why)", now: now)
+    }
+
+    /// TCP to the upstream: finish the connect, send the framed query, read the framed answer.
+    private func streamAnswer(_ fd: Int32, _ pending: PendingQuery, now: UInt64) {
+        var pending = pending
+        guard var stream = pending.stream else { return }
+        if !stream.connected {
+            let code = Sockets.pendingError(fd)
+            guard code == 0 else {
+                upstreamFailed(fd, pending, errnoDescription(code), now: now)
+                return
+            }
+            stream.connected = true
+        }
+        if !stream.unsent.isEmpty {
+            let n = stream.unsent.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL) | Int32(MSG_DONTWAIT)) }
+            if n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR {
+                upstreamFailed(fd, pending, errnoDescription(errno), now: now)
+                return
+            }
+            if n > 0 { stream.unsent.removeFirst(n) }
+            if stream.unsent.isEmpty { loop.modify(fd, EventLoop.readable) }
+            pending.stream = stream
+            pendingQueries[fd] = pending
+            return
+        }
+        var buffer = [UInt8](repeating: 0, count: 16_384)
+        let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
+        if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) { return }
+        guard n > 0 else {
+            upstreamFailed(fd, pending, n == 0 ? "closed before answering" : errnoDescription(errno), now: now)
+            return
+        }
+        stream.received += buffer[0..<n]
+        if stream.received.count >= 2 {
+            let length = Int(stream.received[0]) << 8 | Int(stream.received[1])
+            if stream.received.count >= 2 + length {
+                answered(fd, pending, Array(stream.received[2..<(2 + length)]), now: now)
+                return
+            }
+        }
+        pending.stream = stream
+        pendingQueries[fd] = pending
+    }
+
+    /// An answer from the upstream: checked (it must answer this query; rebinding), then
+    /// remembered and delivered, or refused.
+    private func answered(_ fd: Int32, _ pending: PendingQuery, _ bytes: [UInt8], now: UInt64) {
         guard let response = bytes.withUnsafeBytes({ DNSMessageParser.parseResponse($0) }), response.id == pending.query.id,
               response.question?.name == pending.query.question.name, response.question?.type == pending.query.question.type else {
             // Not the answer to this query (spoofed or garbled): keep waiting until the deadline.

@@ -17,6 +17,7 @@ struct RunOutcomeBuilder {
     func outcome(for result: SupervisionResult) -> RunOutcome {
         var manifest = self.manifest
         manifest.seccompDenials = result.denials
+        manifest.refusedSockets = result.refusedSockets
         if let ready = result.ready { manifest.layers.capabilities = Self.capabilities(from: ready) }
         let stats = cgroup?.stats()
         manifest.peakMemoryBytes = stats?.peakMemoryBytes

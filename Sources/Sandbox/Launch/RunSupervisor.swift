@@ -13,6 +13,7 @@ struct SupervisionResult {
     var initExit: (code: Int32, status: Int32)?
     var timedOut = false
     var denials: [String: Int] = [:]
+    var refusedSockets: [RunManifest.RefusedSocket] = []
     var terminal = false
     /// Monotonic times (ns): the workload about to exec, its exit reported, pid 1 gone.
     var readyAt: UInt64?
@@ -141,6 +142,7 @@ final class RunSupervisor {
         if let responder {
             // Denials still queued when the sandbox died were answered by the kernel.
             result.denials = responder.counts
+            result.refusedSockets = responder.refusedSockets
         }
         return result
     }
@@ -176,7 +178,10 @@ final class RunSupervisor {
             default:
                 break
             }
-            if let responder { result.denials = responder.counts }
+            if let responder {
+                result.denials = responder.counts
+                result.refusedSockets = responder.refusedSockets
+            }
         }
     }
 }

@@ -55,7 +55,7 @@ public final class SandboxLauncher {
             outcome = RunOutcome(exitStatus: WardenExitCode.code(for: error), message: error.message, manifest: manifest)
         }
         if let network, networkAttached {
-            outcome.manifest.network = network.detach()
+            outcome.manifest.network = network.detach(refusedSockets: outcome.manifest.refusedSockets)
             if let failure = outcome.manifest.network?.auditFailure {
                 outcome.manifest.warnings.append("network: \(failure)")
             }

@@ -15,7 +15,8 @@ final class Watchdog: @unchecked Sendable {
         for fd in pipe { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
         cancel = (FileDescriptor(pipe[0]), FileDescriptor(pipe[1]))
         let cancelRead = pipe[0]
-        work = BackgroundWork {
+        // On its own thread or not at all: run here, it would hold the launch until the deadline.
+        work = BackgroundWork.onOwnThread {
             while true {
                 let now = monotonicNanoseconds()
                 if now >= deadline {
@@ -28,6 +29,7 @@ final class Watchdog: @unchecked Sendable {
                 if ready > 0 { return false }
             }
         }
+        if work == nil { return nil }
     }
 
     /// Stops the watchdog; true when it had already fired.

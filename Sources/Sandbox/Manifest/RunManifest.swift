@@ -16,6 +16,9 @@ public struct RunManifest: Codable, Sendable {
     public var degraded: [String] = []
     /// seccomp denials by syscall name ("i386:getpid" for foreign-architecture calls).
     public var seccompDenials: [String: Int] = [:]
+    /// Sockets seccomp refused (raw, packet, families other than unix/inet/netlink), by kind:
+    /// the network guard records them in the audit log.
+    public var refusedSockets: [RefusedSocket] = []
     public var limits = LimitEvents()
     public var peakMemoryBytes: UInt64?
     public var warnings: [String] = []
@@ -23,6 +26,28 @@ public struct RunManifest: Codable, Sendable {
     public var phases: [Phase] = []
     /// What the network guard saw and decided (guarded modes only).
     public var network: NetworkSummary?
+
+    /// One kind of socket the workload tried to open and was refused, and how often.
+    public struct RefusedSocket: Codable, Sendable, Equatable {
+        public var family: Int32
+        public var type: Int32
+        public var proto: Int32
+        public var count: Int
+
+        public init(family: Int32, type: Int32, proto: Int32, count: Int) {
+            self.family = family
+            self.type = type
+            self.proto = proto
+            self.count = count
+        }
+
+        /// "AF_INET SOCK_RAW protocol 1".
+        public var description: String {
+            let families: [Int32: String] = [1: "AF_UNIX", 2: "AF_INET", 10: "AF_INET6", 16: "AF_NETLINK", 17: "AF_PACKET"]
+            let types: [Int32: String] = [1: "SOCK_STREAM", 2: "SOCK_DGRAM", 3: "SOCK_RAW", 4: "SOCK_RDM", 5: "SOCK_SEQPACKET", 10: "SOCK_PACKET"]
+            return "\(families[family] ?? "family \(family)") \(types[type] ?? "type \(type)") protocol \(proto)"
+        }
+    }
 
     /// Totals of the network guard for this run; the details are in the audit log.
     public struct NetworkSummary: Codable, Sendable {
@@ -35,13 +60,15 @@ public struct RunManifest: Codable, Sendable {
         public var dnsQueries: Int
         public var dnsRefused: Int
         public var packetsDropped: Int
+        /// Raw, packet and other sockets seccomp refused (each kind recorded in the audit log).
+        public var socketsRefused: Int
         public var auditRecords: Int64
         /// Why audit records could not be written (egress was refused from then on).
         public var auditFailure: String?
         public var namespaceInode: UInt64
 
         public init(mode: String, connections: Int, allowed: Int, refused: Int, bytesUp: Int64, bytesDown: Int64, dnsQueries: Int,
-                    dnsRefused: Int, packetsDropped: Int, auditRecords: Int64, auditFailure: String?, namespaceInode: UInt64) {
+                    dnsRefused: Int, packetsDropped: Int, socketsRefused: Int = 0, auditRecords: Int64, auditFailure: String?, namespaceInode: UInt64) {
             self.mode = mode
             self.connections = connections
             self.allowed = allowed
@@ -51,6 +78,7 @@ public struct RunManifest: Codable, Sendable {
             self.dnsQueries = dnsQueries
             self.dnsRefused = dnsRefused
             self.packetsDropped = packetsDropped
+            self.socketsRefused = socketsRefused
             self.auditRecords = auditRecords
             self.auditFailure = auditFailure
             self.namespaceInode = namespaceInode

@@ -5,7 +5,7 @@ import Glibc
 /// also intersected into the profile's filter, so a profile can only narrow it.
 public enum SeccompBaseline {
     /// Bumped whenever the rules below change (part of the manifest and of cache keys).
-    public static let version = 1
+    public static let version = 2
 
     public enum Constraint: Sendable, Equatable {
         /// The syscall is refused with this errno.
@@ -67,10 +67,12 @@ public enum SeccompBaseline {
     /// Syscalls allowed only for some arguments.
     public static let restricted: [String: ArgumentRegion] = {
         var table: [String: ArgumentRegion] = [:]
-        // R6: only these socket families; netlink only for NETLINK_ROUTE (0).
-        table["socket"] = ArgumentRegion(conjunctions: [
-            [.equal32(0, 1)], [.equal32(0, 2)], [.equal32(0, 10)], [.equal32(0, 16), .equal32(2, 0)],
-        ])
+        // R6: only these socket families; netlink only for NETLINK_ROUTE (0); inet and inet6
+        // only as stream or datagram sockets (no SOCK_RAW: raw sockets reach nothing, and the
+        // refusal is counted and recorded by the network guard, R19).
+        let inetTypes: [UInt64] = [1, 2]  // SOCK_STREAM, SOCK_DGRAM (under SOCK_TYPE_MASK 0xF)
+        table["socket"] = ArgumentRegion(conjunctions: [[.equal32(0, 1)], [.equal32(0, 16), .equal32(2, 0)]]
+            + [2, 10].flatMap { family in inetTypes.map { [.equal32(0, family), .masked(1, mask: 0xF, equals: $0)] } })
         table["socketpair"] = ArgumentRegion(conjunctions: [[.equal32(0, 1)]])
         table["clone"] = ArgumentRegion(conjunctions: [[.masked(0, mask: namespaceCloneFlags, equals: 0)]])
         // R7: TIOCSTI/TIOCLINUX, compared on the 32 bits the kernel reads.

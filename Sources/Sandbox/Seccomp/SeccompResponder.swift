@@ -10,6 +10,19 @@ final class SeccompResponder {
     let listener: FileDescriptor
     private let resolver: LazyDenialResolver
     private(set) var counts: [String: Int] = [:]
+    /// socket(2) denials by (family, type, protocol): what the network guard records.
+    private(set) var sockets: [SocketKey: Int] = [:]
+
+    struct SocketKey: Hashable {
+        var family: Int32
+        var type: Int32
+        var proto: Int32
+    }
+
+    var refusedSockets: [RunManifest.RefusedSocket] {
+        sockets.map { RunManifest.RefusedSocket(family: $0.key.family, type: $0.key.type, proto: $0.key.proto, count: $0.value) }
+            .sorted { ($0.family, $0.type, $0.proto) < ($1.family, $1.type, $1.proto) }
+    }
     private var request: UnsafeMutablePointer<seccomp_notif>?
     private var response: UnsafeMutablePointer<seccomp_notif_resp>?
 
@@ -39,7 +52,14 @@ final class SeccompResponder {
         let data = request.pointee.data
         let args = withUnsafeBytes(of: data.args) { Array($0.bindMemory(to: UInt64.self)) }
         let errno = resolver.errno(nr: data.nr, arch: data.arch, args: args)
-        counts[Self.name(nr: data.nr, arch: data.arch), default: 0] += 1
+        let name = Self.name(nr: data.nr, arch: data.arch)
+        counts[name, default: 0] += 1
+        if name == "socket", args.count >= 3 {
+            // The type's low four bits (SOCK_TYPE_MASK); the rest are SOCK_NONBLOCK/CLOEXEC.
+            let key = SocketKey(family: Int32(truncatingIfNeeded: args[0]), type: Int32(truncatingIfNeeded: args[1] & 0xF),
+                                proto: Int32(truncatingIfNeeded: args[2]))
+            sockets[key, default: 0] += 1
+        }
 
         let responseSize = Int(seccompNotificationSizes.response)
         UnsafeMutableRawPointer(response).initializeMemory(as: UInt8.self, repeating: 0, count: responseSize)

@@ -19,16 +19,26 @@ public final class AuditWriter: Sendable {
     private let state = Mutex(State())
     private let capacity: Int
     private let interval: UInt32
-    private let thread: WriterThread
+    /// The writer's own OS thread (not the cooperative pool: it blocks on the disk).
+    private let worker = Mutex<BackgroundWork<Void>?>(nil)
 
     /// `makeStore` runs on the writer thread, which owns the connection (SQLite connections are
     /// not shared between threads). `flushMicroseconds`: how long records may wait.
     public init(capacity: Int = 100_000, flushMicroseconds: UInt32 = 20_000, makeStore: @escaping @Sendable () throws(StoreError) -> any AuditStore) {
         self.capacity = capacity
         interval = flushMicroseconds
-        thread = WriterThread()
-        let started = thread.start { [self] in loop(makeStore) }
-        if !started { state.withLock { $0.failure = "the audit writer thread cannot start: \(errnoDescription(errno))" } }
+        if let work = BackgroundWork.onOwnThread({ [self] in loop(makeStore) }) {
+            worker.withLock { $0 = work }
+        } else {
+            state.withLock { $0.failure = "the audit writer thread cannot start: \(errnoDescription(errno))" }
+        }
+    }
+
+    /// Takes a store the caller opened (so that a store that cannot be opened is the caller's
+    /// error, before anything starts); from then on only the writer thread uses it.
+    public convenience init(opened store: any AuditStore, capacity: Int = 100_000, flushMicroseconds: UInt32 = 20_000) {
+        let handed = UncheckedBox(store)
+        self.init(capacity: capacity, flushMicroseconds: flushMicroseconds, makeStore: { () throws(StoreError) -> any AuditStore in handed.value })
     }
 
     /// Whether egress may go on: every record so far was written or is queued within bounds.
@@ -55,7 +65,11 @@ public final class AuditWriter: Sendable {
     @discardableResult
     public func close() -> String? {
         state.withLock { $0.closing = true }
-        thread.join()
+        let work = worker.withLock { worker in
+            defer { worker = nil }
+            return worker
+        }
+        work?.wait()
         return state.withLock { $0.failure }
     }
 
@@ -97,38 +111,5 @@ public final class AuditWriter: Sendable {
             if closing && state.withLock({ $0.pending.isEmpty }) { return }
             if !closing { usleep(interval) }
         }
-    }
-}
-
-/// The writer's OS thread (not the cooperative pool: it blocks on the disk).
-private final class WriterThread: @unchecked Sendable {
-    // Safe: `thread` is written once by `start` before any `join`, both from the owner.
-    private var thread = pthread_t()
-    private var started = false
-
-    func start(_ body: @escaping () -> Void) -> Bool {
-        let box = Unmanaged.passRetained(Body(body)).toOpaque()
-        if pthread_create(&thread, nil, { context in
-            guard let context else { return nil }
-            Unmanaged<Body>.fromOpaque(context).takeRetainedValue().run()
-            return nil
-        }, box) == 0 {
-            started = true
-        } else {
-            Unmanaged<Body>.fromOpaque(box).release()
-        }
-        return started
-    }
-
-    func join() {
-        if started {
-            pthread_join(thread, nil)
-            started = false
-        }
-    }
-
-    private final class Body {
-        let run: () -> Void
-        init(_ run: @escaping () -> Void) { self.run = run }
     }
 }

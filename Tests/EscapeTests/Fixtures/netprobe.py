@@ -84,6 +84,49 @@ def main():
                 out(result="ok", status=data.split(b" ")[1].decode() if data else "")
             except (ssl.SSLError, ConnectionResetError, OSError) as e:
                 out(result=type(e).__name__)
+        elif kind == "dnstcp":
+            # dnstcp NAME: one A query over TCP to the sandbox's resolver; reports the answers.
+            name = args[0]
+            query = bytes([0x12, 0x34, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0])
+            for label in name.split("."):
+                query += bytes([len(label)]) + label.encode()
+            query += b"\0\0\1\0\1"
+            s = connect("127.0.0.1", 53)
+            s.sendall(len(query).to_bytes(2, "big") + query)
+            data = b""
+            while len(data) < 2 or len(data) < 2 + int.from_bytes(data[:2], "big"):
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+            answer = data[2:]
+            rcode = answer[3] & 0xF if len(answer) > 3 else -1
+            count = int.from_bytes(answer[6:8], "big") if len(answer) > 8 else 0
+            addresses = []
+            at = len(query)
+            for _ in range(count):
+                if at < len(answer) and answer[at] & 0xC0 == 0xC0:
+                    at += 2  # compressed name
+                else:
+                    while at < len(answer) and answer[at] != 0:
+                        at += 1 + answer[at]
+                    at += 1
+                rtype = int.from_bytes(answer[at:at + 2], "big")
+                length = int.from_bytes(answer[at + 8:at + 10], "big")
+                if rtype == 1 and length == 4:
+                    addresses.append(".".join(str(b) for b in answer[at + 10:at + 14]))
+                at += 10 + length
+            out(rcode=rcode, addresses=addresses)
+        elif kind == "rawsock":
+            # rawsock inet|packet: tries to open a raw socket, reports the error.
+            try:
+                if args[0] == "packet":
+                    socket.socket(17, socket.SOCK_RAW, 0x0300)  # AF_PACKET, ETH_P_ALL
+                else:
+                    socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+                out(result="opened")
+            except OSError as e:
+                out(result=type(e).__name__, errno=e.errno)
         elif kind == "proxied":
             # proxied PROXYPORT URL... : one absolute-form GET per URL on one proxy connection.
             s = connect("127.0.0.1", int(args[0]))
