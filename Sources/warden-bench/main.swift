@@ -129,14 +129,19 @@ if options.guardOnly {
     exit(0)
 }
 
-let wardenTrue = [options.warden, "run", "--", "/bin/true"]
+// Like for like: bubblewrap's sandbox has an empty network namespace, and so has --net none.
+// The guarded launch (network namespace captured by the guard) is measured beside them.
+let wardenTrue = [options.warden, "run", "--net", "none", "--", "/bin/true"]
+// No DNS query is made by /bin/true; the upstream is named only so the run does not depend on
+// the host's resolv.conf.
+let guardedTrue = [options.warden, "run", "--net", "allowlist", "--dns-upstream", "127.0.0.1", "--", "/bin/true"]
 let bwrapTrue = [options.bwrap, "--unshare-all", "--die-with-parent", "--ro-bind", "/usr", "/usr", "--symlink", "usr/lib", "/lib",
                  "--symlink", "usr/lib64", "/lib64", "--symlink", "usr/bin", "/bin", "--symlink", "usr/sbin", "/sbin",
                  "--proc", "/proc", "--dev", "/dev", "/bin/true"]
 let bareTrue = ["/bin/true"]
 
 // Warm-up: caches (the compiled seccomp profile, page cache) and a sanity check of each command.
-for command in [wardenTrue, bwrapTrue, bareTrue] {
+for command in [wardenTrue, guardedTrue, bwrapTrue, bareTrue] {
     let sample = measure(command, directory: workspace)
     if sample.status != 0 {
         printError("warden-bench: \(command.joined(separator: " ")) failed (status \(sample.status)) \(sample.output)")
@@ -144,28 +149,33 @@ for command in [wardenTrue, bwrapTrue, bareTrue] {
     }
 }
 
-print("Launch of /bin/true, \(options.runs) runs each, interleaved (warden, bwrap, bare)")
-var wardenTimes: [Double] = [], bwrapTimes: [Double] = [], bareTimes: [Double] = []
+print("Launch of /bin/true, \(options.runs) runs each, interleaved (warden --net none, warden guarded, bwrap, bare)")
+var wardenTimes: [Double] = [], guardedTimes: [Double] = [], bwrapTimes: [Double] = [], bareTimes: [Double] = []
 var wardenRSS: [Int] = []
 for _ in 0..<options.runs {
     let w = measure(wardenTrue, directory: workspace)
     wardenTimes.append(w.seconds)
     wardenRSS.append(w.maxRSSKiB)
+    let g = measure(guardedTrue, directory: workspace)
+    guardedTimes.append(g.seconds)
+    wardenRSS.append(g.maxRSSKiB)
     bwrapTimes.append(measure(bwrapTrue, directory: workspace).seconds)
     bareTimes.append(measure(bareTrue, directory: workspace).seconds)
 }
-for (name, values) in [("warden", wardenTimes), ("bwrap", bwrapTimes), ("bare", bareTimes)] {
-    print("  \(name.padding(toLength: 7, withPad: " ", startingAt: 0)) median \(ms(median(values)))  p90 \(ms(percentile(values, 0.9)))")
+for (name, values) in [("warden", wardenTimes), ("guarded", guardedTimes), ("bwrap", bwrapTimes), ("bare", bareTimes)] {
+    print("  \(name.padding(toLength: 8, withPad: " ", startingAt: 0)) median \(ms(median(values)))  p90 \(ms(percentile(values, 0.9)))")
 }
 let launchRatio = median(wardenTimes) / median(bwrapTimes)
 print("  ratio warden/bwrap (medians): \(ratio(median(wardenTimes), median(bwrapTimes)))  (target <= 1.0)")
+print("  the network guard adds \(ms(median(guardedTimes) - median(wardenTimes))) to a launch (capture rules, sockets, its thread and audit writer)")
 print("  layers: warden = 7 namespaces + idmapped workspace + seccomp + Landlock + cgroups + rlimits + empty capabilities")
 print("          bwrap  = namespaces (--unshare-all) + empty capabilities; no seccomp, no Landlock, no cgroups")
 
-// Where Warden's time goes: the phases recorded in the manifest of one more run.
-let manifestPath = workspace + "/bench-manifest.json"
-_ = measure([options.warden, "run", "--manifest", manifestPath, "--", "/bin/true"], directory: workspace)
-if let text = try? Files.readText(manifestPath) {
+// Where Warden's time goes: the phases recorded in the manifest of one more run of each.
+func printPhases(_ label: String, _ command: [String]) {
+    let manifestPath = workspace + "/bench-manifest.json"
+    _ = measure(Array(command.prefix(2)) + ["--manifest", manifestPath] + Array(command.dropFirst(2)), directory: workspace)
+    guard let text = try? Files.readText(manifestPath) else { return }
     // Each phase is {"milliseconds" : N, "name" : "..."} (keys sorted).
     var phases: [String] = []
     var cursor = text[...]
@@ -178,11 +188,13 @@ if let text = try? Files.readText(manifestPath) {
         phases.append("\(afterName[..<end]) \(Double(Int(number * 100)) / 100) ms")
         cursor = afterName[end...]
     }
-    print("  warden phases (one run): " + phases.joined(separator: ", "))
+    print("  \(label) phases (one run): " + phases.joined(separator: ", "))
 }
+printPhases("warden", wardenTrue)
+printPhases("guarded", guardedTrue)
 
 let peakMiB = Double(wardenRSS.max() ?? 0) / 1024
-print("\nPeak RSS of `warden run -- /bin/true` (the supervisor process): max \(Double(Int(peakMiB * 10)) / 10) MiB over \(options.runs) runs (target <= 32 MiB)")
+print("\nPeak RSS of `warden run -- /bin/true` (the supervisor process, with and without the guard): max \(Double(Int(peakMiB * 10)) / 10) MiB over \(2 * options.runs) runs (target <= 32 MiB)")
 
 // seccomp cost: dd with 1-byte blocks is two syscalls per byte with almost no work in between,
 // the worst case for a filter. The same bubblewrap sandbox runs it without a filter, with a

@@ -175,6 +175,24 @@ struct NetworkGuardTests {
         #expect(icmp?["decision"] as? String == "deny")
     }
 
+    @Test func pythonUrllibToAllowedAndDeniedNamesAndARawAddress() {
+        workspace.write("ca.pem", (try? String(contentsOfFile: net.caPath, encoding: .utf8)) ?? "")
+        let (plain, plainFields) = probe(["urllib", "http://allowed.test/"])
+        #expect(plainFields["status"] as? Int == 200, "\(plain.stdout) \(plain.stderr)")
+        #expect(record(records(plain), kind: "request", name: "allowed.test", decision: "allow") != nil)
+        let (tls, tlsFields) = probe(["urllib", "https://allowed.test/", "ca.pem"])
+        #expect(tlsFields["status"] as? Int == 200, "\(tls.stdout)")
+        #expect(records(tls).contains { $0["kind"] as? String == "connection" && $0["nameSource"] as? String == "sni" && $0["decision"] as? String == "allow" })
+        let (denied, deniedFields) = probe(["urllib", "https://denied.test/", "ca.pem"])
+        #expect(deniedFields["error"] as? String == "gaierror", "the name does not resolve: \(denied.stdout)")
+        #expect(record(records(denied), kind: "dns", name: "denied.test", decision: "deny") != nil)
+        // A raw address no name produced: allowed by its cidr rule, and flagged as such.
+        let (raw, rawFields) = probe(["urllib", "http://\(net.server)/"])
+        #expect(rawFields["status"] as? Int == 200, "\(raw.stdout)")
+        let connection = record(records(raw), kind: "connection", decision: "allow")
+        #expect((connection?["flags"] as? [String] ?? []).contains("raw-ip"), "\(records(raw))")
+    }
+
     @Test func dnsOverTCPGoesUpstreamOverTCP() {
         let (result, fields) = probe(["dnstcp", "allowed.test"])
         #expect(fields["rcode"] as? Int == 0, "\(result.stdout) \(result.stderr)")

@@ -4,17 +4,14 @@ import WardenSystem
 /// Enforces a deadline from its own thread: the supervisor's loop can block (writing to a
 /// caller's terminal that does not read), and the timeout must hold regardless.
 final class Watchdog: @unchecked Sendable {
-    // Safe: `cancel` is written once before the thread starts; the thread only reads it.
-    private let cancel: (read: FileDescriptor, write: FileDescriptor)
+    // Safe: both are set once in `init`; the thread only waits on `cancel`.
+    private let cancel: WakeupPipe
     private var work: BackgroundWork<Bool>?
 
     /// Calls `action` at `deadline` (monotonic ns) unless stopped before.
     init?(deadline: UInt64, action: @escaping @Sendable () -> Void) {
-        var pipe: [Int32] = [-1, -1]
-        guard Glibc.pipe(&pipe) == 0 else { return nil }
-        for fd in pipe { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
-        cancel = (FileDescriptor(pipe[0]), FileDescriptor(pipe[1]))
-        let cancelRead = pipe[0]
+        guard let cancel = WakeupPipe() else { return nil }
+        self.cancel = cancel
         // On its own thread or not at all: run here, it would hold the launch until the deadline.
         work = BackgroundWork.onOwnThread {
             while true {
@@ -23,10 +20,8 @@ final class Watchdog: @unchecked Sendable {
                     action()
                     return true
                 }
-                var entry = pollfd(fd: cancelRead, events: Int16(POLLIN), revents: 0)
                 let milliseconds = Int32(min(UInt64(Int32.max), (deadline - now) / 1_000_000 + 1))
-                let ready = poll(&entry, 1, milliseconds)
-                if ready > 0 { return false }
+                if cancel.wait(milliseconds: milliseconds) { return false }
             }
         }
         if work == nil { return nil }
@@ -34,8 +29,7 @@ final class Watchdog: @unchecked Sendable {
 
     /// Stops the watchdog; true when it had already fired.
     func stop() -> Bool {
-        var byte: UInt8 = 1
-        _ = write(cancel.write.raw, &byte, 1)
+        cancel.signal()
         return work?.wait() ?? false
     }
 }

@@ -21,12 +21,15 @@ public final class AuditWriter: Sendable {
     private let interval: UInt32
     /// The writer's own OS thread (not the cooperative pool: it blocks on the disk).
     private let worker = Mutex<BackgroundWork<Void>?>(nil)
+    /// Cuts the wait between batches short when the writer is closed (a run's teardown).
+    private let wakeup: WakeupPipe?
 
     /// `makeStore` runs on the writer thread, which owns the connection (SQLite connections are
     /// not shared between threads). `flushMicroseconds`: how long records may wait.
     public init(capacity: Int = 100_000, flushMicroseconds: UInt32 = 20_000, makeStore: @escaping @Sendable () throws(StoreError) -> any AuditStore) {
         self.capacity = capacity
         interval = flushMicroseconds
+        wakeup = WakeupPipe()
         if let work = BackgroundWork.onOwnThread({ [self] in loop(makeStore) }) {
             worker.withLock { $0 = work }
         } else {
@@ -65,6 +68,7 @@ public final class AuditWriter: Sendable {
     @discardableResult
     public func close() -> String? {
         state.withLock { $0.closing = true }
+        wakeup?.signal()
         let work = worker.withLock { worker in
             defer { worker = nil }
             return worker
@@ -109,7 +113,9 @@ public final class AuditWriter: Sendable {
                 }
             }
             if closing && state.withLock({ $0.pending.isEmpty }) { return }
-            if !closing { usleep(interval) }
+            if !closing {
+                if let wakeup { wakeup.wait(milliseconds: Int32(max(1, interval / 1000))) } else { usleep(interval) }
+            }
         }
     }
 }

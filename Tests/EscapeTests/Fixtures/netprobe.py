@@ -84,6 +84,17 @@ def main():
                 out(result="ok", status=data.split(b" ")[1].decode() if data else "")
             except (ssl.SSLError, ConnectionResetError, OSError) as e:
                 out(result=type(e).__name__)
+        elif kind == "urllib":
+            # urllib URL [CAFILE]: one GET with the standard library; reports status or error.
+            import urllib.request, urllib.error
+            ctx = ssl.create_default_context(cafile=args[1]) if len(args) > 1 else None
+            try:
+                with urllib.request.urlopen(args[0], timeout=8, context=ctx) as r:
+                    out(status=r.status, body=len(r.read()))
+            except urllib.error.HTTPError as e:
+                out(status=e.code, block=e.headers.get("X-Warden-Block", ""))
+            except (urllib.error.URLError, OSError) as e:
+                out(error=type(getattr(e, "reason", e)).__name__, message=str(e))
         elif kind == "dnstcp":
             # dnstcp NAME: one A query over TCP to the sandbox's resolver; reports the answers.
             name = args[0]
