@@ -34,6 +34,8 @@ let package = Package(
         // The network guard: each sandbox's egress captured in its own network namespace, judged
         // by policy, relayed (splice) or refused, every decision recorded.
         .target(name: "NetGuard", dependencies: ["Policy", "Store", "WardenSystem", "CWardenShim"]),
+        // Background agents: environments (.cursor/environment.json), lifecycle, workspaces.
+        .target(name: "Agent"),
         // `warden` commands.
         .target(
             name: "WardenCLI",
@@ -56,6 +58,7 @@ let package = Package(
         .testTarget(name: "SandboxTests", dependencies: ["Sandbox", "WardenSystem"]),
         .testTarget(name: "NetGuardTests", dependencies: ["NetGuard", "Policy", "Store", "WardenSystem"]),
         .testTarget(name: "PolicyTests", dependencies: ["Policy", "Store", "Admin"]),
+        .testTarget(name: "AgentTests", dependencies: ["Agent"]),
         .testTarget(
             name: "CLITests",
             dependencies: [

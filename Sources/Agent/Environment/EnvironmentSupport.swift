@@ -1,0 +1,41 @@
+/// What of an environment file this host cannot honour, said at start (never silently
+/// ignored): each notice names the field and what Warden does instead.
+public enum EnvironmentSupport {
+    public struct Notice: Sendable, Equatable, CustomStringConvertible {
+        public var field: String
+        public var message: String
+        public var description: String { "\(field): \(message)" }
+    }
+
+    /// `containerEngine`: whether a container engine is available to build or pull a base.
+    public static func notices(_ environment: AgentEnvironment, containerEngine: Bool = false) -> [Notice] {
+        var notices: [Notice] = []
+        switch environment.base {
+        case .snapshot(let id)?:
+            notices.append(Notice(field: "snapshot", message: "\"\(id)\" is a snapshot of another service; Warden prepares its own from the host base and `install`"))
+        case .image(let image)? where !containerEngine:
+            notices.append(Notice(field: "image", message: "\"\(image)\" needs a container engine, and this host has none; the agent runs on the host base"))
+        case .build(let build)? where !containerEngine:
+            let what = build.resolvedDockerfile.map { "the Dockerfile \($0.isEmpty ? "." : $0)" } ?? "dockerfileContents"
+            notices.append(Notice(field: "build", message: "building \(what) needs a container engine, and this host has none; the agent runs on the host base"))
+        default:
+            break
+        }
+        if let user = environment.user, user != "agent" {
+            notices.append(Notice(field: "user", message: "the agent runs as Warden's unprivileged user \"agent\", not \"\(user)\" (install runs as root inside the sandbox)"))
+        }
+        if environment.disableAllMcpServers != nil || environment.mcpServerAllowlist != nil {
+            notices.append(Notice(field: "mcpServerAllowlist", message: "Warden starts no MCP servers; the agent program's own configuration decides"))
+        }
+        if environment.chromeExecutablePath != nil {
+            notices.append(Notice(field: "chromeExecutablePath", message: "Warden provides no browser and does not use this path"))
+        }
+        if environment.enableTesting != nil {
+            notices.append(Notice(field: "enable_testing", message: "has no meaning in Warden and is not used"))
+        }
+        if !environment.repositoryDependencies.isEmpty {
+            notices.append(Notice(field: "repositoryDependencies", message: "the agent gets no repository token; these repositories are reachable only as the network policy allows"))
+        }
+        return notices
+    }
+}
