@@ -7,7 +7,7 @@ PREFIX ?= /usr/local
 # The launch path is one static process: no dynamic loader, no shared Swift runtime.
 RELEASE_FLAGS := -c release --static-swift-stdlib -Xswiftc -static-executable
 BIN := $(CURDIR)/.build/release
-DEBIAN_PACKAGES := libseccomp-dev libcap-dev libsqlite3-dev gcc libc6-dev pkg-config python3 git curl bubblewrap \
+DEBIAN_PACKAGES := libseccomp-dev libcap-dev libsqlite3-dev libssl-dev gcc libc6-dev pkg-config python3 git curl bubblewrap \
 	nftables iproute2 procps util-linux busybox-static python3-pip iputils-ping openssl
 
 .PHONY: deps build test unit-test escape-test demo bench install clean

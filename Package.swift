@@ -19,6 +19,7 @@ let package = Package(
             name: "CSeccomp", pkgConfig: "libseccomp", providers: [.apt(["libseccomp-dev"])]),
         .systemLibrary(name: "CCap", pkgConfig: "libcap", providers: [.apt(["libcap-dev"])]),
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
+        .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
         // The one hand-written C target: code that runs between clone and exec, and syscalls
         // libc does not wrap. Every symbol is prefixed `wd_`.
         .target(name: "CWardenShim", linkerSettings: [.linkedLibrary("cap")]),
@@ -30,7 +31,7 @@ let package = Package(
         // The org policy: model, decisions, matchers. Pure: no I/O, no clock.
         .target(name: "Policy"),
         // Durable state (SQLite through its C API): policy versions, history, decisions.
-        .target(name: "Store", dependencies: ["Policy", "WardenSystem", "CSQLite"]),
+        .target(name: "Store", dependencies: ["Policy", "WardenSystem", "CSQLite", "CCrypto"]),
         // The network guard: each sandbox's egress captured in its own network namespace, judged
         // by policy, relayed (splice) or refused, every decision recorded.
         .target(name: "NetGuard", dependencies: ["Policy", "Store", "WardenSystem", "CWardenShim"]),
@@ -59,6 +60,7 @@ let package = Package(
         .testTarget(name: "NetGuardTests", dependencies: ["NetGuard", "Policy", "Store", "WardenSystem"]),
         .testTarget(name: "PolicyTests", dependencies: ["Policy", "Store", "Admin"]),
         .testTarget(name: "AgentTests", dependencies: ["Agent"]),
+        .testTarget(name: "StoreTests", dependencies: ["Store", "WardenSystem"]),
         .testTarget(
             name: "CLITests",
             dependencies: [

@@ -15,29 +15,8 @@ public final class SQLiteAuditStore: AuditStore {
 
     /// Opens the store at `path`; `create` makes it (mode 0600) when missing.
     public init(path: String, readOnly: Bool = false, create: Bool = true) throws(StoreError) {
-        if create && !readOnly && Files.lstat(path) == nil {
-            let fd = Glibc.open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o600)
-            guard fd >= 0 || errno == EEXIST else {
-                throw StoreError(.unavailable, "create the audit store \(path): \(errnoDescription(errno))")
-            }
-            if fd >= 0 { Glibc.close(fd) }
-        }
-        database = try SQLiteDatabase(path: path, readOnly: readOnly, create: false)
-        if !readOnly { try database.execute("PRAGMA synchronous = FULL") }
-        let version = try database.query("PRAGMA user_version").first?.first?.integer ?? 0
-        guard version <= Self.schemaVersion else {
-            throw StoreError(.newerSchema, "\(path) has audit schema version \(version); this Warden knows up to \(Self.schemaVersion)")
-        }
-        if version == 0 {
-            guard !readOnly else { throw StoreError(.corrupt, "\(path) is not a Warden audit store (no schema)") }
-            let tables = try database.query("SELECT count(*) FROM sqlite_master").first?.first?.integer ?? 0
-            guard tables == 0 else { throw StoreError(.corrupt, "\(path) is not a Warden audit store (no schema version)") }
-            try database.execute("PRAGMA journal_mode = WAL")
-            try database.transaction { () throws(StoreError) in
-                try database.execute(Self.schema)
-                try database.execute("PRAGMA user_version = \(Self.schemaVersion)")
-            }
-        }
+        database = try SQLiteStoreFile.open(path: path, kind: "audit store", schema: Self.schema, version: Self.schemaVersion,
+                                            readOnly: readOnly, create: create)
     }
 
     private static let schema = """
