@@ -36,12 +36,12 @@ let package = Package(
         // by policy, relayed (splice) or refused, every decision recorded.
         .target(name: "NetGuard", dependencies: ["Policy", "Store", "WardenSystem", "CWardenShim"]),
         // Background agents: environments (.cursor/environment.json), lifecycle, workspaces.
-        .target(name: "Agent"),
+        .target(name: "Agent", dependencies: ["Store", "Policy", "WardenSystem"]),
         // `warden` commands.
         .target(
             name: "WardenCLI",
             dependencies: [
-                "Sandbox", "WardenSystem", "Policy", "Store", "NetGuard",
+                "Sandbox", "WardenSystem", "Policy", "Store", "NetGuard", "Agent",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         // `warden-admin` commands.

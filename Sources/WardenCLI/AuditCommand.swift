@@ -59,9 +59,7 @@ struct AuditFilters: ParsableArguments {
         if let since {
             do {
                 let duration = try PolicyDuration.parse(since)
-                var now = timespec()
-                clock_gettime(CLOCK_REALTIME, &now)
-                query.since = Int64(now.tv_sec) * 1000 - Int64(duration.seconds) * 1000
+                query.since = wallMilliseconds() - Int64(duration.seconds) * 1000
             } catch {
                 throw ValidationError("--since \(since): \(error.message)")
             }
@@ -100,7 +98,7 @@ struct AuditListCommand: ParsableCommand {
             rows.append([Timestamp.text(r.time / 1000), r.runID, "\(r.kind.rawValue)/\(r.proto)", decision, destination, request,
                          r.kind == .connection ? "\(r.bytesUp)/\(r.bytesDown)" : "", r.rule])
         }
-        AuditTable.print(rows)
+        Swift.print(TextTable.render(rows), terminator: "")
     }
 }
 
@@ -169,7 +167,7 @@ struct AuditSummaryCommand: ParsableCommand {
             table.append([row.destination, row.port > 0 ? "\(row.port)" : "", row.proto, "\(row.events)", "\(row.allowed)", "\(row.denied)",
                           "\(row.bytesUp)", "\(row.bytesDown)"])
         }
-        AuditTable.print(table)
+        Swift.print(TextTable.render(table), terminator: "")
     }
 }
 
@@ -230,22 +228,5 @@ struct AuditJSON: Encodable {
         let encoder = JSONEncoder()
         encoder.outputFormatting = pretty ? [.prettyPrinted, .sortedKeys] : [.sortedKeys]
         if let data = try? encoder.encode(value) { print(String(decoding: data, as: UTF8.self)) }
-    }
-}
-
-/// Aligned columns; every cell stripped of terminal controls (names come from sandboxes, R13).
-enum AuditTable {
-    static func print(_ rows: [[String]]) {
-        let clean = rows.map { $0.map { String(stripTerminalControls($0).map { $0 == "\n" || $0 == "\t" ? " " : $0 }) } }
-        var widths = [Int](repeating: 0, count: clean.first?.count ?? 0)
-        for row in clean { for (index, cell) in row.enumerated() where index < widths.count { widths[index] = max(widths[index], min(cell.count, 60)) } }
-        for row in clean {
-            var line = ""
-            for (index, cell) in row.enumerated() {
-                let text = cell.count > 60 ? String(cell.prefix(59)) + "…" : cell
-                line += index == row.count - 1 ? text : text + String(repeating: " ", count: widths[index] - text.count + 2)
-            }
-            Swift.print(line)
-        }
     }
 }

@@ -1,3 +1,4 @@
+import CWardenShim
 import Glibc
 
 /// An owned file descriptor, closed exactly once: by `close()`, or when the last reference goes.
@@ -72,4 +73,10 @@ public final class FileDescriptor {
     public func writeAll(_ text: String) throws(SystemError) {
         try writeAll(Array(text.utf8))
     }
+}
+
+/// accept4(2) with the new descriptor close-on-exec (and `flags`, e.g. SOCK_NONBLOCK): no
+/// window in which a concurrent spawn could inherit it. -1 with errno on failure.
+public func acceptCloseOnExec(_ listener: Int32, flags: Int32 = 0) -> Int32 {
+    wd_accept4(listener, flags | Int32(SOCK_CLOEXEC.rawValue))
 }

@@ -90,3 +90,10 @@ public func rfc3339Now() -> String {
     clock_gettime(CLOCK_REALTIME, &ts)
     return Timestamp.text(Int64(ts.tv_sec), milliseconds: Int32(ts.tv_nsec / 1_000_000))
 }
+
+/// Wall-clock time in milliseconds since the epoch (record times).
+public func wallMilliseconds() -> Int64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_REALTIME, &ts)
+    return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
+}

@@ -1,5 +1,6 @@
 import Glibc
 import Store
+import WardenSystem
 
 /// Turns the guard's decisions into audit records for one sandbox. Repeated identical
 /// denials (same kind, destination, name and rule) within a window are merged into one
@@ -45,15 +46,9 @@ final class AuditRecorder {
 
     var failure: String? { writer.failure }
 
-    static func wallMilliseconds() -> Int64 {
-        var now = timespec()
-        clock_gettime(CLOCK_REALTIME, &now)
-        return Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000
-    }
-
     /// A record for this sandbox with the common fields filled.
     func make(_ kind: AuditRecord.Kind, proto: String, allowed: Bool, rule: String, reason: String) -> AuditRecord {
-        AuditRecord(time: Self.wallMilliseconds(), runID: runID, agentID: agentID, owner: owner, kind: kind, proto: proto,
+        AuditRecord(time: wallMilliseconds(), runID: runID, agentID: agentID, owner: owner, kind: kind, proto: proto,
                     allowed: allowed, rule: rule, reason: reason)
     }
 
@@ -84,7 +79,7 @@ final class AuditRecorder {
         guard entry.repeats > 0 else { return }
         var record = entry.record
         record.count = entry.repeats
-        record.time = Self.wallMilliseconds()
+        record.time = wallMilliseconds()
         record.reason = "repeated \(entry.repeats) more time(s) within \(Self.mergeWindowNanoseconds / 1_000_000_000) s: " + record.reason
         recorded += 1
         writer.submit(record)

@@ -1,0 +1,86 @@
+import Agent
+import ArgumentParser
+import Glibc
+import Sandbox
+import Store
+import WardenSystem
+
+/// `warden serve`: the long-running supervisor. The `warden secrets` (and, next, `warden
+/// agent`) commands talk to it over its socket; it alone holds the secrets key.
+struct ServeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Run the supervisor (root): the socket the agent and secrets commands use.",
+        discussion: """
+            The socket (default \(SupervisorClient.systemSocket), or WARDEN_SOCKET) is mode 0666: \
+            any local user may connect, and each request is decided by the organisation's policy \
+            for the caller's uid as the kernel reports it (SO_PEERCRED). The secrets key file \
+            (default \(KeyFileProvider.systemPath)) is made on first use, root-only, outside \
+            Warden's home. Stops on SIGINT or SIGTERM.
+            """)
+
+    @Option(name: .long, help: ArgumentHelp("Warden's home (default: WARDEN_HOME, else /var/lib/warden).", valueName: "dir"))
+    var home: String?
+
+    @Option(name: .long, help: ArgumentHelp("The socket to listen on.", valueName: "path"))
+    var socket: String?
+
+    @Option(name: .customLong("key-file"), help: ArgumentHelp("The secrets key file (kept apart from the home).", valueName: "path"))
+    var keyFile: String?
+
+    func run() throws {
+        guard geteuid() == 0 else {
+            printError("warden: serve needs root: it runs sandboxes with the network guard and alone holds the secrets key")
+            throw ExitCode(WardenExitCode.layerUnavailable)
+        }
+        Host.hardenSelf()
+        let home = PolicyHome.resolve(requested: home ?? Host.environment("WARDEN_HOME"), uid: 0).path
+        let socketPath = socket ?? Host.environment("WARDEN_SOCKET") ?? SupervisorClient.systemSocket
+        guard socketPath.hasPrefix("/") else { throw ValidationError("--socket \(socketPath): expected an absolute path") }
+        let keys = KeyFileProvider(path: keyFile ?? KeyFileProvider.systemPath, home: home)
+        do {
+            // Fail at start, not at the first request, when the home or the key is unusable.
+            if Files.lstat(home) == nil { try Files.makeDirectories(home, mode: 0o755) }
+            _ = try SecretStore(path: SecretStore.path(home: home), keys: keys)
+        } catch let error as StoreError {
+            printError("warden: serve: \(error.message)")
+            throw ExitCode(WardenExitCode.setupFailed)
+        } catch let error as SystemError {
+            printError("warden: serve: \(error.description)")
+            throw ExitCode(WardenExitCode.setupFailed)
+        }
+        let directory = String(socketPath[..<(socketPath.lastIndex(of: "/") ?? socketPath.startIndex)])
+        if !directory.isEmpty && Files.lstat(directory) == nil { mkdir(directory, 0o755) }
+        let server: SupervisorServer
+        do {
+            server = try SupervisorServer(socketPath: socketPath, handler: WardenSupervisor(secrets: SecretsService(home: home, keys: keys)))
+        } catch {
+            printError("warden: serve: \(error.description)")
+            throw ExitCode(WardenExitCode.setupFailed)
+        }
+        try ServeSignals.stopOnTermination(server)
+        printError("warden: supervisor listening on \(socketPath) (home \(home))")
+        server.run()
+    }
+}
+
+/// SIGINT and SIGTERM stop the server's loop (it removes its socket). Read through a
+/// signalfd, which also works when the caller started us with those signals blocked.
+enum ServeSignals {
+    static func stopOnTermination(_ server: SupervisorServer) throws {
+        let channel: SignalChannel
+        do { channel = try SignalChannel(signals: [SIGINT, SIGTERM]) } catch {
+            printError("warden: serve: \(error.description)")
+            throw ExitCode(WardenExitCode.setupFailed)
+        }
+        let watched = UncheckedBox(channel)
+        guard BackgroundWork<Void>.onOwnThread({
+            var entry = pollfd(fd: watched.value.descriptor.raw, events: Int16(POLLIN), revents: 0)
+            while poll(&entry, 1, -1) < 0 && errno == EINTR {}
+            server.stop()
+        }) != nil else {
+            printError("warden: serve: cannot start the signal thread")
+            throw ExitCode(WardenExitCode.setupFailed)
+        }
+    }
+}
