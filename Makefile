@@ -42,6 +42,8 @@ install: build
 	install -m 0644 policies/org.yaml $(DESTDIR)$(PREFIX)/share/warden/policies/
 	install -m 0644 policies/seccomp/*.json $(DESTDIR)$(PREFIX)/share/warden/policies/seccomp/
 	install -m 0644 policies/presets/*.yaml $(DESTDIR)$(PREFIX)/share/warden/policies/presets/
+	install -d $(DESTDIR)$(PREFIX)/lib/systemd/system
+	sed 's|/usr/local/bin/warden|$(PREFIX)/bin/warden|' packaging/systemd/warden.service > $(DESTDIR)$(PREFIX)/lib/systemd/system/warden.service
 
 clean:
 	rm -rf .build
