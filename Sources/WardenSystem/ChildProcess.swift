@@ -7,7 +7,8 @@ import Glibc
 /// network guard runs `nft` from a thread standing in a sandbox's network namespace).
 /// The environment is empty but for a fixed PATH: nothing of the caller's leaks in.
 public enum ChildProcess {
-    public static func run(_ path: String, _ arguments: [String], input: String) throws(SystemError) -> (status: Int32, stderr: String) {
+    /// `environment`: extra `NAME=VALUE` entries (the caller vouches for them).
+    public static func run(_ path: String, _ arguments: [String], input: String = "", environment: [String] = []) throws(SystemError) -> (status: Int32, stderr: String) {
         var inPipe: [Int32] = [-1, -1], errPipe: [Int32] = [-1, -1]
         try check("pipe") { wd_pipe2(&inPipe, O_CLOEXEC) }
         defer { for fd in inPipe where fd >= 0 { close(fd) } }
@@ -21,7 +22,7 @@ public enum ChildProcess {
         posix_spawn_file_actions_adddup2(&actions, errPipe[1], 2)
         let argv = ([path] + arguments).map { strdup($0) } + [nil]
         defer { for pointer in argv { free(pointer) } }
-        let envp: [UnsafeMutablePointer<CChar>?] = [strdup("PATH=/usr/sbin:/usr/bin:/sbin:/bin"), nil]
+        let envp: [UnsafeMutablePointer<CChar>?] = (["PATH=/usr/sbin:/usr/bin:/sbin:/bin"] + environment).map { strdup($0) } + [nil]
         defer { for pointer in envp { free(pointer) } }
         var pid: pid_t = 0
         let rc = posix_spawn(&pid, path, &actions, nil, argv, envp)

@@ -1,0 +1,73 @@
+import Glibc
+import WardenSystem
+
+/// A workspace refused or failed: one line saying why.
+public struct WorkspaceError: Error, Sendable, Equatable, CustomStringConvertible {
+    public var message: String
+    public var description: String { message }
+}
+
+/// An agent's working tree, prepared by the supervisor outside any sandbox: the repository
+/// cloned as the developer (their uid, their own git configuration and credentials, which
+/// therefore never enter the sandbox), the base branch checked out, and the agent's branch
+/// created from it.
+public struct AgentWorkspace: Sendable {
+    /// The clone: `<agent directory>/workspace`, owned by the developer.
+    public let path: String
+
+    public init(path: String) {
+        self.path = path
+    }
+
+    /// Clones `repository` (a local path or a git URL) as `uid`:`gid` (whose home is `home`)
+    /// into `directory`/workspace and creates `branch` from `baseBranch`. `directory` is made
+    /// here, mode 0700, owned by the developer; it must not exist yet.
+    public static func prepare(repository: String, baseBranch: String, branch: String, directory: String,
+                               uid: UInt32, gid: UInt32, home: String) throws(WorkspaceError) -> AgentWorkspace {
+        guard !repository.isEmpty, !repository.hasPrefix("-"), !repository.utf8.contains(where: { $0 < 0x20 }) else {
+            throw WorkspaceError(message: "repository \"\(repository.prefix(80))\" is not a path or URL git can clone")
+        }
+        guard Self.isValidBranch(baseBranch), Self.isValidBranch(branch) else {
+            throw WorkspaceError(message: "branch \"\(baseBranch)\" or \"\(branch)\" is not a valid git branch name")
+        }
+        guard mkdir(directory, 0o700) == 0 else {
+            throw WorkspaceError(message: "cannot make the agent directory \(directory): \(errnoDescription(errno))")
+        }
+        guard chown(directory, uid, gid) == 0 else {
+            throw WorkspaceError(message: "cannot give the agent directory \(directory) to uid \(uid): \(errnoDescription(errno))")
+        }
+        let workspace = directory + "/workspace"
+        // ext:: and fd:: transports run commands; a local path goes through file://.
+        try git(["-c", "protocol.ext.allow=never", "-c", "protocol.fd.allow=never", "clone", "--quiet", "--no-recurse-submodules",
+                 "--branch", baseBranch, "--", repository, workspace], uid: uid, gid: gid, home: home, what: "clone \(repository)")
+        try git(["-C", workspace, "switch", "--quiet", "--create", branch], uid: uid, gid: gid, home: home, what: "create branch \(branch)")
+        return AgentWorkspace(path: workspace)
+    }
+
+    /// Runs git as the developer: their uid and gid, no supplementary groups, their home (so
+    /// their own configuration and credential helpers apply), never a prompt, and stalled
+    /// transfers cut off.
+    static func git(_ arguments: [String], uid: UInt32, gid: UInt32, home: String, what: String) throws(WorkspaceError) {
+        let environment = ["HOME=\(home)", "GIT_TERMINAL_PROMPT=0", "GIT_HTTP_LOW_SPEED_LIMIT=1000", "GIT_HTTP_LOW_SPEED_TIME=60", "LANG=C.UTF-8"]
+        let result: (status: Int32, stderr: String)
+        do {
+            result = try ChildProcess.run("/usr/bin/setpriv", ["--reuid=\(uid)", "--regid=\(gid)", "--clear-groups", "--", "/usr/bin/git"] + arguments,
+                                          environment: environment)
+        } catch {
+            throw WorkspaceError(message: "cannot run git to \(what): \(error.description)")
+        }
+        guard result.status == 0 else {
+            let line = stripTerminalControls(result.stderr).split(separator: "\n").last.map(String.init) ?? "exit status \(result.status)"
+            throw WorkspaceError(message: "git could not \(what): \(line)")
+        }
+    }
+
+    /// What `git check-ref-format --branch` accepts, kept to a conservative subset.
+    public static func isValidBranch(_ name: String) -> Bool {
+        guard !name.isEmpty, name.utf8.count <= 200, !name.hasPrefix("-"), !name.hasPrefix("/"), !name.hasSuffix("/"), !name.hasSuffix("."),
+              !name.hasSuffix(".lock"), !name.contains(".."), !name.contains("//"), !name.contains("@{"), name != "@" else { return false }
+        return name.utf8.allSatisfy { byte in
+            byte > 0x20 && byte < 0x7F && !"~^:?*[\\".utf8.contains(byte)
+        } && !name.split(separator: "/").contains { $0.hasPrefix(".") }
+    }
+}
