@@ -68,7 +68,7 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         // Fixtures (attack scripts, C programs) are used from the source tree, not compiled by SwiftPM.
-        .testTarget(name: "EscapeTests", dependencies: ["WardenSystem"], exclude: ["Fixtures"]),
+        .testTarget(name: "EscapeTests", dependencies: ["WardenSystem", "Store"], exclude: ["Fixtures"]),
     ],
     swiftLanguageModes: [.v6]
 )

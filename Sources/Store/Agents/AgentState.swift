@@ -56,6 +56,8 @@ public struct AgentRecord: Sendable, Equatable, Codable {
     public var reason: String
     public var created: Int64
     public var updated: Int64
+    /// The workspace, logs and transcript were deleted (retention, or privacy at completion).
+    public var dataRemoved = false
 
     public init(id: String, name: String, owner: String, ownerUID: UInt32, repository: String, baseBranch: String, model: String,
                 command: [String], privacy: Bool, policyVersion: Int, created: Int64) {

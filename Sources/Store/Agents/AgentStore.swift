@@ -31,7 +31,8 @@ public final class AgentStore {
             state TEXT NOT NULL,
             reason TEXT NOT NULL,
             created INTEGER NOT NULL,
-            updated INTEGER NOT NULL
+            updated INTEGER NOT NULL,
+            data_removed INTEGER NOT NULL DEFAULT 0
         );
         CREATE UNIQUE INDEX agents_branch ON agents(repository, branch);
         CREATE TABLE agent_events (
@@ -44,7 +45,7 @@ public final class AgentStore {
         );
         """
 
-    private static let columns = "id, name, owner, owner_uid, repository, base_branch, branch, model, command, privacy, policy_version, state, reason, created, updated"
+    private static let columns = "id, name, owner, owner_uid, repository, base_branch, branch, model, command, privacy, policy_version, state, reason, created, updated, data_removed"
 
     /// Adds a queued agent. Refused when its branch is already taken on that repository.
     public func create(_ record: AgentRecord) throws(StoreError) {
@@ -54,7 +55,7 @@ public final class AgentStore {
             if let other = taken.first?.first?.text {
                 throw StoreError(.conflict, "agent \(other) already works on branch \(record.branch) of \(record.repository); choose another --name")
             }
-            _ = try database.query("INSERT INTO agents (\(Self.columns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", Self.bindings(record))
+            _ = try database.query("INSERT INTO agents (\(Self.columns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", Self.bindings(record))
             try appendEvent(record.id, AgentEvent(time: record.created, state: .queued, reason: record.reason))
         }
     }
@@ -78,6 +79,17 @@ public final class AgentStore {
     }
 
     public func get(_ id: String) throws(StoreError) -> AgentRecord? { try fetch(id) }
+
+    /// Records that an ended agent's data was deleted, and why (an event in its history; the
+    /// state stays what it was).
+    public func markDataRemoved(_ id: String, reason: String, at time: Int64) throws(StoreError) {
+        try database.transaction { () throws(StoreError) in
+            guard let record = try fetch(id) else { throw StoreError(.notFound, "no agent \(id)") }
+            guard record.state.isTerminal else { throw StoreError(.conflict, "agent \(id) is \(record.state.rawValue); a live agent's data is never removed") }
+            _ = try database.query("UPDATE agents SET data_removed = 1 WHERE id = ?", [.text(id)])
+            try appendEvent(id, AgentEvent(time: time, state: record.state, reason: reason))
+        }
+    }
 
     public func history(_ id: String) throws(StoreError) -> [AgentEvent] {
         try database.query("SELECT time, state, reason FROM agent_events WHERE agent_id = ? ORDER BY seq", [.text(id)]).map { row throws(StoreError) in
@@ -126,7 +138,7 @@ public final class AgentStore {
     private static func bindings(_ r: AgentRecord) -> [SQLValue] {
         [.text(r.id), .text(r.name), .text(r.owner), .integer(Int64(r.ownerUID)), .text(r.repository), .text(r.baseBranch), .text(r.branch),
          .text(r.model), .text(LengthPrefixed.encode(r.command)), .integer(r.privacy ? 1 : 0), .integer(Int64(r.policyVersion)),
-         .text(r.state.rawValue), .text(r.reason), .integer(r.created), .integer(r.updated)]
+         .text(r.state.rawValue), .text(r.reason), .integer(r.created), .integer(r.updated), .integer(r.dataRemoved ? 1 : 0)]
     }
 
     private static func decode(_ row: [SQLValue]) throws(StoreError) -> AgentRecord {
@@ -149,6 +161,7 @@ public final class AgentStore {
         record.state = state
         record.reason = try text(12)
         record.updated = try number(14)
+        record.dataRemoved = try number(15) != 0
         return record
     }
 }

@@ -1,0 +1,53 @@
+import Agent
+import ArgumentParser
+import Glibc
+import Policy
+import Sandbox
+import Store
+import WardenSystem
+
+/// `warden gc`: the retention sweep by hand (the supervisor runs the same sweep on its own).
+struct GCCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "gc",
+        abstract: "Delete ended agents' workspaces and logs past the policy's retention.agentData (root).",
+        discussion: """
+            Agents that have not ended are never touched. Each deletion is recorded in the agent's \
+            history with the policy's reason. Exit status: 0 done; 1 some data could not be \
+            removed; 120 the store cannot be read; 125 bad input.
+            """)
+
+    @Option(name: .long, help: ArgumentHelp("Warden's home (default: WARDEN_HOME, else /var/lib/warden).", valueName: "dir"))
+    var home: String?
+
+    @Flag(name: .customLong("dry-run"), help: "Say what would be deleted; delete nothing.")
+    var dryRun = false
+
+    func run() throws {
+        guard geteuid() == 0 else {
+            printError("warden: gc needs root: agents' data belongs to the supervisor's home")
+            throw ExitCode(WardenExitCode.layerUnavailable)
+        }
+        let home = PolicyHome.resolve(requested: home ?? Host.environment("WARDEN_HOME"), uid: 0).path
+        let path = AgentStore.path(home: home)
+        guard Files.lstat(path) != nil else {
+            print("no agents in \(home); nothing to sweep")
+            return
+        }
+        let agents: AgentStore
+        let policy: OrgPolicy
+        do throws(StoreError) {
+            agents = try AgentStore(path: path)
+            policy = try PolicyService(home: home).current().policy
+        } catch {
+            printError("warden: gc: \(error.message)")
+            throw ExitCode(WardenExitCode.setupFailed)
+        }
+        let outcome = RetentionSweep.run(agents: agents, policy: policy, agentsDirectory: home + "/agents", now: wallMilliseconds(), dryRun: dryRun)
+        for id in outcome.removed { print("\(dryRun ? "would remove" : "removed") the data of agent \(id)") }
+        for line in outcome.kept { print("kept \(stripTerminalControls(line))") }
+        for line in outcome.failures { printError("warden: gc: \(stripTerminalControls(line))") }
+        if outcome.removed.isEmpty && outcome.kept.isEmpty && outcome.failures.isEmpty { print("no ended agents; nothing to sweep") }
+        if !outcome.failures.isEmpty { throw ExitCode(1) }
+    }
+}

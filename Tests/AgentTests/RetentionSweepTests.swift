@@ -1,0 +1,64 @@
+import Agent
+import Foundation
+import Policy
+import Store
+import Testing
+
+/// The retention sweep: ended agents' data goes after retention.agentData, recorded; live
+/// agents and links out of an agent's directory are never followed or touched.
+struct RetentionSweepTests {
+    let base = NSTemporaryDirectory() + "warden-retention-" + UUID().uuidString
+    var agentsDirectory: String { base + "/agents" }
+    let day: Int64 = 86_400_000
+    let now: Int64 = 1_800_000_000_000
+
+    func setUp() throws -> (AgentStore, OrgPolicy) {
+        try FileManager.default.createDirectory(atPath: agentsDirectory, withIntermediateDirectories: true)
+        let store = try AgentStore(path: AgentStore.path(home: base))
+        var policy = OrgPolicy()
+        policy.retention.agentData = try PolicyDuration.parse("3d")
+        return (store, policy)
+    }
+
+    func add(_ store: AgentStore, _ id: String, ending: AgentState?, at time: Int64) throws {
+        try store.create(AgentRecord(id: id, name: "", owner: "alice", ownerUID: 4242, repository: "/r", baseBranch: "main", model: "m",
+                                     command: ["a"], privacy: false, policyVersion: 1, created: time - 10))
+        try store.transition(id, to: .preparing, reason: "", at: time - 5)
+        try store.transition(id, to: .running, reason: "", at: time - 4)
+        if let ending { try store.transition(id, to: ending, reason: "ended", at: time) }
+        try FileManager.default.createDirectory(atPath: agentsDirectory + "/\(id)/workspace", withIntermediateDirectories: true)
+        FileManager.default.createFile(atPath: agentsDirectory + "/\(id)/log", contents: Data("log".utf8))
+    }
+
+    @Test func onlyExpiredEndedAgentsLoseTheirDataAndEachRemovalIsRecorded() throws {
+        let (store, policy) = try setUp()
+        try add(store, "old1", ending: .finished, at: now - 4 * day)
+        try add(store, "new1", ending: .failed, at: now - 1 * day)
+        try add(store, "live1", ending: nil, at: now - 30 * day)
+        // A link the agent left, pointing outside its directory: the target must survive.
+        let outside = base + "/outside.txt"
+        FileManager.default.createFile(atPath: outside, contents: Data("keep".utf8))
+        try FileManager.default.createSymbolicLink(atPath: agentsDirectory + "/old1/workspace/link", withDestinationPath: outside)
+        try FileManager.default.createSymbolicLink(atPath: agentsDirectory + "/old1/workspace/dirlink", withDestinationPath: base)
+
+        let dry = RetentionSweep.run(agents: store, policy: policy, agentsDirectory: agentsDirectory, now: now, dryRun: true)
+        #expect(dry.removed == ["old1"])
+        #expect(FileManager.default.fileExists(atPath: agentsDirectory + "/old1"), "a dry run deletes nothing")
+
+        let outcome = RetentionSweep.run(agents: store, policy: policy, agentsDirectory: agentsDirectory, now: now)
+        #expect(outcome.removed == ["old1"], "\(outcome)")
+        #expect(outcome.failures.isEmpty)
+        #expect(outcome.kept.count == 1 && outcome.kept[0].hasPrefix("new1:"))
+        #expect(!FileManager.default.fileExists(atPath: agentsDirectory + "/old1"))
+        #expect(FileManager.default.fileExists(atPath: agentsDirectory + "/new1/log"))
+        #expect(FileManager.default.fileExists(atPath: agentsDirectory + "/live1/log"), "a live agent is never swept")
+        #expect(FileManager.default.contents(atPath: outside) == Data("keep".utf8))
+        #expect(FileManager.default.fileExists(atPath: base + "/agents"))
+        #expect(try store.get("old1")?.dataRemoved == true)
+        #expect((try store.history("old1").last?.reason ?? "").contains("retention.agentData"))
+
+        let again = RetentionSweep.run(agents: store, policy: policy, agentsDirectory: agentsDirectory, now: now)
+        #expect(again.removed.isEmpty, "swept once")
+        #expect(throws: StoreError.self) { try store.markDataRemoved("live1", reason: "", at: now) }
+    }
+}
