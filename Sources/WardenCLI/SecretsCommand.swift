@@ -24,10 +24,9 @@ struct SecretScopeOptions: ParsableArguments {
     @Flag(name: .customLong("org"), help: "An organisation secret (admins only) instead of your own.")
     var organisation = false
 
-    @Option(name: .long, help: ArgumentHelp("The supervisor's socket.", valueName: "path"))
-    var socket: String?
+    @OptionGroup var socket: SupervisorSocketOption
 
-    var socketPath: String { socket ?? Host.environment("WARDEN_SOCKET") ?? SupervisorClient.systemSocket }
+    var socketPath: String { socket.path }
 
     func arguments(_ extra: [String: String]) -> [String: String] {
         var arguments = extra
@@ -78,12 +77,11 @@ struct SecretsListCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "list", abstract: "Your secrets and the organisation's: names, scope, hosts; never values.")
 
     @Flag(name: .long, help: "Print JSON.") var json = false
-    @Option(name: .long, help: ArgumentHelp("The supervisor's socket.", valueName: "path")) var socket: String?
+    @OptionGroup var socket: SupervisorSocketOption
 
     func run() throws {
-        let path = socket ?? Host.environment("WARDEN_SOCKET") ?? SupervisorClient.systemSocket
         try SupervisorAnswer.finish(SupervisorClient.send(SupervisorRequest(operation: "secrets.list", arguments: json ? ["json": "true"] : [:]),
-                                                          socketPath: path))
+                                                          socketPath: socket.path))
     }
 }
 

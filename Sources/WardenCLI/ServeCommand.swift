@@ -53,7 +53,8 @@ struct ServeCommand: ParsableCommand {
         if !directory.isEmpty && Files.lstat(directory) == nil { mkdir(directory, 0o755) }
         let server: SupervisorServer
         do {
-            server = try SupervisorServer(socketPath: socketPath, handler: WardenSupervisor(secrets: SecretsService(home: home, keys: keys)))
+            server = try SupervisorServer(socketPath: socketPath, handler: WardenSupervisor(secrets: SecretsService(home: home, keys: keys),
+                                                                                            agents: AgentQueryService(home: home)))
         } catch {
             printError("warden: serve: \(error.description)")
             throw ExitCode(WardenExitCode.setupFailed)

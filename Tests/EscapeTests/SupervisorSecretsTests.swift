@@ -6,41 +6,21 @@ import Testing
 /// in the home in clear, and the key lives apart from it.
 @Suite(.serialized, .enabled(if: Warden.isRoot))
 final class SupervisorSecretsTests {
-    let base = NSTemporaryDirectory() + "warden-serve-" + UUID().uuidString
-    var home: String { base + "/home" }
-    var socket: String { base + "/run/warden.sock" }
-    var keyFile: String { base + "/keys/secrets.key" }
-    let server = Process()
+    let supervisor: SupervisorFixture
+    var home: String { supervisor.home }
+    var socket: String { supervisor.socket }
+    var keyFile: String { supervisor.keyFile }
+    var base: String { supervisor.base }
+    var server: Process { supervisor.server }
     let value = "ghp_s3cr3t-" + UUID().uuidString
 
     init() throws {
-        try FileManager.default.createDirectory(atPath: base + "/run", withIntermediateDirectories: true)
-        chmod(base, 0o755)
-        _ = Warden.execute(Warden.adminBinary, ["users", "add", "alice", "--uid", "4242", "--home", home])
-        _ = Warden.execute(Warden.adminBinary, ["users", "add", "ada", "--uid", "4244", "--role", "admin", "--home", home])
-        _ = Warden.execute(Warden.adminBinary, ["users", "add", "otto", "--uid", "4245", "--role", "auditor", "--home", home])
-        server.executableURL = URL(fileURLWithPath: Warden.binary)
-        server.arguments = ["serve", "--home", home, "--socket", socket, "--key-file", keyFile]
-        server.standardOutput = FileHandle.nullDevice
-        server.standardError = FileHandle.nullDevice
-        try server.run()
-        for _ in 0..<200 where !FileManager.default.fileExists(atPath: socket) { usleep(25_000) }
-    }
-
-    deinit {
-        server.terminate()
-        for _ in 0..<200 where server.isRunning { usleep(25_000) }
-        if server.isRunning { kill(server.processIdentifier, SIGKILL) }
-        server.waitUntilExit()
-        try? FileManager.default.removeItem(atPath: base)
+        supervisor = try SupervisorFixture()
     }
 
     /// `warden secrets ARGS` as `uid` (0: root), with `stdin`.
     func secrets(_ arguments: [String], as uid: UInt32 = 0, stdin: String? = nil) -> Warden.Result {
-        let environment = ["WARDEN_SOCKET": socket, "PATH": "/usr/bin:/bin"]
-        if uid == 0 { return Warden.execute(Warden.binary, ["secrets"] + arguments, environment: environment, stdin: stdin) }
-        return Warden.execute("/usr/bin/setpriv", ["--reuid", "\(uid)", "--regid", "\(uid)", "--clear-groups", Warden.binary, "secrets"] + arguments,
-                              environment: environment, stdin: stdin)
+        supervisor.warden(["secrets"] + arguments, as: uid, stdin: stdin)
     }
 
     @Test func aMemberStoresListsAndRemovesTheirOwnSecret() throws {
@@ -100,6 +80,7 @@ final class SupervisorSecretsTests {
         server.terminate()
         for _ in 0..<200 where server.isRunning { usleep(25_000) }
         #expect(!server.isRunning, "SIGTERM stops it even when the starter blocked the signal")
+        supervisor.stop()
         #expect(!FileManager.default.fileExists(atPath: socket))
     }
 

@@ -1,15 +1,18 @@
 /// The supervisor's requests, by operation: each service answers its own.
 public struct WardenSupervisor: SupervisorHandler {
     public let secrets: SecretsService
+    public let agents: AgentQueryService
 
-    public init(secrets: SecretsService) {
+    public init(secrets: SecretsService, agents: AgentQueryService) {
         self.secrets = secrets
+        self.agents = agents
     }
 
     public func handle(_ request: SupervisorRequest, callerUID: UInt32) -> SupervisorResponse {
         switch request.operation {
         case "ping": return SupervisorResponse(output: "warden supervisor: ok (you are uid \(callerUID))\n")
         case let operation where operation.hasPrefix("secrets."): return secrets.handle(request, callerUID: callerUID)
+        case "agent.list", "agent.show": return agents.handle(request, callerUID: callerUID)
         default: return .failure(125, "warden: unknown operation \(request.operation)")
         }
     }

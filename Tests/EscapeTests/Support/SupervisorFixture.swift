@@ -1,0 +1,47 @@
+import Foundation
+
+/// A `warden serve` of its own for one test suite: a temporary home with users alice (4242,
+/// member), bob (4243, member), ada (4244, admin) and otto (4245, auditor), its socket and a
+/// key file apart from the home. Stopped (SIGTERM, then SIGKILL after 5 s) by `stop`.
+final class SupervisorFixture: @unchecked Sendable {
+    // Safe: set in init, read afterwards; `server` is only stopped once, by its owner.
+    let base = NSTemporaryDirectory() + "warden-serve-" + UUID().uuidString
+    var home: String { base + "/home" }
+    var socket: String { base + "/run/warden.sock" }
+    var keyFile: String { base + "/keys/secrets.key" }
+    let server = Process()
+
+    init() throws {
+        try FileManager.default.createDirectory(atPath: base + "/run", withIntermediateDirectories: true)
+        chmod(base, 0o755)
+        for (name, uid, role) in [("alice", 4242, "member"), ("bob", 4243, "member"), ("ada", 4244, "admin"), ("otto", 4245, "auditor")] {
+            _ = Warden.execute(Warden.adminBinary, ["users", "add", name, "--uid", "\(uid)", "--role", role, "--home", home])
+        }
+        server.executableURL = URL(fileURLWithPath: Warden.binary)
+        server.arguments = ["serve", "--home", home, "--socket", socket, "--key-file", keyFile]
+        server.standardOutput = FileHandle.nullDevice
+        server.standardError = FileHandle.nullDevice
+        try server.run()
+        for _ in 0..<200 where !FileManager.default.fileExists(atPath: socket) { usleep(25_000) }
+    }
+
+    func stop() {
+        if server.isRunning { server.terminate() }
+        for _ in 0..<200 where server.isRunning { usleep(25_000) }
+        if server.isRunning { kill(server.processIdentifier, SIGKILL) }
+        server.waitUntilExit()
+    }
+
+    deinit {
+        stop()
+        try? FileManager.default.removeItem(atPath: base)
+    }
+
+    /// `warden ARGS` as `uid` (0: root), with `stdin`, against this supervisor.
+    func warden(_ arguments: [String], as uid: UInt32 = 0, stdin: String? = nil) -> Warden.Result {
+        let environment = ["WARDEN_SOCKET": socket, "PATH": "/usr/bin:/bin"]
+        if uid == 0 { return Warden.execute(Warden.binary, arguments, environment: environment, stdin: stdin) }
+        return Warden.execute("/usr/bin/setpriv", ["--reuid", "\(uid)", "--regid", "\(uid)", "--clear-groups", Warden.binary] + arguments,
+                              environment: environment, stdin: stdin)
+    }
+}
