@@ -60,7 +60,7 @@ let package = Package(
         .testTarget(name: "NetGuardTests", dependencies: ["NetGuard", "Policy", "Store", "WardenSystem"]),
         .testTarget(name: "PolicyTests", dependencies: ["Policy", "Store", "Admin"]),
         .testTarget(name: "AgentTests", dependencies: ["Agent"]),
-        .testTarget(name: "StoreTests", dependencies: ["Store", "WardenSystem"]),
+        .testTarget(name: "StoreTests", dependencies: ["Store", "Policy", "WardenSystem"]),
         .testTarget(
             name: "CLITests",
             dependencies: [

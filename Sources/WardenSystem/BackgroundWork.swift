@@ -37,6 +37,15 @@ public final class BackgroundWork<Value>: @unchecked Sendable {
         if !running && runInlineOnFailure { holder.run() }
     }
 
+    /// Lets the thread go: it is reclaimed when it ends, and `wait` must not be called. For
+    /// fire-and-forget work (a supervisor's connection), which would otherwise keep its stack.
+    public func detach() {
+        if running {
+            pthread_detach(thread)
+            running = false
+        }
+    }
+
     /// Waits for the work (once) and returns its value.
     public func wait() -> Value {
         if running {

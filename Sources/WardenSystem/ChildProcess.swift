@@ -7,8 +7,11 @@ import Glibc
 /// network guard runs `nft` from a thread standing in a sandbox's network namespace).
 /// The environment is empty but for a fixed PATH: nothing of the caller's leaks in.
 public enum ChildProcess {
-    /// `environment`: extra `NAME=VALUE` entries (the caller vouches for them).
-    public static func run(_ path: String, _ arguments: [String], input: String = "", environment: [String] = []) throws(SystemError) -> (status: Int32, stderr: String) {
+    /// `environment`: extra `NAME=VALUE` entries (the caller vouches for them). `timeoutSeconds`:
+    /// the program is killed (SIGKILL) when it runs longer; its status is then 128 + 9. Standard
+    /// error is kept up to 64 KiB and drained past that, so a chatty program never blocks on it.
+    public static func run(_ path: String, _ arguments: [String], input: String = "", environment: [String] = [],
+                           timeoutSeconds: Double? = nil) throws(SystemError) -> (status: Int32, stderr: String) {
         var inPipe: [Int32] = [-1, -1], errPipe: [Int32] = [-1, -1]
         try check("pipe") { wd_pipe2(&inPipe, O_CLOEXEC) }
         defer { for fd in inPipe where fd >= 0 { close(fd) } }
@@ -40,11 +43,24 @@ public enum ChildProcess {
         close(inPipe[1]); inPipe[1] = -1
         var errorText: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 4096)
-        while errorText.count < 65_536 {
+        let deadline = timeoutSeconds.map { monotonicNanoseconds() + UInt64(max(0, $0) * 1e9) }
+        var killed = false
+        while true {
+            if let deadline, !killed {
+                let now = monotonicNanoseconds()
+                var entry = pollfd(fd: errPipe[0], events: Int16(POLLIN), revents: 0)
+                let wait = now >= deadline ? 0 : Int32(min(UInt64(Int32.max), (deadline - now) / 1_000_000 + 1))
+                if poll(&entry, 1, wait) == 0 {
+                    kill(pid, SIGKILL)
+                    killed = true
+                    errorText += Array("\n(killed after \(timeoutSeconds ?? 0) s)".utf8)
+                    continue
+                }
+            }
             let n = chunk.withUnsafeMutableBytes { read(errPipe[0], $0.baseAddress, $0.count) }
             if n < 0 && errno == EINTR { continue }
             guard n > 0 else { break }
-            errorText += chunk[0..<n]
+            if errorText.count < 65_536 { errorText += chunk[0..<min(n, 65_536 - errorText.count)] }
         }
         var status: Int32 = 0
         while waitpid(pid, &status, 0) < 0 && errno == EINTR {}

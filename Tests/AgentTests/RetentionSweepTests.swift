@@ -40,6 +40,13 @@ struct RetentionSweepTests {
         FileManager.default.createFile(atPath: outside, contents: Data("keep".utf8))
         try FileManager.default.createSymbolicLink(atPath: agentsDirectory + "/old1/workspace/link", withDestinationPath: outside)
         try FileManager.default.createSymbolicLink(atPath: agentsDirectory + "/old1/workspace/dirlink", withDestinationPath: base)
+        // A name that is not UTF-8 must not make the data undeletable.
+        let python = Process()
+        python.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+        python.arguments = ["-c", "import os; os.makedirs(os.fsencode('\(agentsDirectory)/old1/workspace/') + b'\\xff\\xfe/sub'); open(os.fsencode('\(agentsDirectory)/old1/workspace/') + b'\\xff\\xfe/sub/\\xff', 'w').close()"]
+        try python.run()
+        python.waitUntilExit()
+        #expect(python.terminationStatus == 0)
 
         let dry = RetentionSweep.run(agents: store, policy: policy, agentsDirectory: agentsDirectory, now: now, dryRun: true)
         #expect(dry.removed == ["old1"])

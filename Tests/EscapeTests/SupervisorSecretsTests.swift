@@ -76,6 +76,31 @@ final class SupervisorSecretsTests {
         #expect(result.stderr.contains("start it with `warden serve`"))
     }
 
+    @Test func manyRequestsLeaveNoThreadsBehindAndOneUserCannotTakeEverySlot() throws {
+        // /proc files report size 0: read them to the end.
+        let maps = { String(decoding: FileHandle(forReadingAtPath: "/proc/\(self.server.processIdentifier)/maps")?.readDataToEndOfFile() ?? Data(), as: UTF8.self)
+            .split(separator: "\n").count }
+        let before = maps()
+        #expect(before > 10, "the supervisor's mappings can be read")
+        // 300 pings in one client process; then 20 silent connections from one uid.
+        let client = """
+            import socket, sys
+            path = sys.argv[1]
+            for _ in range(300):
+                s = socket.socket(socket.AF_UNIX); s.settimeout(5); s.connect(path)
+                s.sendall(b'{"version":1,"operation":"ping","arguments":{}}\\n'); s.recv(4096); s.close()
+            idle = []
+            for _ in range(20):
+                s = socket.socket(socket.AF_UNIX); s.settimeout(5); s.connect(path); idle.append(s)
+            busy = sum(1 for s in idle[8:] if b'busy' in s.recv(4096))
+            print(busy)
+            """
+        let result = Warden.execute("/usr/bin/python3", ["-c", client, socket], timeout: 60)
+        #expect(result.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "12", "connections past 8 from one uid are told to retry: \(result.stdout) \(result.stderr)")
+        #expect(maps() - before < 50, "finished connections' threads are reclaimed (\(before) -> \(maps()) mappings)")
+        #expect(secrets(["list"], as: 4242).status == 0, "another user is still served")
+    }
+
     @Test func sigtermStopsTheSupervisorAndRemovesItsSocket() {
         server.terminate()
         for _ in 0..<200 where server.isRunning { usleep(25_000) }

@@ -1,4 +1,5 @@
 import Foundation
+import Policy
 import Store
 import Testing
 
@@ -72,5 +73,13 @@ struct SecretStoreTests {
         #expect(throws: Never.self) { _ = try store() }
         truncate(keyPath, 16)
         #expect(throws: StoreError.self, "wrong size") { _ = try store() }
+    }
+}
+
+/// Secrets' owners are user names: "root" is uid 0's alone.
+struct ReservedNameTests {
+    @Test func noPolicyUserMayBeCalledRoot() {
+        #expect(throws: PolicyError.self) { try PolicyUser.validateName("root") }
+        #expect(throws: Never.self) { try PolicyUser.validateName("rooted") }
     }
 }

@@ -53,25 +53,46 @@ public enum RetentionSweep {
     }
 
     /// Removes a directory tree without following symbolic links out of it (an agent may have
-    /// left links to anywhere) and without crossing into other file systems.
+    /// left links to anywhere) and without crossing into other file systems. The developer owns
+    /// what is inside and may rename things while we work, so every step is relative to an open
+    /// directory descriptor, by the entry's raw name, never by a path resolved again.
     static func removeTree(_ path: String) throws(SystemError) {
-        guard let top = Files.lstat(path) else { return }
-        try removeEntry(path, device: top.st_dev, depth: 0)
+        guard let slash = path.lastIndex(of: "/"), slash != path.index(before: path.endIndex) else {
+            throw SystemError(errno: EINVAL, step: "remove \(path): not a path inside a directory")
+        }
+        let parentPath = slash == path.startIndex ? "/" : String(path[..<slash])
+        let name = Array(String(path[path.index(after: slash)...]).utf8CString)
+        let parent = FileDescriptor(try check("open(\(parentPath))") { Glibc.open(parentPath, O_RDONLY | O_DIRECTORY | O_CLOEXEC) })
+        var st = stat()
+        guard fstatat(parent.raw, name, &st, AT_SYMLINK_NOFOLLOW) == 0 else {
+            if errno == ENOENT { return }
+            throw SystemError.current("stat(\(path))")
+        }
+        try removeEntry(in: parent, name, st, device: st.st_dev, depth: 0, display: path)
     }
 
-    private static func removeEntry(_ path: String, device: dev_t, depth: Int) throws(SystemError) {
-        guard let st = Files.lstat(path) else { return }
-        guard depth < 4096 else { throw SystemError(errno: ELOOP, step: "remove \(path): nested too deep") }
-        if (st.st_mode & S_IFMT) == S_IFDIR {
-            guard st.st_dev == device else { throw SystemError(errno: EXDEV, step: "remove \(path): another file system is mounted there") }
-            // The owner (the developer) may have left it unreadable; root can still list it.
-            chmod(path, 0o700)
-            for name in Files.listDirectory(path) where name != "." && name != ".." {
-                try removeEntry(path + "/" + name, device: device, depth: depth + 1)
-            }
-            try check("rmdir(\(path))") { rmdir(path) }
-        } else {
-            try check("unlink(\(path))") { unlink(path) }
+    private static func removeEntry(in directory: FileDescriptor, _ name: [CChar], _ st: stat, device: dev_t, depth: Int, display: String) throws(SystemError) {
+        guard (st.st_mode & S_IFMT) == S_IFDIR else {
+            try check("unlink(\(display))") { unlinkat(directory.raw, name, 0) }
+            return
         }
+        guard depth < 256 else { throw SystemError(errno: ELOOP, step: "remove \(display): nested deeper than 256 directories") }
+        guard st.st_dev == device else { throw SystemError(errno: EXDEV, step: "remove \(display): another file system is mounted there") }
+        // O_NOFOLLOW: if the entry became a link since fstatat, this fails instead of following it.
+        let child = FileDescriptor(try check("open(\(display))") { openat(directory.raw, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) })
+        var opened = stat()
+        guard fstat(child.raw, &opened) == 0, opened.st_dev == device else {
+            throw SystemError(errno: EXDEV, step: "remove \(display): another file system is mounted there")
+        }
+        for entry in Files.rawEntries(child) {
+            var entryStat = stat()
+            let entryDisplay = display + "/" + Files.displayName(entry)
+            guard fstatat(child.raw, entry, &entryStat, AT_SYMLINK_NOFOLLOW) == 0 else {
+                if errno == ENOENT { continue }
+                throw SystemError.current("stat(\(entryDisplay))")
+            }
+            try removeEntry(in: child, entry, entryStat, device: device, depth: depth + 1, display: entryDisplay)
+        }
+        try check("rmdir(\(display))") { unlinkat(directory.raw, name, AT_REMOVEDIR) }
     }
 }

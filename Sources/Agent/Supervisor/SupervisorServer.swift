@@ -17,8 +17,15 @@ public final class SupervisorServer: @unchecked Sendable {
     private let listener: FileDescriptor
     private let handler: any SupervisorHandler
     private let wakeup: WakeupPipe
-    private let inFlight = Mutex(0)
+    private let inFlight = Mutex(InFlight())
     public static let maxInFlight = 32
+    /// One local user cannot take every slot.
+    public static let maxInFlightPerUID = 8
+
+    private struct InFlight {
+        var total = 0
+        var byUID: [UInt32: Int] = [:]
+    }
     public static let timeoutMilliseconds: Int32 = 10_000
 
     /// The socket is made mode 0666: anyone may ask, and the policy decides each request by
@@ -41,9 +48,19 @@ public final class SupervisorServer: @unchecked Sendable {
             let fd = acceptCloseOnExec(listener.raw)
             guard fd >= 0 else { continue }
             let connection = FileDescriptor(fd)
-            let admitted = inFlight.withLock { count -> Bool in
-                guard count < Self.maxInFlight else { return false }
-                count += 1
+            // Reads and writes are bounded in time: a caller that never sends or never reads
+            // its answer gives its slot back.
+            var limit = timeval(tv_sec: Int(Self.timeoutMilliseconds / 1000), tv_usec: 0)
+            setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
+            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
+            guard let uid = UnixSocket.peerUID(fd) else {
+                connection.close()
+                continue
+            }
+            let admitted = inFlight.withLock { state -> Bool in
+                guard state.total < Self.maxInFlight, state.byUID[uid, default: 0] < Self.maxInFlightPerUID else { return false }
+                state.total += 1
+                state.byUID[uid, default: 0] += 1
                 return true
             }
             guard admitted else {
@@ -52,13 +69,22 @@ public final class SupervisorServer: @unchecked Sendable {
                 continue
             }
             let job = UncheckedBox(connection)
-            let started = BackgroundWork<Void>.onOwnThread { [self] in
-                serve(job.value)
-                job.value.close()
-                inFlight.withLock { $0 -= 1 }
+            let release = { [self] in
+                inFlight.withLock { state in
+                    state.total -= 1
+                    state.byUID[uid, default: 1] -= 1
+                    if state.byUID[uid] == 0 { state.byUID[uid] = nil }
+                }
             }
-            if started == nil {
-                inFlight.withLock { $0 -= 1 }
+            let started = BackgroundWork<Void>.onOwnThread { [self] in
+                serve(job.value, uid: uid)
+                job.value.close()
+                release()
+            }
+            if let started {
+                started.detach()
+            } else {
+                release()
                 reply(connection.raw, .failure(75, "warden: the supervisor cannot start a thread; try again"))
                 connection.close()
             }
@@ -68,8 +94,7 @@ public final class SupervisorServer: @unchecked Sendable {
 
     public func stop() { wakeup.signal() }
 
-    private func serve(_ connection: FileDescriptor) {
-        guard let uid = UnixSocket.peerUID(connection.raw) else { return }
+    private func serve(_ connection: FileDescriptor, uid: UInt32) {
         guard let line = UnixSocket.readLine(connection.raw, limit: SupervisorFraming.maxBytes, timeoutMilliseconds: Self.timeoutMilliseconds) else {
             reply(connection.raw, .failure(125, "warden: no complete request within \(Self.timeoutMilliseconds / 1000) s, or larger than \(SupervisorFraming.maxBytes) bytes"))
             return

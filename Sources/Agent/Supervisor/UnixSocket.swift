@@ -24,8 +24,13 @@ enum UnixSocket {
             if (try? connect(path)) != nil { throw SystemError(errno: EADDRINUSE, step: "another supervisor listens on \(path)") }
             unlink(path)
         }
-        try check("bind(\(path))") { withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd.raw, $0, length) } } }
-        try check("chmod(\(path))") { chmod(path, mode) }
+        // The node gets its mode at bind (from the umask): no chmod by path afterwards, which
+        // would follow a link someone put there meanwhile. Called before any thread starts.
+        let previous = umask(~mode & 0o777)
+        let bound = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd.raw, $0, length) } }
+        let bindErrno = errno
+        umask(previous)
+        guard bound == 0 else { throw SystemError(errno: bindErrno, step: "bind(\(path))") }
         try check("listen(\(path))") { Glibc.listen(fd.raw, 64) }
         return fd
     }

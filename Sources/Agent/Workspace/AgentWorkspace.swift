@@ -44,6 +44,9 @@ public struct AgentWorkspace: Sendable {
         return AgentWorkspace(path: workspace)
     }
 
+    /// A clone that takes longer than this is given up (a stalled or endless remote).
+    public static let gitTimeoutSeconds = 900.0
+
     /// Runs git as the developer: their uid and gid, no supplementary groups, their home (so
     /// their own configuration and credential helpers apply), never a prompt, and stalled
     /// transfers cut off.
@@ -52,7 +55,7 @@ public struct AgentWorkspace: Sendable {
         let result: (status: Int32, stderr: String)
         do {
             result = try ChildProcess.run("/usr/bin/setpriv", ["--reuid=\(uid)", "--regid=\(gid)", "--clear-groups", "--", "/usr/bin/git"] + arguments,
-                                          environment: environment)
+                                          environment: environment, timeoutSeconds: Self.gitTimeoutSeconds)
         } catch {
             throw WorkspaceError(message: "cannot run git to \(what): \(error.description)")
         }

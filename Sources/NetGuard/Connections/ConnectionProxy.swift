@@ -50,6 +50,11 @@ enum ProxyRequest {
             }
         }
         var out = Array("\(head.method) \(head.path) HTTP/1.\(head.minorVersion)\r\n".utf8)
+        // HTTP/1.0 may leave Host out; the origin must still learn the name that was judged.
+        if !head.headers.contains(where: { $0.name.lowercased() == "host" }), let host = head.host {
+            let name = host.contains(":") ? "[\(host)]" : host
+            out += Array("Host: \(name)\(head.port.map { ":\($0)" } ?? "")\r\n".utf8)
+        }
         for line in lines.dropFirst() where !line.isEmpty {
             let name = String(decoding: line.prefix { $0 != UInt8(ascii: ":") }, as: UTF8.self).lowercased()
             if name == "proxy-connection" || name == "proxy-authorization" { continue }
@@ -147,6 +152,8 @@ extension Connection {
     /// connection goes on as a tunnel or a forwarded request.
     private func proxyResolved(now: UInt64) {
         guard var target = proxy else { return }
+        // One refused answer (rebinding in A or AAAA) refuses the name, whatever the other said.
+        if target.refusedByResolver { target.addresses = [] }
         let chosen = target.addresses.first { if case .v4 = $0 { return true } else { return false } } ?? target.addresses.first
         guard let chosen else {
             if target.refusedByResolver {

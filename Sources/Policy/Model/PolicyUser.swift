@@ -18,6 +18,9 @@ public struct PolicyUser: Codable, Sendable, Equatable, Hashable {
         guard !name.isEmpty, name.utf8.count <= 64, allowed, name.utf8.first != 0x2D else {
             throw PolicyError(.invalidValue, "user name \"\(name)\" must be 1-64 characters of a-z, 0-9, '.', '_' or '-'")
         }
+        // "root" names the bootstrap admin (uid 0) in decisions, history and secrets' owners;
+        // another user by that name would share them.
+        guard name != "root" else { throw PolicyError(.refused, "user name \"root\" is reserved for uid 0") }
     }
 }
 
