@@ -123,29 +123,12 @@ enum GuardBench {
     /// Runs the hold client under warden and samples warden's RSS when the client says it is
     /// ready and again while it holds its connections.
     static func holdConnections(_ argv: [String]) -> (before: Double, during: Double) {
-        var pipe: [Int32] = [-1, -1]
-        Glibc.pipe(&pipe)
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        posix_spawn_file_actions_adddup2(&actions, pipe[1], 1)
-        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addclose(&actions, pipe[0])
-        let cArgs = argv.map { strdup($0) } + [nil]
-        defer { cArgs.forEach { free($0) } }
-        var pid: pid_t = 0
-        let rc = posix_spawn(&pid, argv[0], &actions, nil, cArgs, environ)
-        close(pipe[1])
-        posix_spawn_file_actions_destroy(&actions)
-        guard rc == 0 else {
-            close(pipe[0])
-            return (0, 0)
-        }
+        guard let (pid, outputFD) = spawnReadingOutput(argv) else { return (0, 0) }
         var before = 0.0, during = 0.0
         var pending = ""
         var buffer = [UInt8](repeating: 0, count: 4096)
         while true {
-            let n = read(pipe[0], &buffer, buffer.count)
+            let n = read(outputFD, &buffer, buffer.count)
             if n <= 0 { break }
             pending += String(decoding: buffer[0..<n], as: UTF8.self)
             while let newline = pending.firstIndex(of: "\n") {
@@ -158,7 +141,7 @@ enum GuardBench {
                 pending = String(pending[pending.index(after: newline)...])
             }
         }
-        close(pipe[0])
+        close(outputFD)
         var status: Int32 = 0
         waitpid(pid, &status, 0)
         return (before, during)

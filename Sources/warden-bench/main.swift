@@ -42,9 +42,9 @@ struct Sample {
     var output: String
 }
 
-/// Spawns a command (in the current directory, the workspace) with stdout captured, stderr to
-/// /dev/null, and times it to its exit.
-func measure(_ argv: [String], directory: String) -> Sample {
+/// Spawns `argv` with its stdout on a pipe (returned, to read), stderr to /dev/null and stdin
+/// from /dev/null; nil with the reason when it cannot start.
+func spawnReadingOutput(_ argv: [String]) -> (pid: pid_t, output: Int32)? {
     var pipe: [Int32] = [-1, -1]
     Glibc.pipe(&pipe)
     var actions = posix_spawn_file_actions_t()
@@ -56,22 +56,30 @@ func measure(_ argv: [String], directory: String) -> Sample {
     let cArgs = argv.map { strdup($0) } + [nil]
     defer { cArgs.forEach { free($0) } }
     var pid: pid_t = 0
-    let start = monotonicNanoseconds()
     let rc = posix_spawn(&pid, argv[0], &actions, nil, cArgs, environ)
     close(pipe[1])
     posix_spawn_file_actions_destroy(&actions)
     guard rc == 0 else {
         close(pipe[0])
-        return Sample(seconds: 0, status: -1, maxRSSKiB: 0, output: "spawn failed: \(errnoDescription(rc))")
+        printError("warden-bench: cannot start \(argv[0]): \(errnoDescription(rc))")
+        return nil
     }
+    return (pid, pipe[0])
+}
+
+/// Spawns a command (in the current directory, the workspace) with stdout captured, stderr to
+/// /dev/null, and times it to its exit.
+func measure(_ argv: [String], directory: String) -> Sample {
+    let start = monotonicNanoseconds()
+    guard let (pid, outputFD) = spawnReadingOutput(argv) else { return Sample(seconds: 0, status: -1, maxRSSKiB: 0, output: "spawn failed") }
     var output: [UInt8] = []
     var buffer = [UInt8](repeating: 0, count: 4096)
     while true {
-        let n = read(pipe[0], &buffer, buffer.count)
+        let n = read(outputFD, &buffer, buffer.count)
         if n <= 0 { break }
         output += buffer[0..<n]
     }
-    close(pipe[0])
+    close(outputFD)
     var status: Int32 = 0
     var usage = rusage()
     wait4(pid, &status, 0, &usage)
