@@ -202,6 +202,13 @@ struct NetworkGuardTests {
         #expect(net.log("dns.log").last { $0["name"] as? String == "allowed.test" }?["proto"] as? String == "tcp")
     }
 
+    @Test func manyLargeAnswersOverTCPArriveWholeWhenTheClientReadsLate() {
+        // 500 answers of about 10 KB: more than the guard's socket can hold for a late reader.
+        let (result, fields) = probe(["dnstcpmany", "big.test", "500"], extra: ["--allow", "big.test"], timeout: 90)
+        #expect(fields["answers"] as? Int == 500, "\(result.stdout) \(result.stderr)")
+        #expect((fields["sizes"] as? [Int] ?? []).allSatisfy { $0 > 9_000 }, "every answer is the whole record set: \(fields)")
+    }
+
     @Test func rawSocketsAreRefusedCountedAndRecorded() {
         let (raw, rawFields) = probe(["rawsock", "inet"])
         #expect(rawFields["result"] as? String == "PermissionError", "\(raw.stdout) \(raw.stderr)")

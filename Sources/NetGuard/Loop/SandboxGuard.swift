@@ -92,7 +92,7 @@ final class SandboxGuard {
                 case .dnsTCPListener: acceptDNSClients(now: now)
                 case .connection(let connection): connection.handle(fd: fd, events: events, now: now)
                 case .dnsUpstream: readAnswer(fd, now: now)
-                case .dnsClient(let client): client.handle(now: now)
+                case .dnsClient(let client): client.handle(events: events, now: now)
                 case .packetLog: readPacketLog(now: now)
                 case .wake: stopping = true
                 }

@@ -309,12 +309,16 @@ extension PendingQuery {
     }
 }
 
-/// A DNS client on TCP: length-prefixed queries, answered in order as they come back.
+/// A DNS client on TCP: length-prefixed queries, answered in order as they come back. Answers
+/// the socket cannot take at once wait in `unsent` (bounded) until it is writable.
 final class DNSStreamClient {
     let socket: FileDescriptor
     unowned let owner: SandboxGuard
     var deadline: UInt64
     private var buffer: [UInt8] = []
+    private var unsent: [UInt8] = []
+    private var waitingToWrite = false
+    static let maxUnsent = 1 << 20
 
     init(_ socket: FileDescriptor, owner: SandboxGuard, deadline: UInt64) {
         self.socket = socket
@@ -322,7 +326,9 @@ final class DNSStreamClient {
         self.deadline = deadline
     }
 
-    func handle(now: UInt64) {
+    func handle(events: UInt32, now: UInt64) {
+        if events & EventLoop.writable != 0 { flush() }
+        guard socket.isOpen, events & (EventLoop.readable | EventLoop.hangup) != 0 else { return }
         var chunk = [UInt8](repeating: 0, count: 4096)
         let n = chunk.withUnsafeMutableBytes { recv(socket.raw, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
         if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) { return }
@@ -347,7 +353,29 @@ final class DNSStreamClient {
 
     func send(_ bytes: [UInt8]) {
         guard socket.isOpen else { return }
-        _ = bytes.withUnsafeBytes { Glibc.send(socket.raw, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL) | Int32(MSG_DONTWAIT)) }
+        guard unsent.count + bytes.count <= Self.maxUnsent else {
+            close()  // a client that does not read its answers
+            return
+        }
+        unsent += bytes
+        flush()
+    }
+
+    private func flush() {
+        while !unsent.isEmpty && socket.isOpen {
+            let n = unsent.withUnsafeBytes { Glibc.send(socket.raw, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL) | Int32(MSG_DONTWAIT)) }
+            if n > 0 {
+                unsent.removeFirst(n)
+                continue
+            }
+            if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) { break }
+            if n < 0 && errno == EINTR { continue }
+            close()
+            return
+        }
+        guard socket.isOpen, waitingToWrite != !unsent.isEmpty else { return }
+        waitingToWrite = !unsent.isEmpty
+        owner.loop.modify(socket.raw, EventLoop.readable | (waitingToWrite ? EventLoop.writable : 0))
     }
 
     func close() {

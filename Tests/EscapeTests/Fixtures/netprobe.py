@@ -128,6 +128,34 @@ def main():
                     addresses.append(".".join(str(b) for b in answer[at + 10:at + 14]))
                 at += 10 + length
             out(rcode=rcode, addresses=addresses)
+        elif kind == "dnstcpmany":
+            # dnstcpmany NAME N: N queries pipelined on one TCP connection before reading any
+            # answer; reports how many well-framed answers came back and their sizes.
+            name, count = args[0], int(args[1])
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            # A small receive buffer: the guard's answers back up on its side, as with a slow reader.
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            s.connect(("127.0.0.1", 53))
+            s.settimeout(20)
+            qname = b"".join(bytes([len(l)]) + l.encode() for l in name.split(".")) + b"\0"
+            for i in range(count):
+                query = i.to_bytes(2, "big") + bytes([1, 0, 0, 1, 0, 0, 0, 0, 0, 0]) + qname + b"\0\x10\0\x01"
+                s.sendall(len(query).to_bytes(2, "big") + query)
+            time.sleep(1)
+            data, answers, sizes = b"", 0, set()
+            while answers < count:
+                while len(data) >= 2 and len(data) >= 2 + int.from_bytes(data[:2], "big"):
+                    size = int.from_bytes(data[:2], "big")
+                    sizes.add(size)
+                    data = data[2 + size:]
+                    answers += 1
+                if answers >= count:
+                    break
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+            out(answers=answers, sizes=sorted(sizes))
         elif kind == "rawsock":
             # rawsock inet|packet: tries to open a raw socket, reports the error.
             try:

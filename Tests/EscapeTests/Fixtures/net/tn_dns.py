@@ -42,6 +42,8 @@ def default_records(n):
         "private.test": a("192.168.77.10"),
         "alias.test": [{"type": "CNAME", "value": "allowed.test"}],
         "txt.test": [{"type": "TXT", "value": "hello"}],
+        # About 10 KB: truncated over UDP, whole over TCP.
+        "big.test": [{"type": "TXT", "value": "%02d" % i + "x" * 240} for i in range(40)],
     }
 
 
