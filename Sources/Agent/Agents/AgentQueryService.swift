@@ -17,13 +17,9 @@ public struct AgentQueryService: Sendable {
     public func handle(_ request: SupervisorRequest, callerUID: UInt32) -> SupervisorResponse {
         let evaluator: PolicyEvaluator
         let caller: Principal
-        do throws(StoreError) {
-            let service = try PolicyService(home: home, callerUID: callerUID)
-            let policy = try service.current().policy
-            evaluator = PolicyEvaluator(policy)
-            caller = service.principal(in: policy)
-        } catch {
-            return .failure(122, "warden: the policy cannot be read: \(error.message)")
+        switch CallerPolicy.resolve(home: home, uid: callerUID) {
+        case .success(let context): (evaluator, caller) = (context.evaluator, context.caller)
+        case .failure(let failure): return failure.response
         }
         guard caller.role != nil else { return .failure(123, "warden: refused: \(caller.name) is not a Warden user [users]") }
         let path = AgentStore.path(home: home)

@@ -17,15 +17,12 @@ public struct SecretsService: Sendable {
     }
 
     public func handle(_ request: SupervisorRequest, callerUID: UInt32) -> SupervisorResponse {
-        let policyService: PolicyService
-        let policy: OrgPolicy
-        do {
-            policyService = try PolicyService(home: home, callerUID: callerUID)
-            policy = try policyService.current().policy
-        } catch {
-            return .failure(122, "warden: the policy cannot be read: \(error.message)")
+        let context: CallerPolicy
+        switch CallerPolicy.resolve(home: home, uid: callerUID) {
+        case .success(let resolved): context = resolved
+        case .failure(let failure): return failure.response
         }
-        let caller = policyService.principal(in: policy)
+        let policyService = context.service, caller = context.caller
         let arguments = request.arguments
         let organisation = arguments["scope"] == "org"
         if let scope = arguments["scope"], scope != "org" && scope != "user" {
@@ -35,14 +32,14 @@ public struct SecretsService: Sendable {
         switch request.operation {
         case "secrets.set", "secrets.remove":
             let name = arguments["name"] ?? ""
-            guard Self.isValidName(name) else {
+            guard name.utf8.count <= 128, isEnvironmentVariableName(name) else {
                 return .failure(125, "warden: secret name \"\(name.prefix(80))\": expected an environment variable name (letters, digits, _; not starting with a digit; at most 128)")
             }
             let repository = arguments["repository"] ?? ""
             guard repository.utf8.count <= 512, !repository.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F }) else {
                 return .failure(125, "warden: --repo: expected a repository URL or path of at most 512 printable characters")
             }
-            let decision = PolicyEvaluator(policy).mayManageSecret(caller, organisation: organisation)
+            let decision = context.evaluator.mayManageSecret(caller, organisation: organisation)
             let action = "secrets \(request.operation == "secrets.set" ? "set" : "remove") \(organisation ? "org:" : "")\(name)"
             do { try policyService.record(action, decision, at: wallMilliseconds(), as: caller) } catch {
                 return .failure(122, "warden: the decision cannot be recorded, so nothing is changed: \(error.message)")
@@ -98,9 +95,4 @@ public struct SecretsService: Sendable {
         try SecretStore(path: SecretStore.path(home: home), keys: keys)
     }
 
-    static func isValidName(_ name: String) -> Bool {
-        guard let first = name.utf8.first, name.utf8.count <= 128, !(UInt8(ascii: "0")...UInt8(ascii: "9")).contains(first) else { return false }
-        return name.utf8.allSatisfy { $0 == UInt8(ascii: "_") || (UInt8(ascii: "a")...UInt8(ascii: "z")).contains($0)
-            || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains($0) || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }
-    }
 }

@@ -167,11 +167,5 @@ public struct RunConfiguration: Sendable {
         return order.compactMap { name in values[name].map { (name, $0) } }
     }
 
-    static func isValidName(_ name: String) -> Bool {
-        guard let first = name.utf8.first, !(UInt8(ascii: "0")...UInt8(ascii: "9")).contains(first) else { return false }
-        return name.utf8.allSatisfy { byte in
-            byte == UInt8(ascii: "_") || (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte)
-                || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte) || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte)
-        }
-    }
+    static func isValidName(_ name: String) -> Bool { isEnvironmentVariableName(name) }
 }

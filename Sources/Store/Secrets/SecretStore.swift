@@ -110,29 +110,7 @@ public final class SecretStore {
     public func value(of info: SecretInfo) throws(StoreError) -> [UInt8] {
         let rows = try database.query("SELECT sealed FROM secrets WHERE scope = ? AND owner = ? AND repository = ? AND name = ?",
                                       [.text(info.scope.rawValue), .text(info.owner), .text(info.repository), .text(info.name)])
-        guard let text = rows.first?.first?.text, let sealed = Self.bytes(hex: text) else { throw StoreError(.notFound, "no secret \(info.name)") }
+        guard let text = rows.first?.first?.text, let sealed = bytes(fromHex: text) else { throw StoreError(.notFound, "no secret \(info.name)") }
         return try cipher.open(sealed, associated: Self.associated(info))
-    }
-
-    static func bytes(hex: String) -> [UInt8]? {
-        let digits = Array(hex.utf8)
-        guard digits.count % 2 == 0 else { return nil }
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(digits.count / 2)
-        var index = 0
-        while index < digits.count {
-            guard let high = nibble(digits[index]), let low = nibble(digits[index + 1]) else { return nil }
-            bytes.append(high << 4 | low)
-            index += 2
-        }
-        return bytes
-    }
-
-    private static func nibble(_ digit: UInt8) -> UInt8? {
-        switch digit {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): return digit - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): return digit - UInt8(ascii: "a") + 10
-        default: return nil
-        }
     }
 }
