@@ -35,8 +35,9 @@ let package = Package(
         // The network guard: each sandbox's egress captured in its own network namespace, judged
         // by policy, relayed (splice) or refused, every decision recorded.
         .target(name: "NetGuard", dependencies: ["Policy", "Store", "WardenSystem", "CWardenShim"]),
-        // Background agents: environments (.cursor/environment.json), lifecycle, workspaces.
-        .target(name: "Agent", dependencies: ["Store", "Policy", "WardenSystem"]),
+        // Background agents: environments (.cursor/environment.json), lifecycle, workspaces, the
+        // supervisor, and each agent's owner process (a sandbox with its network guard).
+        .target(name: "Agent", dependencies: ["Sandbox", "NetGuard", "Store", "Policy", "WardenSystem"]),
         // `warden` commands.
         .target(
             name: "WardenCLI",

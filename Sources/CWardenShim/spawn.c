@@ -118,3 +118,37 @@ int wd_make_userns(const char *uid_map, const char *gid_map) {
     if (nsfd < 0) errno = saved;
     return nsfd;
 }
+
+// Between fork and execve only async-signal-safe calls: this is a copy of a threaded process.
+int wd_spawn_detached(const char *path, char *const argv[], char *const envp[], int in_fd, int out_fd) {
+    pid_t child = fork();
+    if (child < 0) return -1;
+    if (child == 0) {
+        struct sigaction dfl;
+        memset(&dfl, 0, sizeof dfl);
+        dfl.sa_handler = SIG_DFL;
+        for (int sig = 1; sig < NSIG; sig++) {
+            if (sig != SIGKILL && sig != SIGSTOP) sigaction(sig, &dfl, NULL);
+        }
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        if (setsid() < 0) _exit(126);
+        pid_t daemon = fork();
+        if (daemon < 0) _exit(126);
+        if (daemon > 0) _exit(0);
+        if (dup2(in_fd, 0) < 0 || dup2(out_fd, 1) < 0 || dup2(out_fd, 2) < 0) _exit(126);
+        syscall(SYS_close_range, 3U, ~0U, 0U);
+        execve(path, argv, envp);
+        _exit(127);
+    }
+    int status = 0;
+    while (waitpid(child, &status, 0) < 0) {
+        if (errno != EINTR) return -1;
+    }
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        errno = ECHILD;
+        return -1;
+    }
+    return 0;
+}

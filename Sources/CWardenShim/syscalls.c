@@ -77,6 +77,10 @@ int wd_rename_noreplace(int olddirfd, const char *oldpath, int newdirfd, const c
     return (int)syscall(SYS_renameat2, olddirfd, oldpath, newdirfd, newpath, 1u /* RENAME_NOREPLACE */);
 }
 
+int wd_pidfd_open(pid_t pid, unsigned flags) {
+    return (int)syscall(SYS_pidfd_open, pid, flags);
+}
+
 int wd_pidfd_send_signal(int pidfd, int sig) {
     return (int)syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0);
 }

@@ -62,6 +62,14 @@ public final class PolicyService {
         return (stored.version, stored.policy)
     }
 
+    /// The policy as it was at `number` (0: the built-in one): what an agent started under that
+    /// version keeps to, whatever was changed since.
+    public func version(_ number: Int) throws(StoreError) -> OrgPolicy {
+        guard number > 0 else { return OrgPolicy.builtIn }
+        guard let stored = try store?.version(number) else { throw StoreError(.notFound, "policy version \(number) is not in the store") }
+        return stored.policy
+    }
+
     /// The users and sandbox settings in force, read as rows: all `warden run` needs, without
     /// decoding the whole document on its launch path. A row that does not parse is corruption
     /// and refuses (never a silent default).

@@ -43,7 +43,7 @@ struct GCCommand: ParsableCommand {
             printError("warden: gc: \(error.message)")
             throw ExitCode(WardenExitCode.setupFailed)
         }
-        let outcome = RetentionSweep.run(agents: agents, policy: policy, agentsDirectory: home + "/agents", now: wallMilliseconds(), dryRun: dryRun)
+        let outcome = RetentionSweep.run(agents: agents, policy: policy, layout: AgentLayout(home: home), now: wallMilliseconds(), dryRun: dryRun)
         for id in outcome.removed { print("\(dryRun ? "would remove" : "removed") the data of agent \(id)") }
         for line in outcome.kept { print("kept \(stripTerminalControls(line))") }
         for line in outcome.failures { printError("warden: gc: \(stripTerminalControls(line))") }

@@ -1,3 +1,4 @@
+import Agent
 import Glibc
 import NetGuard
 import Policy
@@ -68,18 +69,11 @@ enum RunPolicyGate {
     static func guardPlan(_ org: NetworkPolicy, _ network: NetworkRequest, request: inout SandboxRequest, home: String) throws(GuardError) -> GuardPlan? {
         let mode = network.mode ?? NetworkMode(rawValue: org.mode.rawValue) ?? .none
         request.network = mode
-        guard mode.guarded, let policyMode = NetworkPolicy.Mode(rawValue: mode.rawValue) else { return nil }
-        var effective = org
-        effective.mode = policyMode
-        effective.rules = network.deny + org.rules + network.allow
-        let orgUpstream = org.dnsUpstream.flatMap { SocketAddress.parse($0, defaultPort: 53) }
-        guard let upstream = network.dnsUpstream ?? orgUpstream ?? HostResolver.first() else {
-            throw GuardError(.invalid, "no DNS upstream: give --dns-upstream ADDRESS, or set network.dnsUpstream (the host's /etc/resolv.conf names none)")
-        }
+        guard let plan = try GuardPlan.make(org: org, mode: mode, deny: network.deny, allow: network.allow, upstream: network.dnsUpstream,
+                                            owner: getuid(), home: home) else { return nil }
         // Offered first so that --env can still change them.
         request.environment.insert(contentsOf: NetworkGuard.proxyEnvironment, at: 0)
-        return GuardPlan(policy: EgressPolicy(network: effective), mode: policyMode, upstream: upstream, owner: getuid(),
-                         auditPath: SQLiteAuditStore.path(home: home), home: home)
+        return plan
     }
 
     /// Network options that weaken the sandbox (R24): a mode looser than the organisation's,

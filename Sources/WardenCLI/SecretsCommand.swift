@@ -36,6 +36,36 @@ struct SecretScopeOptions: ParsableArguments {
     }
 }
 
+/// What a command reads from its standard input (a secret's value, a prompt).
+enum StandardInput {
+    /// Up to `limit` bytes (a caller that needs to know the input was longer asks for one more).
+    static func read(limit: Int) -> [UInt8] {
+        var bytes: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 65_536)
+        while bytes.count < limit {
+            let n = Glibc.read(0, &buffer, min(buffer.count, limit - bytes.count))
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { break }
+            bytes += buffer[0..<n]
+        }
+        return bytes
+    }
+
+    /// The text of a file, or of standard input for "-": refused when it is not UTF-8 or is
+    /// longer than `limit` bytes.
+    static func text(of path: String, limit: Int, what: String) throws -> String {
+        let bytes: [UInt8]
+        if path == "-" {
+            bytes = read(limit: limit + 1)
+        } else {
+            do { bytes = try Files.read(path, limit: limit + 1) } catch { throw ValidationError("\(what) \(path): \(error.reason)") }
+        }
+        guard bytes.count <= limit else { throw ValidationError("\(what) \(path == "-" ? "on standard input" : path) is larger than \(limit >> 10) KiB") }
+        guard let text = String(validating: bytes, as: UTF8.self) else { throw ValidationError("\(what) \(path == "-" ? "on standard input" : path) is not UTF-8 text") }
+        return text
+    }
+}
+
 /// Prints the supervisor's answer and exits with its status.
 enum SupervisorAnswer {
     static func finish(_ response: SupervisorResponse) throws {
@@ -55,14 +85,7 @@ struct SecretsSetCommand: ParsableCommand {
     @OptionGroup var scope: SecretScopeOptions
 
     func run() throws {
-        var bytes: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 65_536)
-        while bytes.count <= SecretsService.maxValueBytes + 1 {
-            let n = read(0, &buffer, buffer.count)
-            if n < 0 && errno == EINTR { continue }
-            guard n > 0 else { break }
-            bytes += buffer[0..<n]
-        }
+        var bytes = StandardInput.read(limit: SecretsService.maxValueBytes + 2)
         if bytes.last == 0x0A { bytes.removeLast() }
         if bytes.last == 0x0D { bytes.removeLast() }
         guard let value = String(validating: bytes, as: UTF8.self) else { throw ValidationError("the value on standard input is not UTF-8 text") }

@@ -1,6 +1,7 @@
 import Agent
 import ArgumentParser
 import Glibc
+import Policy
 import Sandbox
 import Store
 import WardenSystem
@@ -37,7 +38,9 @@ struct ServeCommand: ParsableCommand {
         let home = PolicyHome.resolve(requested: home ?? Host.environment("WARDEN_HOME"), uid: 0).path
         let socketPath = socket ?? Host.environment("WARDEN_SOCKET") ?? SupervisorClient.systemSocket
         guard socketPath.hasPrefix("/") else { throw ValidationError("--socket \(socketPath): expected an absolute path") }
-        let keys = KeyFileProvider(path: keyFile ?? KeyFileProvider.systemPath, home: home)
+        let keyPath = keyFile ?? KeyFileProvider.systemPath
+        guard keyPath.hasPrefix("/") else { throw ValidationError("--key-file \(keyPath): expected an absolute path") }
+        let keys = KeyFileProvider(path: keyPath, home: home)
         do {
             // Fail at start, not at the first request, when the home or the key is unusable.
             if Files.lstat(home) == nil { try Files.makeDirectories(home, mode: 0o755) }
@@ -53,16 +56,49 @@ struct ServeCommand: ParsableCommand {
         if !directory.isEmpty && Files.lstat(directory) == nil { mkdir(directory, 0o755) }
         let server: SupervisorServer
         do {
-            server = try SupervisorServer(socketPath: socketPath, handler: WardenSupervisor(secrets: SecretsService(home: home, keys: keys),
-                                                                                            agents: AgentQueryService(home: home)))
+            server = try SupervisorServer(socketPath: socketPath, handler: WardenSupervisor(
+                secrets: SecretsService(home: home, keys: keys), agents: AgentQueryService(home: home),
+                starts: AgentStartService(home: home, keyFile: keyPath), controls: AgentControlService(home: home)))
         } catch {
             printError("warden: serve: \(error.description)")
             throw ExitCode(WardenExitCode.setupFailed)
         }
         try ServeSignals.stopOnTermination(server)
+        // Agents that outlived a previous supervisor are adopted or, when their owner process is
+        // gone, ended as failed; then the same every half minute, with the retention sweep.
+        report(AgentRecovery.run(home: home))
+        ServeMaintenance.start(home: home)
         printError("warden: supervisor listening on \(socketPath) (home \(home))")
         server.run()
     }
+}
+
+/// What the supervisor does on its own, every `interval` seconds: notice agents whose owner
+/// process died (R17) and delete ended agents' data past retention.
+enum ServeMaintenance {
+    static let intervalSeconds: UInt32 = 30
+
+    static func start(home: String) {
+        BackgroundWork<Void>.onOwnThread {
+            // Bounded only by the supervisor's life: it ends with the process.
+            while true {
+                sleep(intervalSeconds)
+                report(AgentRecovery.run(home: home), adoption: false)
+                let path = AgentStore.path(home: home)
+                guard Files.lstat(path) != nil, let agents = try? AgentStore(path: path),
+                      let policy = try? PolicyService(home: home).current().policy else { continue }
+                let outcome = RetentionSweep.run(agents: agents, policy: policy, layout: AgentLayout(home: home), now: wallMilliseconds())
+                for id in outcome.removed { printError("warden: retention: removed the data of agent \(id)") }
+                for line in outcome.failures { printError("warden: retention: \(stripTerminalControls(line))") }
+            }
+        }?.detach()
+    }
+}
+
+func report(_ outcome: AgentRecovery.Outcome, adoption: Bool = true) {
+    if adoption && !outcome.adopted.isEmpty { printError("warden: adopted running agents: \(outcome.adopted.joined(separator: ", "))") }
+    for id in outcome.failed { printError("warden: agent \(id) lost its owner process; marked failed") }
+    for problem in outcome.problems { printError("warden: recovery: \(stripTerminalControls(problem))") }
 }
 
 /// SIGINT and SIGTERM stop the server's loop (it removes its socket). Read through a

@@ -9,7 +9,8 @@ public struct WardenCommand: ParsableCommand {
         commandName: "warden",
         abstract: "A security-first runtime for coding agents: every command sealed, every byte judged.",
         version: WardenVersion.current,
-        subcommands: [RunCommand.self, DoctorCommand.self, AuditCommand.self, ServeCommand.self, AgentCommand.self, SecretsCommand.self, GCCommand.self])
+        subcommands: [RunCommand.self, DoctorCommand.self, AuditCommand.self, ServeCommand.self, AgentCommand.self, SecretsCommand.self, GCCommand.self,
+                      AgentOwnerCommand.self])
 
     public init() {}
 

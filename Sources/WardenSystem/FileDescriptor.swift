@@ -80,3 +80,12 @@ public final class FileDescriptor {
 public func acceptCloseOnExec(_ listener: Int32, flags: Int32 = 0) -> Int32 {
     wd_accept4(listener, flags | Int32(SOCK_CLOEXEC.rawValue))
 }
+
+extension FileDescriptor {
+    /// A pipe whose two ends are closed on exec: (read end, write end).
+    public static func pipe() throws(SystemError) -> (read: FileDescriptor, write: FileDescriptor) {
+        var ends: [Int32] = [-1, -1]
+        try check("pipe2") { wd_pipe2(&ends, O_CLOEXEC) }
+        return (FileDescriptor(ends[0]), FileDescriptor(ends[1]))
+    }
+}

@@ -32,16 +32,21 @@ public enum Host {
 
     /// The home directory of `uid` from /etc/passwd (no NSS: the launch path stays static).
     public static func homeDirectory(of uid: uid_t) -> String? {
+        account(of: uid)?.home
+    }
+
+    /// The primary group and home directory of `uid` from /etc/passwd.
+    public static func account(of uid: uid_t) -> (gid: UInt32, home: String)? {
         guard let passwd = try? Files.read("/etc/passwd", limit: 4 << 20) else { return nil }
-        var home: String?
+        var found: (gid: UInt32, home: String)?
         LineFields(passwd).forEachLine(separator: UInt8(ascii: ":")) { fields in
             if fields.count >= 6, LineFields.number(fields[2]) == UInt64(uid) {
-                home = LineFields.string(fields[5])
+                if let gid = LineFields.number(fields[3]).flatMap(UInt32.init(exactly:)) { found = (gid, LineFields.string(fields[5])) }
                 return false
             }
             return true
         }
-        return home
+        return found
     }
 
     /// The running program's GNU build ID, hex (nil when it has none): identifies the exact build,

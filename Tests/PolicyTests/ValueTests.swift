@@ -39,7 +39,7 @@ struct ValueTests {
     @Test("every setting key reads back what was set, and bad values are refused")
     func settingsRoundTrip() throws {
         let samples: [String: String] = [
-            "defaults.model": "claude-x", "defaults.repository": "acme/app", "defaults.branch": "develop", "security.userRestriction": "allowlist",
+            "defaults.model": "claude-x", "defaults.repository": "acme/app", "defaults.branch": "develop", "defaults.agentCommand": "/usr/local/bin/agent --auto", "security.userRestriction": "allowlist",
             "security.allowedUsers": "", "network.mode": "monitor", "sandbox.memory": "2G", "sandbox.pids": "512", "sandbox.cpus": "1.5",
             "sandbox.timeout": "2h", "sandbox.seccompProfile": "strict", "sandbox.requiredLayers": "seccomp,landlock",
             "retention.agentData": "5d", "retention.audit": "30d", "visibility.agents": "team", "visibility.content": "own",
@@ -56,6 +56,9 @@ struct ValueTests {
         #expect(throws: PolicyError.self) { try PolicySettings.set(&policy, "nope", "1") }
         #expect(throws: PolicyError.self) { try PolicySettings.set(&policy, "defaults.branch", "a..b") }
         #expect(throws: PolicyError.self) { try PolicySettings.set(&policy, "network.dnsUpstream", "resolver.example") }
+        #expect(throws: PolicyError.self) { try PolicySettings.set(&policy, "defaults.agentCommand", "agent --auto") }
+        try PolicySettings.set(&policy, "defaults.agentCommand", "")
+        #expect(policy.defaults.agentCommand.isEmpty, "empty: no default agent program")
         try PolicySettings.set(&policy, "network.dnsUpstream", "fd00::53")
         #expect(try PolicySettings.get(policy, "network.dnsUpstream") == "[fd00::53]:53", "written in one canonical form")
         try PolicySettings.set(&policy, "network.dnsUpstream", "none")

@@ -19,10 +19,11 @@ public enum PolicyFileReader {
         }
         var policy = OrgPolicy()
         policy.users = try users(tree, root.node("users"))
-        let defaults = try tree.mapping(root.node("defaults"), "defaults", allowed: ["model", "repository", "branch"])
+        let defaults = try tree.mapping(root.node("defaults"), "defaults", allowed: ["model", "repository", "branch", "agentCommand"])
         policy.defaults.model = try tree.string(defaults.node("model"), "defaults.model")
         policy.defaults.repository = try tree.string(defaults.node("repository"), "defaults.repository")
         policy.defaults.branch = try tree.string(defaults.node("branch"), "defaults.branch")
+        policy.defaults.agentCommand = try tree.strings(defaults.node("agentCommand"), "defaults.agentCommand")
 
         let security = try tree.mapping(root.node("security"), "security",
                                         allowed: ["userRestriction", "allowedUsers", "teamFollowUps", "displaySummary", "displaySummaryExternal"])

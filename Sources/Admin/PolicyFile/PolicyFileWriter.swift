@@ -12,7 +12,7 @@ public enum PolicyFileWriter {
             out += "  - name: \(scalar(user.name))\n    uid: \(user.uid)\n    role: \(user.role.rawValue)\n"
         }
         out += "defaults:\n  model: \(scalar(policy.defaults.model))\n  repository: \(scalar(policy.defaults.repository))\n"
-        out += "  branch: \(scalar(policy.defaults.branch))\n"
+        out += "  branch: \(scalar(policy.defaults.branch))\n  agentCommand: \(list(policy.defaults.agentCommand))\n"
         let security = policy.security
         out += "security:\n  userRestriction: \(security.userRestriction.rawValue)\n  allowedUsers: \(list(security.allowedUsers))\n"
         out += "  teamFollowUps: \(security.teamFollowUps)\n  displaySummary: \(security.displaySummary)\n"

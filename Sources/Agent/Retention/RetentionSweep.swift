@@ -3,7 +3,7 @@ import Policy
 import Store
 import WardenSystem
 
-/// Deletes ended agents' data (workspace, logs, transcript: the agent's directory) once the
+/// Deletes ended agents' data (the clone and handoff repository, logs, prompt, follow-ups) once the
 /// policy's `retention.agentData` has passed since they ended. An agent that has not ended is
 /// never touched. Each deletion is recorded in the agent's history with the policy's reason.
 public enum RetentionSweep {
@@ -15,7 +15,7 @@ public enum RetentionSweep {
     }
 
     /// `now`: milliseconds since the epoch. `dryRun` decides without deleting or recording.
-    public static func run(agents: AgentStore, policy: OrgPolicy, agentsDirectory: String, now: Int64, dryRun: Bool = false) -> Outcome {
+    public static func run(agents: AgentStore, policy: OrgPolicy, layout: AgentLayout, now: Int64, dryRun: Bool = false) -> Outcome {
         var outcome = Outcome()
         let evaluator = PolicyEvaluator(policy)
         let records: [AgentRecord]
@@ -34,13 +34,13 @@ public enum RetentionSweep {
                 continue
             }
             // Ids are Warden's own; one that is not a plain name is never used as a path.
-            guard !record.id.isEmpty, record.id.utf8.allSatisfy({ (UInt8(ascii: "a")...UInt8(ascii: "z")).contains($0) || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) || $0 == UInt8(ascii: "-") }) else {
+            guard AgentLayout.isValidID(record.id) else {
                 outcome.failures.append("\(record.id.prefix(40)): not a Warden agent id; its data is not touched")
                 continue
             }
-            let directory = agentsDirectory + "/" + record.id
             do {
-                try removeTree(directory)
+                try removeTree(layout.checkout(record.id))
+                try removeTree(layout.directory(record.id))
                 try agents.markDataRemoved(record.id, reason: "data removed: \(decision.reason) [\(decision.rule)]", at: now)
                 outcome.removed.append(record.id)
             } catch let error as StoreError {

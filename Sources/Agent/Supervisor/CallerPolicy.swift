@@ -6,6 +6,8 @@ import Store
 struct CallerPolicy {
     let service: PolicyService
     let policy: OrgPolicy
+    /// The version `policy` is (0: the built-in one).
+    let version: Int
     let caller: Principal
 
     var evaluator: PolicyEvaluator { PolicyEvaluator(policy) }
@@ -14,8 +16,8 @@ struct CallerPolicy {
     static func resolve(home: String, uid: UInt32) -> Result<CallerPolicy, SupervisorResponse.Failure> {
         do throws(StoreError) {
             let service = try PolicyService(home: home, callerUID: uid)
-            let policy = try service.current().policy
-            return .success(CallerPolicy(service: service, policy: policy, caller: service.principal(in: policy)))
+            let (version, policy) = try service.current()
+            return .success(CallerPolicy(service: service, policy: policy, version: version, caller: service.principal(in: policy)))
         } catch {
             return .failure(SupervisorResponse.Failure(.failure(122, "warden: the policy cannot be read: \(error.message)")))
         }

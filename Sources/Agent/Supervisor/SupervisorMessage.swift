@@ -20,11 +20,14 @@ public struct SupervisorResponse: Codable, Sendable, Equatable {
     public var status: Int32
     public var output: String
     public var error: String
+    /// Values a client acts on rather than prints (where `logs --follow` reads next).
+    public var info: [String: String]?
 
-    public init(status: Int32 = 0, output: String = "", error: String = "") {
+    public init(status: Int32 = 0, output: String = "", error: String = "", info: [String: String]? = nil) {
         self.status = status
         self.output = output
         self.error = error
+        self.info = info
     }
 
     /// A refusal or bad input: one line, a non-zero status.

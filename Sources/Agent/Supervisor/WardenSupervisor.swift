@@ -2,10 +2,14 @@
 public struct WardenSupervisor: SupervisorHandler {
     public let secrets: SecretsService
     public let agents: AgentQueryService
+    public let starts: AgentStartService
+    public let controls: AgentControlService
 
-    public init(secrets: SecretsService, agents: AgentQueryService) {
+    public init(secrets: SecretsService, agents: AgentQueryService, starts: AgentStartService, controls: AgentControlService) {
         self.secrets = secrets
         self.agents = agents
+        self.starts = starts
+        self.controls = controls
     }
 
     public func handle(_ request: SupervisorRequest, callerUID: UInt32) -> SupervisorResponse {
@@ -13,6 +17,8 @@ public struct WardenSupervisor: SupervisorHandler {
         case "ping": return SupervisorResponse(output: "warden supervisor: ok (you are uid \(callerUID))\n")
         case let operation where operation.hasPrefix("secrets."): return secrets.handle(request, callerUID: callerUID)
         case "agent.list", "agent.show": return agents.handle(request, callerUID: callerUID)
+        case "agent.start": return starts.handle(request, callerUID: callerUID)
+        case "agent.follow-up", "agent.stop", "agent.logs": return controls.handle(request, callerUID: callerUID)
         default: return .failure(125, "warden: unknown operation \(request.operation)")
         }
     }

@@ -49,9 +49,11 @@ public struct AgentWorkspace: Sendable {
 
     /// Runs git as the developer: their uid and gid, no supplementary groups, their home (so
     /// their own configuration and credential helpers apply), never a prompt, and stalled
-    /// transfers cut off.
-    static func git(_ arguments: [String], uid: UInt32, gid: UInt32, home: String, what: String) throws(WorkspaceError) {
-        let environment = ["HOME=\(home)", "GIT_TERMINAL_PROMPT=0", "GIT_HTTP_LOW_SPEED_LIMIT=1000", "GIT_HTTP_LOW_SPEED_TIME=60", "LANG=C.UTF-8"]
+    /// transfers cut off. `isolated`: no system or global configuration either, for steps that
+    /// need no credentials.
+    static func git(_ arguments: [String], uid: UInt32, gid: UInt32, home: String, what: String, isolated: Bool = false) throws(WorkspaceError) {
+        var environment = ["HOME=\(home)", "GIT_TERMINAL_PROMPT=0", "GIT_HTTP_LOW_SPEED_LIMIT=1000", "GIT_HTTP_LOW_SPEED_TIME=60", "LANG=C.UTF-8"]
+        if isolated { environment += ["GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL=/dev/null"] }
         let result: (status: Int32, stderr: String)
         do {
             result = try ChildProcess.run("/usr/bin/setpriv", ["--reuid=\(uid)", "--regid=\(gid)", "--clear-groups", "--", "/usr/bin/git"] + arguments,
@@ -72,5 +74,39 @@ public struct AgentWorkspace: Sendable {
         return name.utf8.allSatisfy { byte in
             byte > 0x20 && byte < 0x7F && !"~^:?*[\\".utf8.contains(byte)
         } && !name.split(separator: "/").contains { $0.hasPrefix(".") }
+    }
+}
+
+extension AgentWorkspace {
+    /// Whether `repository` names a remote (`scheme://…` or scp-like `host:path`) rather than
+    /// a local path.
+    public static func isRemote(_ repository: String) -> Bool {
+        if repository.contains("://") { return true }
+        guard let colon = repository.firstIndex(of: ":"), !repository.hasPrefix("/") else { return false }
+        return !repository[..<colon].contains("/")
+    }
+
+    /// For a local repository, checks now (as the developer, briefly) that it exists, is a
+    /// repository they may read, and has `baseBranch`: bad input is refused at start rather
+    /// than found later. A remote is checked when it is cloned.
+    public static func checkLocalOrigin(_ repository: String, baseBranch: String, uid: UInt32, gid: UInt32, home: String) throws(WorkspaceError) {
+        guard repository.hasPrefix("/") else { throw WorkspaceError(message: "repository \(repository.prefix(200)): expected an absolute path or a URL") }
+        guard Files.isDirectory(repository) else { throw WorkspaceError(message: "repository \(repository.prefix(200)): no such directory") }
+        let environment = ["HOME=\(home)", "GIT_TERMINAL_PROMPT=0", "LANG=C.UTF-8", "GIT_CONFIG_NOSYSTEM=1"]
+        let result: (status: Int32, stderr: String)
+        do {
+            result = try ChildProcess.run("/usr/bin/setpriv", ["--reuid=\(uid)", "--regid=\(gid)", "--clear-groups", "--", "/usr/bin/git",
+                                                              "ls-remote", "--exit-code", "--heads", "--", repository, "refs/heads/\(baseBranch)"],
+                                          environment: environment, timeoutSeconds: 20)
+        } catch {
+            throw WorkspaceError(message: "cannot run git to check \(repository): \(error.description)")
+        }
+        switch result.status {
+        case 0: return
+        case 2: throw WorkspaceError(message: "repository \(repository.prefix(200)) has no branch \(baseBranch)")
+        default:
+            let line = stripTerminalControls(result.stderr).split(separator: "\n").first.map(String.init) ?? "exit status \(result.status)"
+            throw WorkspaceError(message: "repository \(repository.prefix(200)) cannot be read as a git repository: \(line)")
+        }
     }
 }

@@ -221,6 +221,12 @@ enum {
 // (CLONE_INTO_CGROUP), so it never has to be migrated.
 pid_t wd_spawn_sandbox(const struct wd_plan *plan, uint64_t clone_flags, int cgroup_fd, int *pidfd_out);
 
+// Starts `path` as a daemon: in a new session, reparented away from the caller (fork, setsid,
+// fork), standard input from `in_fd`, output and error to `out_fd`, every other descriptor
+// closed, signal mask and dispositions reset. Returns 0 once the intermediate process has
+// exited, -1 with errno otherwise. The caller keeps no child to reap.
+int wd_spawn_detached(const char *path, char *const argv[], char *const envp[], int in_fd, int out_fd);
+
 
 // Creates a user namespace holding exactly the given id maps ("inside outside count\n" lines)
 // and returns a descriptor to it (for idmapped mounts), or -1 with errno set.
@@ -260,6 +266,8 @@ long wd_getdents(int fd, void *buf, unsigned long size);
 // renameat2(RENAME_NOREPLACE): fails with EEXIST instead of replacing the target.
 int wd_rename_noreplace(int olddirfd, const char *oldpath, int newdirfd, const char *newpath);
 int wd_pidfd_send_signal(int pidfd, int sig);
+// pidfd_open(2): a descriptor for an existing process (close-on-exec).
+int wd_pidfd_open(pid_t pid, unsigned flags);
 // waitid(P_PIDFD): returns 0 and the si_code (CLD_EXITED, CLD_KILLED, ...) and status.
 int wd_waitid_pidfd(int pidfd, int *code, int *status);
 int wd_landlock_abi(void);

@@ -25,8 +25,22 @@ public struct AgentDefaults: Codable, Sendable, Equatable {
     public var model = ""
     public var repository = ""
     public var branch = "main"
+    /// The agent program and its arguments when `warden agent start` names none (empty: the
+    /// caller must give `--command`).
+    public var agentCommand: [String] = []
 
     public init() {}
+
+    enum CodingKeys: String, CodingKey { case model, repository, branch, agentCommand }
+
+    /// Policies stored before `agentCommand` existed decode with none.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        model = try container.decode(String.self, forKey: .model)
+        repository = try container.decode(String.self, forKey: .repository)
+        branch = try container.decode(String.self, forKey: .branch)
+        agentCommand = try container.decodeIfPresent([String].self, forKey: .agentCommand) ?? []
+    }
 }
 
 /// Admin-only settings of the product Warden re-creates.

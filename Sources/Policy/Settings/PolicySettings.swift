@@ -17,6 +17,15 @@ public enum PolicySettings {
             try PolicyValidator.checkBranch(value)
             policy.defaults.branch = value
         }),
+        .init(key: "defaults.agentCommand", help: "agent program new agents run (words separated by spaces; empty: none)",
+              read: { $0.defaults.agentCommand.joined(separator: " ") },
+              write: { policy, value throws(PolicyError) in
+                  let words = value.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
+                  if let first = words.first, !first.hasPrefix("/") {
+                      throw PolicyError(.invalidValue, "\"\(first)\": the agent program must be an absolute path inside the sandbox")
+                  }
+                  policy.defaults.agentCommand = words
+              }),
         .init(key: "security.userRestriction", help: "none or allowlist", read: { $0.security.userRestriction.rawValue }, write: { policy, value throws(PolicyError) in
             policy.security.userRestriction = try SettingValue.enumeration(value, SecuritySettings.UserRestriction.self)
         }),

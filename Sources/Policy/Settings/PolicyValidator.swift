@@ -49,6 +49,9 @@ public enum PolicyValidator {
             problem("sandbox.seccompProfile", .invalidValue, "a shipped profile name (letters, digits, '-', '_'), such as default")
         }
         do throws(PolicyError) { try checkBranch(policy.defaults.branch) } catch { problem("defaults.branch", error.code, error.message) }
+        if let program = policy.defaults.agentCommand.first, !program.hasPrefix("/") {
+            problem("defaults.agentCommand", .invalidValue, "\"\(program)\": the agent program must be an absolute path inside the sandbox")
+        }
         if policy.retention.agentData.seconds < 3_600 { problem("retention.agentData", .invalidValue, "at least 1h: a finished agent's result must be collectable") }
         if policy.retention.audit.seconds < 86_400 { problem("retention.audit", .invalidValue, "at least 1d") }
         return problems

@@ -8,6 +8,12 @@ public struct RunOutcome: Sendable {
     public var exitStatus: Int32
     public var message: String?
     public var manifest: RunManifest
+
+    public init(exitStatus: Int32, message: String?, manifest: RunManifest) {
+        self.exitStatus = exitStatus
+        self.message = message
+        self.manifest = manifest
+    }
 }
 
 /// Builds a sandbox for one command, runs it, and tears it down. Order matters and follows the
@@ -24,6 +30,9 @@ public final class SandboxLauncher {
     /// The network guard for guarded modes (set by the caller before `run`).
     public var network: (any NetworkAttachment)?
     private var networkAttached = false
+    /// Called once the sandbox's pid 1 has been let go, with its host pid: an agent's owner
+    /// process records it, so that the sandbox can be found again after a restart.
+    public var onStarted: ((Int32) -> Void)?
 
     /// Records the time since the previous mark under `name`.
     private func mark(_ name: String) {
@@ -34,9 +43,11 @@ public final class SandboxLauncher {
 
     /// `started`: when the process began handling the run (monotonic ns), so the manifest's
     /// phases also show the time spent before the launcher (start-up, validation).
-    public init(configuration: RunConfiguration, started: UInt64? = nil) {
+    /// `runID`: the run's name in the manifest and the audit log (default: a random one; an
+    /// agent's runs carry the agent's id).
+    public init(configuration: RunConfiguration, started: UInt64? = nil, runID: String? = nil) {
         self.configuration = configuration
-        let runID = hexString(Host.randomBytes(8))
+        let runID = runID ?? hexString(Host.randomBytes(8))
         manifest = RunManifest(runID: runID, started: rfc3339Now(), command: configuration.request.command,
                                workspace: configuration.workspace)
         if let started {
@@ -319,6 +330,7 @@ public final class SandboxLauncher {
             try send(WD_MSG_GO, to: parentEnd)
             // Leave the sandbox's cgroup while the child builds its root.
             try placement?.restore()
+            onStarted?(pid)
         } catch {
             Self.killAndReap(pidfd)
             // Never stay in the sandbox's cgroup: the teardown freezes and kills it.

@@ -80,6 +80,15 @@ public final class AgentStore {
 
     public func get(_ id: String) throws(StoreError) -> AgentRecord? { try fetch(id) }
 
+    /// Adds an event to an agent's history without changing its state: what happened along the
+    /// way (an environment field this host cannot honour, content deleted for privacy).
+    public func note(_ id: String, _ reason: String, at time: Int64) throws(StoreError) {
+        try database.transaction { () throws(StoreError) in
+            guard let record = try fetch(id) else { throw StoreError(.notFound, "no agent \(id)") }
+            try appendEvent(id, AgentEvent(time: time, state: record.state, reason: reason))
+        }
+    }
+
     /// Records that an ended agent's data was deleted, and why (an event in its history; the
     /// state stays what it was).
     public func markDataRemoved(_ id: String, reason: String, at time: Int64) throws(StoreError) {

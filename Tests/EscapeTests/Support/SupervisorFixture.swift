@@ -9,7 +9,7 @@ final class SupervisorFixture: @unchecked Sendable {
     var home: String { base + "/home" }
     var socket: String { base + "/run/warden.sock" }
     var keyFile: String { base + "/keys/secrets.key" }
-    let server = Process()
+    private(set) var server = Process()
 
     init() throws {
         try FileManager.default.createDirectory(atPath: base + "/run", withIntermediateDirectories: true)
@@ -17,12 +17,25 @@ final class SupervisorFixture: @unchecked Sendable {
         for (name, uid, role) in [("alice", 4242, "member"), ("bob", 4243, "member"), ("ada", 4244, "admin"), ("otto", 4245, "auditor")] {
             _ = Warden.execute(Warden.adminBinary, ["users", "add", name, "--uid", "\(uid)", "--role", role, "--home", home])
         }
+        try launch()
+    }
+
+    private func launch() throws {
+        server = Process()
         server.executableURL = URL(fileURLWithPath: Warden.binary)
         server.arguments = ["serve", "--home", home, "--socket", socket, "--key-file", keyFile]
         server.standardOutput = FileHandle.nullDevice
         server.standardError = FileHandle.nullDevice
         try server.run()
         for _ in 0..<200 where !FileManager.default.fileExists(atPath: socket) { usleep(25_000) }
+    }
+
+    /// SIGKILL, as a crash would, then a new supervisor on the same home and socket.
+    func killAndRestart() throws {
+        kill(server.processIdentifier, SIGKILL)
+        server.waitUntilExit()
+        try? FileManager.default.removeItem(atPath: socket)
+        try launch()
     }
 
     func stop() {

@@ -5,27 +5,54 @@ import Sandbox
 import Store
 import WardenSystem
 
-/// What `warden run` decided the guard judges by.
-struct GuardPlan {
-    var policy: EgressPolicy
-    var mode: NetworkPolicy.Mode
-    var upstream: SocketAddress
-    var owner: UInt32
-    var auditPath: String
-    var home: String
+/// What the guard of one sandbox judges by: the effective rules and mode, where allowed DNS
+/// queries go, whose records these are, and where they are written.
+public struct GuardPlan {
+    public var policy: EgressPolicy
+    public var mode: NetworkPolicy.Mode
+    public var upstream: SocketAddress
+    public var owner: UInt32
+    public var auditPath: String
+    public var home: String
+
+    public init(policy: EgressPolicy, mode: NetworkPolicy.Mode, upstream: SocketAddress, owner: UInt32, auditPath: String, home: String) {
+        self.policy = policy
+        self.mode = mode
+        self.upstream = upstream
+        self.owner = owner
+        self.auditPath = auditPath
+        self.home = home
+    }
+
+    /// The plan for `mode` under the organisation's network policy: deny rules first, then
+    /// the org's rules, then extra allow rules; the upstream is the one given, else the
+    /// policy's, else the host's first resolver. Nil for an unguarded mode.
+    public static func make(org: NetworkPolicy, mode: NetworkMode, deny: [NetworkRule] = [], allow: [NetworkRule] = [],
+                            upstream: SocketAddress? = nil, owner: UInt32, home: String) throws(GuardError) -> GuardPlan? {
+        guard mode.guarded, let policyMode = NetworkPolicy.Mode(rawValue: mode.rawValue) else { return nil }
+        var effective = org
+        effective.mode = policyMode
+        effective.rules = deny + org.rules + allow
+        let orgUpstream = org.dnsUpstream.flatMap { SocketAddress.parse($0, defaultPort: 53) }
+        guard let resolver = upstream ?? orgUpstream ?? HostResolver.first() else {
+            throw GuardError(.invalid, "no DNS upstream: give --dns-upstream ADDRESS, or set network.dnsUpstream (the host's /etc/resolv.conf names none)")
+        }
+        return GuardPlan(policy: EgressPolicy(network: effective), mode: policyMode, upstream: resolver, owner: owner,
+                         auditPath: SQLiteAuditStore.path(home: home), home: home)
+    }
 }
 
 /// Connects the sandbox launcher to the network guard: starts it once the sandbox's network
 /// namespace exists, stops it when the sandbox has ended.
-final class GuardAttachment: NetworkAttachment {
-    let plan: GuardPlan
+public final class GuardAttachment: NetworkAttachment {
+    public let plan: GuardPlan
     private var running: NetworkGuard?
 
-    init(plan: GuardPlan) {
+    public init(plan: GuardPlan) {
         self.plan = plan
     }
 
-    func attach(pid: Int32, runID: String, hostIDs: ClosedRange<UInt32>?) throws(SandboxError) {
+    public func attach(pid: Int32, runID: String, hostIDs: ClosedRange<UInt32>?) throws(SandboxError) {
         do {
             try Files.makeDirectories(plan.home, mode: 0o755)
         } catch {
@@ -40,7 +67,7 @@ final class GuardAttachment: NetworkAttachment {
         }
     }
 
-    func detach(refusedSockets: [RunManifest.RefusedSocket]) -> RunManifest.NetworkSummary? {
+    public func detach(refusedSockets: [RunManifest.RefusedSocket]) -> RunManifest.NetworkSummary? {
         guard let running else { return nil }
         self.running = nil
         let report = running.stop(refusedSockets: refusedSockets.map {
@@ -59,8 +86,8 @@ final class GuardAttachment: NetworkAttachment {
 
 /// The host's own resolver: the first `nameserver` of /etc/resolv.conf. Used only when
 /// neither --dns-upstream nor the policy names one.
-enum HostResolver {
-    static func first() -> SocketAddress? {
+public enum HostResolver {
+    public static func first() -> SocketAddress? {
         guard let text = try? Files.readText("/etc/resolv.conf") else { return nil }
         for line in text.split(separator: "\n") {
             let fields = line.split(whereSeparator: { $0 == " " || $0 == "\t" })

@@ -1,0 +1,82 @@
+import NetGuard
+import Policy
+import Sandbox
+import Store
+import WardenSystem
+
+/// The sandbox an agent runs in, from the policy snapshot it started under: the clone at
+/// /workspace, the inbox read-only and the outbox writable under /agent, the organisation's
+/// limits, seccomp profile and network mode, and the contract's variables. Only code sets
+/// `allowBroadWorkspace` here: the workspace lies inside Warden's home because the supervisor
+/// made it there, not because anyone asked for it.
+struct AgentSandboxPlan {
+    var request: SandboxRequest
+    var guardPlan: GuardPlan?
+
+    /// The variables the agent program's contract names (README: "The agent program").
+    static func contract(_ record: AgentRecord) -> [(name: String, value: String)] {
+        [("WARDEN_AGENT_ID", record.id),
+         ("WARDEN_PROMPT_FILE", AgentLayout.sandboxInbox + "/prompt"),
+         ("WARDEN_FOLLOWUPS_DIR", AgentLayout.sandboxInbox + "/followups"),
+         ("WARDEN_STATUS_FILE", AgentLayout.sandboxOutbox + "/status"),
+         ("WARDEN_MODEL", record.model),
+         ("WARDEN_BRANCH", record.branch),
+         ("WARDEN_BASE_BRANCH", record.baseBranch),
+         ("GIT_AUTHOR_NAME", "Warden agent \(record.id)"), ("GIT_AUTHOR_EMAIL", "agent-\(record.id)@warden.invalid"),
+         ("GIT_COMMITTER_NAME", "Warden agent \(record.id)"), ("GIT_COMMITTER_EMAIL", "agent-\(record.id)@warden.invalid")]
+    }
+
+    /// The agent's own run: its program (after the environment's `start`, when there is one)
+    /// with the guard the policy's network mode asks for and the secrets it is given.
+    static func agent(_ record: AgentRecord, policy: OrgPolicy, layout: AgentLayout, secrets: [(name: String, value: String)],
+                      start: String?) throws(GuardError) -> AgentSandboxPlan {
+        var command = record.command
+        if let start {
+            // `start` runs first in the same sandbox (what it starts keeps running); the agent
+            // program follows only when it succeeds. The script travels in the environment.
+            command = ["/bin/sh", "-c", "/bin/sh -c \"$WARDEN_START\" || exit 70; unset WARDEN_START; exec \"$@\"", "warden-start"] + command
+        }
+        var request = base(record, policy: policy, layout: layout, command: command)
+        request.environment += secrets
+        if let start { request.environment.append(("WARDEN_START", start)) }
+        request.network = NetworkMode(rawValue: policy.network.mode.rawValue) ?? .none
+        let plan = try GuardPlan.make(org: policy.network, mode: request.network, owner: record.ownerUID, home: layout.home)
+        if plan != nil { request.environment.insert(contentsOf: NetworkGuard.proxyEnvironment, at: 0) }
+        return AgentSandboxPlan(request: request, guardPlan: plan)
+    }
+
+    /// The sandbox that commits what the agent left and writes the branch as a bundle into the
+    /// outbox: no network, no secrets. The host then reads only that file, never the
+    /// workspace's .git, whose configuration the agent controls (R16).
+    static func handoff(_ record: AgentRecord, policy: OrgPolicy, layout: AgentLayout) -> AgentSandboxPlan {
+        let script = """
+            set -e
+            git add -A
+            if ! git diff --cached --quiet; then git commit -q --no-verify -m "$WARDEN_COMMIT_MESSAGE"; fi
+            rm -f \(AgentLayout.sandboxOutbox)/handoff.bundle
+            git bundle create -q \(AgentLayout.sandboxOutbox)/handoff.bundle HEAD
+            """
+        var request = base(record, policy: policy, layout: layout, command: ["/bin/sh", "-c", script])
+        request.environment.append(("WARDEN_COMMIT_MESSAGE", "Warden agent \(record.id): work left uncommitted\n\nCommitted by Warden when the agent ended."))
+        request.network = .none
+        request.limits.timeoutSeconds = 600
+        return AgentSandboxPlan(request: request, guardPlan: nil)
+    }
+
+    private static func base(_ record: AgentRecord, policy: OrgPolicy, layout: AgentLayout, command: [String]) -> SandboxRequest {
+        var request = SandboxRequest(command: command)
+        request.workspace = layout.workspace(record.id)
+        request.allowBroadWorkspace = true
+        request.environment = contract(record)
+        request.readOnlyBinds = [BindRequest(source: layout.inbox(record.id), target: AgentLayout.sandboxInbox)]
+        request.readWriteBinds = [BindRequest(source: layout.outbox(record.id), target: AgentLayout.sandboxOutbox)]
+        request.terminal = .never
+        let sandbox = policy.sandbox
+        request.limits.memoryBytes = sandbox.memory.bytes
+        request.limits.pids = sandbox.pids
+        request.limits.cpus = sandbox.cpus
+        if let timeout = sandbox.timeout { request.limits.timeoutSeconds = Double(timeout.seconds) }
+        request.shippedProfileName = sandbox.seccompProfile
+        return request
+    }
+}
