@@ -109,6 +109,13 @@ final class AgentLifecycleTests {
         #expect(fixture.wait(id) == "failed")
         let reason = fixture.show(id)["reason"] as? String ?? ""
         #expect(reason.contains("environment.json:3:") && reason.contains("unknownKey"), "\(reason)")
+
+        // A repository whose .cursor is a link out of it: never followed (as root!).
+        let linked = try AgentFixture(links: [".cursor": "/etc"])
+        guard let other = linked.start(["/bin/true"]) else { return }
+        #expect(linked.wait(other) == "failed")
+        let why = linked.show(other)["reason"] as? String ?? ""
+        #expect(why.contains(".cursor/environment.json cannot be read"), "\(why)")
     }
 
     @Test func privacyIsLockedAtStartAndPrivateContentIsDeletedAtCompletion() throws {

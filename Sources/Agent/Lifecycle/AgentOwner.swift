@@ -177,11 +177,22 @@ public final class AgentOwner {
 
     /// The environment's `start` command, after reporting what this host does not honour.
     private func readEnvironment(_ record: AgentRecord) -> Result<String?, Ending> {
-        let path = layout.workspace(id) + "/.cursor/environment.json"
-        // Read as the developer would see it, without following a link out of the clone.
-        guard let st = Files.lstat(path) else { return .success(nil) }
-        guard (st.st_mode & S_IFMT) == S_IFREG, let text = try? Files.readText(path, limit: 1 << 20) else {
-            return .failure(Ending(state: .failed, reason: ".cursor/environment.json is not a regular file Warden can read"))
+        // The clone is the repository's content: `.cursor` may be a link anywhere. Opened
+        // beneath the workspace, following no link (R14), and only a regular file.
+        let text: String
+        do {
+            let workspace = try FileDescriptor.open(layout.workspace(id), O_RDONLY | O_DIRECTORY, resolve: .noLinks)
+            let file = try FileDescriptor.open(at: workspace.raw, ".cursor/environment.json", O_RDONLY | O_NONBLOCK,
+                                               resolve: [.beneath, .noSymlinks, .noMagicLinks, .noCrossingMounts])
+            var st = stat()
+            guard fstat(file.raw, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else {
+                return .failure(Ending(state: .failed, reason: ".cursor/environment.json is not a regular file"))
+            }
+            text = String(decoding: try file.readAll(limit: 1 << 20), as: UTF8.self)
+        } catch where error.errno == ENOENT {
+            return .success(nil)
+        } catch {
+            return .failure(Ending(state: .failed, reason: ".cursor/environment.json cannot be read: \(error.description)"))
         }
         let environment: AgentEnvironment
         do { environment = try EnvironmentReader.read(text) } catch {

@@ -11,14 +11,14 @@ final class AgentFixture: @unchecked Sendable {
     var home: String { supervisor.home }
     var origin: String { base + "/origin.git" }
 
-    init(files: [String: String] = [:], policy: [(String, String)] = []) throws {
+    init(files: [String: String] = [:], links: [String: String] = [:], policy: [(String, String)] = []) throws {
         for uid in [4242, 4243, 4244, 4245] { Self.ensureAccount(uid) }
         supervisor = try SupervisorFixture()
         for (key, value) in [("network.mode", "none"), ("privacy.default", "off")] + policy {
             let set = Warden.execute(Warden.adminBinary, ["set", key, value, "--home", home])
             #expect(set.status == 0, "\(key): \(set.stderr)")
         }
-        try makeOrigin(files: files)
+        try makeOrigin(files: files, links: links)
     }
 
     /// A uid with an /etc/passwd entry (made once per machine, `wdt-UID`, no home, no login).
@@ -30,7 +30,7 @@ final class AgentFixture: @unchecked Sendable {
     }
 
     /// A bare origin with one commit on main holding `files`, owned by alice.
-    private func makeOrigin(files: [String: String]) throws {
+    private func makeOrigin(files: [String: String], links: [String: String]) throws {
         let seed = base + "/seed"
         try FileManager.default.createDirectory(atPath: seed, withIntermediateDirectories: true)
         var all = files
@@ -41,6 +41,7 @@ final class AgentFixture: @unchecked Sendable {
             FileManager.default.createFile(atPath: path, contents: Data(contents.utf8))
             if name.hasSuffix(".sh") { chmod(path, 0o755) }
         }
+        for (name, target) in links { try FileManager.default.createSymbolicLink(atPath: seed + "/" + name, withDestinationPath: target) }
         let git = ["-c", "user.name=t", "-c", "user.email=t@t.invalid", "-C", seed]
         for step in [["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-qm", "seed"]] {
             let result = Warden.execute("/usr/bin/git", git + step)
