@@ -528,15 +528,7 @@ static int exec_workload(const struct wd_plan *plan) {
 
 __attribute__((noreturn)) static void workload_main(const struct wd_plan *plan, int slave) {
     // Signals: pid 1 blocked everything; the workload starts with defaults.
-    struct sigaction dfl;
-    memset(&dfl, 0, sizeof dfl);
-    dfl.sa_handler = SIG_DFL;
-    for (int sig = 1; sig < NSIG; sig++) {
-        if (sig != SIGKILL && sig != SIGSTOP) sigaction(sig, &dfl, NULL);
-    }
-    sigset_t none;
-    sigemptyset(&none);
-    CHECK(sigprocmask(SIG_SETMASK, &none, NULL), WD_STEP_W_SIGNALS, 0);
+    CHECK(wd_reset_signals(), WD_STEP_W_SIGNALS, 0);
 
     if (slave >= 0) {
         CHECK(setsid(), WD_STEP_W_TERMINAL, 0);

@@ -38,4 +38,8 @@ int wd_move_mount(int from_dirfd, const char *from_path, int to_dirfd, const cha
 // The sandbox child: runs the plan, becomes pid 1. Never returns.
 __attribute__((noreturn)) void wd_child_main(const struct wd_plan *plan);
 
+// Every signal back to its default action and none blocked, as a freshly started program
+// expects. Async-signal-safe: for use between fork/clone and exec. Returns sigprocmask's result.
+int wd_reset_signals(void);
+
 #endif

@@ -119,21 +119,24 @@ int wd_make_userns(const char *uid_map, const char *gid_map) {
     return nsfd;
 }
 
+int wd_reset_signals(void) {
+    struct sigaction dfl;
+    memset(&dfl, 0, sizeof dfl);
+    dfl.sa_handler = SIG_DFL;
+    for (int sig = 1; sig < NSIG; sig++) {
+        if (sig != SIGKILL && sig != SIGSTOP) sigaction(sig, &dfl, NULL);
+    }
+    sigset_t none;
+    sigemptyset(&none);
+    return sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
 // Between fork and execve only async-signal-safe calls: this is a copy of a threaded process.
 int wd_spawn_detached(const char *path, char *const argv[], char *const envp[], int in_fd, int out_fd) {
     pid_t child = fork();
     if (child < 0) return -1;
     if (child == 0) {
-        struct sigaction dfl;
-        memset(&dfl, 0, sizeof dfl);
-        dfl.sa_handler = SIG_DFL;
-        for (int sig = 1; sig < NSIG; sig++) {
-            if (sig != SIGKILL && sig != SIGSTOP) sigaction(sig, &dfl, NULL);
-        }
-        sigset_t none;
-        sigemptyset(&none);
-        sigprocmask(SIG_SETMASK, &none, NULL);
-        if (setsid() < 0) _exit(126);
+        if (wd_reset_signals() < 0 || setsid() < 0) _exit(126);
         pid_t daemon = fork();
         if (daemon < 0) _exit(126);
         if (daemon > 0) _exit(0);

@@ -84,8 +84,7 @@ enum ServeMaintenance {
             while true {
                 sleep(intervalSeconds)
                 report(AgentRecovery.run(home: home), adoption: false)
-                let path = AgentStore.path(home: home)
-                guard Files.lstat(path) != nil, let agents = try? AgentStore(path: path),
+                guard let agents = try? AgentStore.existing(home: home),
                       let policy = try? PolicyService(home: home).current().policy else { continue }
                 let outcome = RetentionSweep.run(agents: agents, policy: policy, layout: AgentLayout(home: home), now: wallMilliseconds())
                 for id in outcome.removed { printError("warden: retention: removed the data of agent \(id)") }

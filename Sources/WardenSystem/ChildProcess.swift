@@ -23,12 +23,10 @@ public enum ChildProcess {
         posix_spawn_file_actions_adddup2(&actions, inPipe[0], 0)
         posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
         posix_spawn_file_actions_adddup2(&actions, errPipe[1], 2)
-        let argv = ([path] + arguments).map { strdup($0) } + [nil]
-        defer { for pointer in argv { free(pointer) } }
-        let envp: [UnsafeMutablePointer<CChar>?] = (["PATH=/usr/sbin:/usr/bin:/sbin:/bin"] + environment).map { strdup($0) } + [nil]
-        defer { for pointer in envp { free(pointer) } }
+        let argv = CStringArray([path] + arguments)
+        let envp = CStringArray(["PATH=/usr/sbin:/usr/bin:/sbin:/bin"] + environment)
         var pid: pid_t = 0
-        let rc = posix_spawn(&pid, path, &actions, nil, argv, envp)
+        let rc = argv.withPointers { arguments in envp.withPointers { posix_spawn(&pid, path, &actions, nil, arguments, $0) } }
         guard rc == 0 else { throw SystemError(errno: rc, step: "posix_spawn(\(path))") }
         close(inPipe[0]); inPipe[0] = -1
         close(errPipe[1]); errPipe[1] = -1

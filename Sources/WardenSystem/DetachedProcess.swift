@@ -13,11 +13,10 @@ public enum DetachedProcess {
         let output = FileDescriptor(try check("open(\(logPath))") {
             open(logPath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0o600)
         })
-        let argv = ([path] + arguments).map { strdup($0) } + [nil]
-        defer { for pointer in argv { free(pointer) } }
-        let envp = environment.map { strdup($0) } + [nil]
-        defer { for pointer in envp { free(pointer) } }
-        try check("start \(path)") { wd_spawn_detached(path, argv, envp, input.raw, output.raw) }
+        let argv = CStringArray([path] + arguments), envp = CStringArray(environment)
+        try check("start \(path)") {
+            argv.withPointers { arguments in envp.withPointers { wd_spawn_detached(path, arguments, $0, input.raw, output.raw) } }
+        }
     }
 }
 

@@ -23,19 +23,16 @@ public struct AgentControlService: Sendable {
 
     public func handle(_ request: SupervisorRequest, callerUID: UInt32) -> SupervisorResponse {
         let context: CallerPolicy
-        switch CallerPolicy.resolve(home: home, uid: callerUID) {
-        case .success(let resolved): context = resolved
-        case .failure(let failure): return failure.response
-        }
+        do throws(SupervisorResponse.Failure) { context = try CallerPolicy.resolve(home: home, uid: callerUID) } catch { return error.response }
         guard context.caller.role != nil else { return .failure(123, "warden: refused: \(context.caller.name) is not a Warden user [users]") }
         let id = request.arguments["id"] ?? ""
         let store: AgentStore
         let record: AgentRecord
         do {
-            guard AgentLayout.isValidID(id), Files.lstat(AgentStore.path(home: home)) != nil else { return Self.noSuchAgent(id) }
-            store = try AgentStore(path: AgentStore.path(home: home))
-            guard let found = try store.get(id) else { return Self.noSuchAgent(id) }
-            record = found
+            guard AgentLayout.isValidID(id), let existing = try AgentStore.existing(home: home), let found = try existing.get(id) else {
+                return Self.noSuchAgent(id)
+            }
+            (store, record) = (existing, found)
         } catch {
             return .failure(122, "warden: the agent store cannot be read: \(error.message)")
         }

@@ -15,14 +15,10 @@ public struct AgentQueryService: Sendable {
     }
 
     public func handle(_ request: SupervisorRequest, callerUID: UInt32) -> SupervisorResponse {
-        let evaluator: PolicyEvaluator
-        let caller: Principal
-        switch CallerPolicy.resolve(home: home, uid: callerUID) {
-        case .success(let context): (evaluator, caller) = (context.evaluator, context.caller)
-        case .failure(let failure): return failure.response
-        }
+        let context: CallerPolicy
+        do throws(SupervisorResponse.Failure) { context = try CallerPolicy.resolve(home: home, uid: callerUID) } catch { return error.response }
+        let evaluator = context.evaluator, caller = context.caller
         guard caller.role != nil else { return .failure(123, "warden: refused: \(caller.name) is not a Warden user [users]") }
-        let path = AgentStore.path(home: home)
         let arguments = request.arguments
         var state: AgentState?
         if let text = arguments["state"] {
@@ -33,7 +29,7 @@ public struct AgentQueryService: Sendable {
         }
         let json = arguments["json"] == "true"
         do throws(StoreError) {
-            let store: AgentStore? = Files.lstat(path) == nil ? nil : try AgentStore(path: path)
+            let store = try AgentStore.existing(home: home)
             switch request.operation {
             case "agent.list":
                 let all = try store?.list(state: state, search: arguments["search"], includeEnded: arguments["all"] == "true") ?? []

@@ -22,10 +22,7 @@ public struct AgentStartService: Sendable {
 
     public func handle(_ request: SupervisorRequest, callerUID: UInt32) -> SupervisorResponse {
         let context: CallerPolicy
-        switch CallerPolicy.resolve(home: home, uid: callerUID) {
-        case .success(let resolved): context = resolved
-        case .failure(let failure): return failure.response
-        }
+        do throws(SupervisorResponse.Failure) { context = try CallerPolicy.resolve(home: home, uid: callerUID) } catch { return error.response }
         let caller = context.caller, policy = context.policy, arguments = request.arguments
         let decision = context.evaluator.mayStartAgent(caller)
         do { try context.service.record("agent start", decision, at: wallMilliseconds(), as: caller) } catch {

@@ -19,13 +19,12 @@ public enum AgentRecovery {
 
     public static func run(home: String, now: Int64 = wallMilliseconds()) -> Outcome {
         var outcome = Outcome()
-        let path = AgentStore.path(home: home)
-        guard Files.lstat(path) != nil else { return outcome }
         let layout = AgentLayout(home: home)
         let agents: [AgentRecord]
         let store: AgentStore
         do {
-            store = try AgentStore(path: path)
+            guard let existing = try AgentStore.existing(home: home) else { return outcome }
+            store = existing
             agents = try store.list(includeEnded: false)
         } catch {
             outcome.problems.append("the agent store cannot be read: \(error.message)")

@@ -18,10 +18,7 @@ public struct SecretsService: Sendable {
 
     public func handle(_ request: SupervisorRequest, callerUID: UInt32) -> SupervisorResponse {
         let context: CallerPolicy
-        switch CallerPolicy.resolve(home: home, uid: callerUID) {
-        case .success(let resolved): context = resolved
-        case .failure(let failure): return failure.response
-        }
+        do throws(SupervisorResponse.Failure) { context = try CallerPolicy.resolve(home: home, uid: callerUID) } catch { return error.response }
         let policyService = context.service, caller = context.caller
         let arguments = request.arguments
         let organisation = arguments["scope"] == "org"

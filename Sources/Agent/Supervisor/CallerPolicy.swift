@@ -12,14 +12,15 @@ struct CallerPolicy {
 
     var evaluator: PolicyEvaluator { PolicyEvaluator(policy) }
 
-    /// The caller and the policy, or the failure to send back when the policy cannot be read.
-    static func resolve(home: String, uid: UInt32) -> Result<CallerPolicy, SupervisorResponse.Failure> {
+    /// The caller and the policy; throws the response to send back when the policy cannot be
+    /// read.
+    static func resolve(home: String, uid: UInt32) throws(SupervisorResponse.Failure) -> CallerPolicy {
         do throws(StoreError) {
             let service = try PolicyService(home: home, callerUID: uid)
             let (version, policy) = try service.current()
-            return .success(CallerPolicy(service: service, policy: policy, version: version, caller: service.principal(in: policy)))
+            return CallerPolicy(service: service, policy: policy, version: version, caller: service.principal(in: policy))
         } catch {
-            return .failure(SupervisorResponse.Failure(.failure(122, "warden: the policy cannot be read: \(error.message)")))
+            throw SupervisorResponse.Failure(.failure(122, "warden: the policy cannot be read: \(error.message)"))
         }
     }
 }

@@ -52,19 +52,27 @@ public struct AgentWorkspace: Sendable {
     /// transfers cut off. `isolated`: no system or global configuration either, for steps that
     /// need no credentials.
     static func git(_ arguments: [String], uid: UInt32, gid: UInt32, home: String, what: String, isolated: Bool = false) throws(WorkspaceError) {
+        let result = try runGit(arguments, uid: uid, gid: gid, home: home, what: what, isolated: isolated, timeoutSeconds: Self.gitTimeoutSeconds)
+        guard result.status == 0 else { throw WorkspaceError(message: "git could not \(what): \(lastLine(result))") }
+    }
+
+    /// git as the developer (see `git`); its exit status and standard error, for callers that
+    /// tell statuses apart.
+    static func runGit(_ arguments: [String], uid: UInt32, gid: UInt32, home: String, what: String, isolated: Bool,
+                       timeoutSeconds: Double) throws(WorkspaceError) -> (status: Int32, stderr: String) {
         var environment = ["HOME=\(home)", "GIT_TERMINAL_PROMPT=0", "GIT_HTTP_LOW_SPEED_LIMIT=1000", "GIT_HTTP_LOW_SPEED_TIME=60", "LANG=C.UTF-8"]
         if isolated { environment += ["GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL=/dev/null"] }
-        let result: (status: Int32, stderr: String)
         do {
-            result = try ChildProcess.run("/usr/bin/setpriv", ["--reuid=\(uid)", "--regid=\(gid)", "--clear-groups", "--", "/usr/bin/git"] + arguments,
-                                          environment: environment, timeoutSeconds: Self.gitTimeoutSeconds)
+            return try ChildProcess.run("/usr/bin/setpriv", ["--reuid=\(uid)", "--regid=\(gid)", "--clear-groups", "--", "/usr/bin/git"] + arguments,
+                                        environment: environment, timeoutSeconds: timeoutSeconds)
         } catch {
             throw WorkspaceError(message: "cannot run git to \(what): \(error.description)")
         }
-        guard result.status == 0 else {
-            let line = stripTerminalControls(result.stderr).split(separator: "\n").last.map(String.init) ?? "exit status \(result.status)"
-            throw WorkspaceError(message: "git could not \(what): \(line)")
-        }
+    }
+
+    /// The last line git wrote to standard error, without terminal controls.
+    static func lastLine(_ result: (status: Int32, stderr: String)) -> String {
+        stripTerminalControls(result.stderr).split(separator: "\n").last.map(String.init) ?? "exit status \(result.status)"
     }
 
     /// What `git check-ref-format --branch` accepts, kept to a conservative subset.
@@ -92,21 +100,13 @@ extension AgentWorkspace {
     public static func checkLocalOrigin(_ repository: String, baseBranch: String, uid: UInt32, gid: UInt32, home: String) throws(WorkspaceError) {
         guard repository.hasPrefix("/") else { throw WorkspaceError(message: "repository \(repository.prefix(200)): expected an absolute path or a URL") }
         guard Files.isDirectory(repository) else { throw WorkspaceError(message: "repository \(repository.prefix(200)): no such directory") }
-        let environment = ["HOME=\(home)", "GIT_TERMINAL_PROMPT=0", "LANG=C.UTF-8", "GIT_CONFIG_NOSYSTEM=1"]
-        let result: (status: Int32, stderr: String)
-        do {
-            result = try ChildProcess.run("/usr/bin/setpriv", ["--reuid=\(uid)", "--regid=\(gid)", "--clear-groups", "--", "/usr/bin/git",
-                                                              "ls-remote", "--exit-code", "--heads", "--", repository, "refs/heads/\(baseBranch)"],
-                                          environment: environment, timeoutSeconds: 20)
-        } catch {
-            throw WorkspaceError(message: "cannot run git to check \(repository): \(error.description)")
-        }
+        let result = try runGit(["ls-remote", "--exit-code", "--heads", "--", repository, "refs/heads/\(baseBranch)"], uid: uid, gid: gid,
+                                home: home, what: "check \(repository)", isolated: false, timeoutSeconds: 20)
         switch result.status {
         case 0: return
         case 2: throw WorkspaceError(message: "repository \(repository.prefix(200)) has no branch \(baseBranch)")
         default:
-            let line = stripTerminalControls(result.stderr).split(separator: "\n").first.map(String.init) ?? "exit status \(result.status)"
-            throw WorkspaceError(message: "repository \(repository.prefix(200)) cannot be read as a git repository: \(line)")
+            throw WorkspaceError(message: "repository \(repository.prefix(200)) cannot be read as a git repository: \(lastLine(result))")
         }
     }
 }

@@ -15,6 +15,13 @@ public final class AgentStore {
                                             readOnly: false, create: true)
     }
 
+    /// The store in `home`, or nil before any agent was started there (reading never
+    /// creates it).
+    public static func existing(home: String) throws(StoreError) -> AgentStore? {
+        let path = Self.path(home: home)
+        return Files.lstat(path) == nil ? nil : try AgentStore(path: path)
+    }
+
     private static let schema = """
         CREATE TABLE agents (
             id TEXT PRIMARY KEY,
