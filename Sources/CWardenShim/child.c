@@ -12,12 +12,14 @@
 #include <limits.h>
 #include <net/if.h>
 #include <sched.h>
+#include <poll.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/capability.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -494,15 +496,13 @@ static void report_ready(void) {
 }
 
 // execvp without allocation, reporting the most meaningful errno.
-static int exec_workload(const struct wd_plan *plan) {
-    const char *command = plan->argv[0];
-    char *const *argv = (char *const *)plan->argv;
-    char *const *envp = (char *const *)plan->envp;
+int wd_exec_search(char *const argv[], char *const envp[], const char *search_path) {
+    const char *command = argv[0];
     if (strchr(command, '/')) {
         execve(command, argv, envp);
         return errno;
     }
-    const char *path = plan->exec_path ? plan->exec_path : "/usr/bin:/bin";
+    const char *path = search_path ? search_path : "/usr/bin:/bin";
     int result = ENOENT;
     size_t command_len = strlen(command);
     while (*path) {
@@ -526,6 +526,29 @@ static int exec_workload(const struct wd_plan *plan) {
     return result;
 }
 
+// The workload's limits and identity: rlimits, no groups, the agent ids, every capability set
+// empty. Shared by the workload and the processes pid 1 spawns later, so both are the same.
+int wd_take_workload_identity(const struct wd_plan *plan, uint32_t *step, int32_t *index) {
+    *index = 0;
+    for (size_t i = 0; i < plan->rlimit_count; i++) {
+        struct rlimit limit = { plan->rlimits[i].soft, plan->rlimits[i].hard };
+        *step = WD_STEP_W_RLIMIT;
+        *index = (int32_t)i;
+        if (setrlimit(plan->rlimits[i].resource, &limit) < 0) return -1;
+    }
+    *index = 0;
+    *step = WD_STEP_W_SETGROUPS;
+    if (plan->set_groups && raw_setgroups_empty() < 0) return -1;
+    *step = WD_STEP_W_SETGID;
+    if (raw_setresgid(plan->agent_gid) < 0) return -1;
+    *step = WD_STEP_W_SETUID;
+    if (raw_setresuid(plan->agent_uid) < 0) return -1;
+    // Securebits keep capabilities across setuid (NO_SETUID_FIXUP); empty every set now.
+    *step = WD_STEP_W_CAPS;
+    if (plan->caps_empty && cap_set_proc((cap_t)plan->caps_empty) < 0) return -1;
+    return 0;
+}
+
 __attribute__((noreturn)) static void workload_main(const struct wd_plan *plan, int slave) {
     // Signals: pid 1 blocked everything; the workload starts with defaults.
     CHECK(wd_reset_signals(), WD_STEP_W_SIGNALS, 0);
@@ -546,21 +569,15 @@ __attribute__((noreturn)) static void workload_main(const struct wd_plan *plan, 
         }
         close(null);
     }
-    for (size_t i = 0; i < plan->rlimit_count; i++) {
-        struct rlimit limit = { plan->rlimits[i].soft, plan->rlimits[i].hard };
-        CHECK(setrlimit(plan->rlimits[i].resource, &limit), WD_STEP_W_RLIMIT, (int32_t)i);
-    }
-    if (plan->set_groups) CHECK(raw_setgroups_empty(), WD_STEP_W_SETGROUPS, 0);
-    CHECK(raw_setresgid(plan->agent_gid), WD_STEP_W_SETGID, 0);
-    CHECK(raw_setresuid(plan->agent_uid), WD_STEP_W_SETUID, 0);
-    // Securebits keep capabilities across setuid (NO_SETUID_FIXUP); empty every set now.
-    if (plan->caps_empty) CHECK(cap_set_proc((cap_t)plan->caps_empty), WD_STEP_W_CAPS, 0);
+    uint32_t step;
+    int32_t index;
+    if (wd_take_workload_identity(plan, &step, &index) < 0) fail(step, index, errno);
     umask(022);
     CHECK(chdir(plan->cwd), WD_STEP_W_CHDIR, 0);
     // Everything above 2 closes at exec; the control channel stays until then to report.
     CHECK((int)syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC), WD_STEP_CLOSE_FDS, 1);
     report_ready();
-    int err = exec_workload(plan);
+    int err = wd_exec_search((char *const *)plan->argv, (char *const *)plan->envp, plan->exec_path);
     struct wd_msg msg;
     memset(&msg, 0, sizeof msg);
     msg.type = WD_MSG_EXEC_FAILED;
@@ -569,33 +586,44 @@ __attribute__((noreturn)) static void workload_main(const struct wd_plan *plan, 
     exit_now(err == ENOENT ? 127 : 126);
 }
 
-// pid 1: reap everything, forward signals to the workload, report its status, then exit (the
-// kernel then kills whatever else is left in the pid namespace).
-__attribute__((noreturn)) static void init_loop(pid_t workload) {
-    sigset_t all;
-    sigfillset(&all);
+// pid 1: reap everything, forward signals to the workload, fork what the parent asks for
+// (attach, terminals), report the workload's status, then exit (the kernel then kills whatever
+// else is left in the pid namespace, spawned shells included).
+__attribute__((noreturn)) static void init_loop(const struct wd_plan *plan, int signals, pid_t workload) {
+    struct pollfd fds[2] = {
+        { .fd = signals, .events = POLLIN, .revents = 0 },
+        { .fd = plan->spawn_enabled ? control_fd : -1, .events = POLLIN, .revents = 0 },
+    };
     for (;;) {
-        siginfo_t info;
-        int sig = sigwaitinfo(&all, &info);
-        if (sig < 0) {
+        if (poll(fds, 2, -1) < 0) {
             if (errno == EINTR) continue;
             exit_now(WD_CHILD_SETUP_EXIT);
         }
-        if (sig != SIGCHLD) {
-            kill(workload, sig);
-            continue;
+        if (fds[1].revents & POLLIN) {
+            if (wd_init_spawn_receive(plan, control_fd) < 0) fds[1].fd = -1;
+        } else if (fds[1].revents & (POLLHUP | POLLERR | POLLNVAL)) {
+            fds[1].fd = -1;
         }
-        for (;;) {
-            int status = 0;
-            pid_t pid = waitpid(-1, &status, WNOHANG | __WALL);
-            if (pid <= 0) break;
-            if (pid == workload) {
-                struct wd_msg msg;
-                memset(&msg, 0, sizeof msg);
-                msg.type = WD_MSG_WORKLOAD_EXITED;
-                msg.value[0] = status;
-                wd_send_msg(control_fd, &msg, -1);
-                exit_now(0);
+        if (!(fds[0].revents & POLLIN)) continue;
+        struct signalfd_siginfo info;
+        while (read(signals, &info, sizeof info) == (ssize_t)sizeof info) {
+            if (info.ssi_signo != SIGCHLD) {
+                kill(workload, (int)info.ssi_signo);
+                continue;
+            }
+            for (;;) {
+                int status = 0;
+                pid_t pid = waitpid(-1, &status, WNOHANG | __WALL);
+                if (pid <= 0) break;
+                if (pid == workload) {
+                    struct wd_msg msg;
+                    memset(&msg, 0, sizeof msg);
+                    msg.type = WD_MSG_WORKLOAD_EXITED;
+                    msg.value[0] = status;
+                    wd_send_msg(control_fd, &msg, -1);
+                    exit_now(0);
+                }
+                wd_init_spawn_reaped(control_fd, pid, status);
             }
         }
     }
@@ -705,11 +733,14 @@ __attribute__((noreturn)) void wd_child_main(const struct wd_plan *plan) {
 
     // A raw clone: glibc's fork() would run atfork handlers that take locks another thread of
     // the original process may have held when we were cloned.
+    // Every signal (all blocked) is read from a descriptor, so pid 1 can also wait for requests.
+    int signals = signalfd(-1, &all, SFD_NONBLOCK | SFD_CLOEXEC);
+    CHECK(signals, WD_STEP_FORK_WORKLOAD, 1);
     long workload = syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0);
     CHECK(workload, WD_STEP_FORK_WORKLOAD, 0);
     if (workload == 0) workload_main(plan, slave);
 
     if (slave >= 0) close(slave);
     if (plan->caps_init) CHECK(cap_set_proc((cap_t)plan->caps_init), WD_STEP_INIT_CAPS, 0);
-    init_loop((pid_t)workload);
+    init_loop(plan, signals, (pid_t)workload);
 }

@@ -7,6 +7,7 @@
 #include "warden_shim.h"
 
 #include <stdint.h>
+#include <sys/types.h>
 
 struct wd_mount_attr {
     uint64_t attr_set;
@@ -41,5 +42,18 @@ __attribute__((noreturn)) void wd_child_main(const struct wd_plan *plan);
 // Every signal back to its default action and none blocked, as a freshly started program
 // expects. Async-signal-safe: for use between fork/clone and exec. Returns sigprocmask's result.
 int wd_reset_signals(void);
+
+// execvp without allocation: argv[0] searched in `search_path` when it has no slash. Returns
+// the errno that best explains the failure (it returns only on failure).
+int wd_exec_search(char *const argv[], char *const envp[], const char *search_path);
+
+// Gives the calling process the workload's rlimits, ids and empty capability sets. On failure
+// returns -1 with errno set and the failing step and index.
+int wd_take_workload_identity(const struct wd_plan *plan, uint32_t *step, int32_t *index);
+
+// pid 1's part in spawning (init_spawn.c): reads one request from the control channel and forks
+// it; returns -1 once the channel has ended. `reaped` reports the end of a spawned process.
+int wd_init_spawn_receive(const struct wd_plan *plan, int control);
+void wd_init_spawn_reaped(int control, pid_t pid, int status);
 
 #endif

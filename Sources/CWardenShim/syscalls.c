@@ -97,8 +97,8 @@ int wd_seccomp_notif_sizes(uint16_t *notif, uint16_t *resp) {
     return 0;
 }
 
-int wd_send_msg(int sock, const struct wd_msg *msg, int fd) {
-    struct iovec iov = { .iov_base = (void *)msg, .iov_len = sizeof *msg };
+ssize_t wd_send_fd(int sock, const void *buf, size_t len, int fd) {
+    struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
     union {
         char buf[CMSG_SPACE(sizeof(int))];
         struct cmsghdr align;
@@ -119,20 +119,23 @@ int wd_send_msg(int sock, const struct wd_msg *msg, int fd) {
     }
     for (;;) {
         ssize_t n = sendmsg(sock, &hdr, MSG_NOSIGNAL);
-        if (n >= 0) return 0;
+        if (n >= 0) return n;
         if (errno != EINTR) return -1;
     }
 }
 
-ssize_t wd_recv_msg(int sock, struct wd_msg *msg, int *fd_out) {
-    struct iovec iov = { .iov_base = msg, .iov_len = sizeof *msg };
+int wd_send_msg(int sock, const struct wd_msg *msg, int fd) {
+    return wd_send_fd(sock, msg, sizeof *msg, fd) < 0 ? -1 : 0;
+}
+
+ssize_t wd_recv_fd(int sock, void *buf, size_t len, int *fd_out) {
+    struct iovec iov = { .iov_base = buf, .iov_len = len };
     union {
         char buf[CMSG_SPACE(sizeof(int))];
         struct cmsghdr align;
     } control;
     struct msghdr hdr;
     memset(&hdr, 0, sizeof hdr);
-    memset(msg, 0, sizeof *msg);
     hdr.msg_iov = &iov;
     hdr.msg_iovlen = 1;
     hdr.msg_control = control.buf;
@@ -157,6 +160,11 @@ ssize_t wd_recv_msg(int sock, struct wd_msg *msg, int *fd_out) {
         return -1;
     }
     return n;
+}
+
+ssize_t wd_recv_msg(int sock, struct wd_msg *msg, int *fd_out) {
+    memset(msg, 0, sizeof *msg);
+    return wd_recv_fd(sock, msg, sizeof *msg, fd_out);
 }
 
 int wd_prctl(int option, unsigned long a2, unsigned long a3, unsigned long a4, unsigned long a5) {

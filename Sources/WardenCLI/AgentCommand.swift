@@ -16,7 +16,8 @@ struct AgentCommand: ParsableCommand {
             store failed; 123 refused by the policy; 125 bad input.
             """,
         subcommands: [AgentStartCommand.self, AgentListCommand.self, AgentShowCommand.self, AgentLogsCommand.self,
-                      AgentFollowUpCommand.self, AgentStopCommand.self])
+                      AgentFollowUpCommand.self, AgentAttachCommand.self, AgentTerminalsCommand.self, AgentPortsCommand.self,
+                      AgentStopCommand.self])
 }
 
 struct AgentStartCommand: ParsableCommand {

@@ -58,7 +58,8 @@ struct ServeCommand: ParsableCommand {
         do {
             server = try SupervisorServer(socketPath: socketPath, handler: WardenSupervisor(
                 secrets: SecretsService(home: home, keys: keys), agents: AgentQueryService(home: home),
-                starts: AgentStartService(home: home, keyFile: keyPath), controls: AgentControlService(home: home)))
+                starts: AgentStartService(home: home, keyFile: keyPath), controls: AgentControlService(home: home),
+                sessions: AgentSessionService(home: home)))
         } catch {
             printError("warden: serve: \(error.description)")
             throw ExitCode(WardenExitCode.setupFailed)

@@ -23,52 +23,33 @@ public struct AgentControlService: Sendable {
 
     public func handle(_ request: SupervisorRequest, callerUID: UInt32) -> SupervisorResponse {
         let context: CallerPolicy
-        do throws(SupervisorResponse.Failure) { context = try CallerPolicy.resolve(home: home, uid: callerUID) } catch { return error.response }
-        guard context.caller.role != nil else { return .failure(123, "warden: refused: \(context.caller.name) is not a Warden user [users]") }
-        let id = request.arguments["id"] ?? ""
         let store: AgentStore
         let record: AgentRecord
-        do {
-            guard AgentLayout.isValidID(id), let existing = try AgentStore.existing(home: home), let found = try existing.get(id) else {
-                return Self.noSuchAgent(id)
-            }
-            (store, record) = (existing, found)
-        } catch {
-            return .failure(122, "warden: the agent store cannot be read: \(error.message)")
-        }
+        let id = request.arguments["id"] ?? ""
+        do throws(SupervisorResponse.Failure) {
+            context = try CallerPolicy.resolveUser(home: home, uid: callerUID)
+            (store, record) = try CallerPolicy.agent(id, home: home)
+        } catch { return error.response }
         let agent = AgentRef(id: record.id, owner: record.owner)
         switch request.operation {
         case "agent.follow-up":
             let decision = context.evaluator.mayFollowUp(context.caller, agent: agent)
-            if let refusal = recordDecision("agent follow-up \(id)", decision, context) { return refusal }
+            if let refusal = context.record("agent follow-up \(id)", decision) { return refusal }
             return followUp(record, text: request.input ?? "", from: context.caller.name)
         case "agent.stop":
             let decision = context.evaluator.mayAct(context.caller, .stop, agent: agent)
-            if let refusal = recordDecision("agent stop \(id)", decision, context) { return refusal }
+            if let refusal = context.record("agent stop \(id)", decision) { return refusal }
             return stop(record, store: store, by: context.caller.name)
         case "agent.logs":
             let decision = context.evaluator.mayAct(context.caller, .readContent, agent: agent)
             // A reader other than the owner is recorded once per read, not per `--follow` poll.
             let offset = request.arguments["offset"].flatMap { Int64($0) } ?? 0
-            if record.owner != context.caller.name, offset == 0, let refusal = recordDecision("agent logs \(id)", decision, context) { return refusal }
+            if record.owner != context.caller.name, offset == 0, let refusal = context.record("agent logs \(id)", decision) { return refusal }
             guard decision.allowed else { return .failure(123, "warden: refused: \(decision.reason) [\(decision.rule)]") }
             return logs(record, offset: offset)
         default:
             return .failure(125, "warden: unknown operation \(request.operation)")
         }
-    }
-
-    static func noSuchAgent(_ id: String) -> SupervisorResponse {
-        .failure(1, "warden: no agent \(stripTerminalControls(String(id.prefix(64)))) (see `warden agent list --all`)")
-    }
-
-    /// Records the decision; the refusal to send back when it is not allowed or cannot be
-    /// recorded.
-    private func recordDecision(_ action: String, _ decision: Decision, _ context: CallerPolicy) -> SupervisorResponse? {
-        do { try context.service.record(action, decision, at: wallMilliseconds(), as: context.caller) } catch {
-            return .failure(122, "warden: the decision cannot be recorded, so nothing is done: \(error.message)")
-        }
-        return decision.allowed ? nil : .failure(123, "warden: refused: \(decision.reason) [\(decision.rule)]")
     }
 
     // MARK: - Follow-ups

@@ -16,9 +16,8 @@ public struct AgentQueryService: Sendable {
 
     public func handle(_ request: SupervisorRequest, callerUID: UInt32) -> SupervisorResponse {
         let context: CallerPolicy
-        do throws(SupervisorResponse.Failure) { context = try CallerPolicy.resolve(home: home, uid: callerUID) } catch { return error.response }
+        do throws(SupervisorResponse.Failure) { context = try CallerPolicy.resolveUser(home: home, uid: callerUID) } catch { return error.response }
         let evaluator = context.evaluator, caller = context.caller
-        guard caller.role != nil else { return .failure(123, "warden: refused: \(caller.name) is not a Warden user [users]") }
         let arguments = request.arguments
         var state: AgentState?
         if let text = arguments["state"] {

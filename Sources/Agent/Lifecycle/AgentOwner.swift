@@ -69,34 +69,52 @@ public final class AgentOwner {
         }
         if let stop = stopRequest() { return Ending(state: .stopped, reason: stop) }
 
-        let start: String?
+        let environment: AgentEnvironment?
         switch readEnvironment(record) {
         case .failure(let ending): return ending
-        case .success(let command): start = command
+        case .success(let read): environment = read
         }
+        let terminals = AgentTerminal.sessions(for: environment?.terminals ?? [])
         let secrets: [(name: String, value: String)]
         do { secrets = try AgentSecrets.load(home: layout.home, keys: keys, owner: record.owner, repository: record.repository) } catch {
             return Ending(state: .failed, reason: "the secrets cannot be opened: \(error.message)")
         }
         let plan: AgentSandboxPlan
-        do { plan = try AgentSandboxPlan.agent(record, policy: policy, layout: layout, secrets: secrets, start: start) } catch {
+        do {
+            plan = try AgentSandboxPlan.agent(record, policy: policy, layout: layout, secrets: secrets, start: environment?.start, terminals: terminals)
+        } catch {
             return Ending(state: .failed, reason: error.message)
         }
         guard transition(.running, "the agent program runs sealed (network \(plan.request.network.rawValue), privacy \(record.privacy ? "on" : "off"))") else {
             return Ending(state: .failed, reason: "the agent store refused the move to running")
         }
+        let session = AgentSession(terminals: terminals, ports: environment?.ports ?? [])
+        let control: SupervisorServer
+        do { control = try SupervisorServer(socketPath: layout.controlSocket(id), handler: session, mode: 0o600) } catch {
+            return Ending(state: .failed, reason: "the agent's control socket cannot be made: \(error.description)")
+        }
+        let serving = BackgroundWork<Void>.onOwnThread { control.run() }
+        // Served only while the agent's sandbox runs.
+        let stopServing = {
+            session.ended()
+            control.stop()
+            serving?.wait()
+        }
         let outcome: RunOutcome
         do {
             let owner = ownerRecord
-            outcome = try runCaptured(plan, secrets: secrets) { [layout, id] pid in
+            outcome = try runCaptured(plan, secrets: secrets) { [layout, id] pid, spawner in
                 // Recorded so that a restarted supervisor can kill the sandbox if this process dies.
                 var updated = owner
                 updated.sandbox = ProcessIdentity.of(pid)
                 try? updated.write(layout.ownerFile(id))
+                session.started(pid: pid, spawner: spawner)
             }
         } catch {
+            stopServing()
             return Ending(state: .failed, reason: "the agent's log cannot be captured: \(error.description)")
         }
+        stopServing()
         var ending = Self.ending(outcome, stop: stopRequest())
         if let failure = handOff(record, policy: policy, account: account) {
             ending = Ending(state: ending.state == .finished ? .failed : ending.state, reason: ending.reason + "; " + failure)
@@ -121,7 +139,7 @@ public final class AgentOwner {
 
     /// Runs a sandbox with its standard output and error captured into the agent's log.
     private func runCaptured(_ plan: AgentSandboxPlan, secrets: [(name: String, value: String)],
-                             onStarted: ((Int32) -> Void)? = nil) throws(SystemError) -> RunOutcome {
+                             onStarted: ((Int32, SandboxSpawner?) -> Void)? = nil) throws(SystemError) -> RunOutcome {
         var values: [String: String] = [:]
         for secret in secrets { values[secret.name] = secret.value }
         let capture = try AgentLogCapture(logPath: layout.log(id), secrets: values)
@@ -139,7 +157,7 @@ public final class AgentOwner {
         return outcome
     }
 
-    private func launch(_ plan: AgentSandboxPlan, onStarted: ((Int32) -> Void)?) -> RunOutcome {
+    private func launch(_ plan: AgentSandboxPlan, onStarted: ((Int32, SandboxSpawner?) -> Void)?) -> RunOutcome {
         let profile = plan.request.shippedProfileName
         let configuration: RunConfiguration
         do {
@@ -152,7 +170,8 @@ public final class AgentOwner {
         }
         let launcher = SandboxLauncher(configuration: configuration, runID: id)
         if let guardPlan = plan.guardPlan { launcher.network = GuardAttachment(plan: guardPlan) }
-        launcher.onStarted = onStarted
+        let spawner = launcher.spawner
+        launcher.onStarted = { pid in onStarted?(pid, spawner) }
         return launcher.run()
     }
 
@@ -175,8 +194,9 @@ public final class AgentOwner {
         return nil
     }
 
-    /// The environment's `start` command, after reporting what this host does not honour.
-    private func readEnvironment(_ record: AgentRecord) -> Result<String?, Ending> {
+    /// The repository's environment (nil: it has none), after reporting what this host does
+    /// not honour.
+    private func readEnvironment(_ record: AgentRecord) -> Result<AgentEnvironment?, Ending> {
         // The clone is the repository's content: `.cursor` may be a link anywhere. Opened
         // beneath the workspace, following no link (R14), and only a regular file.
         let text: String
@@ -200,9 +220,8 @@ public final class AgentOwner {
         }
         var notices = EnvironmentSupport.notices(environment).map(\.description)
         if environment.install != nil { notices.append("install: not run: this Warden build has no install step with a cached snapshot yet") }
-        if !environment.terminals.isEmpty { notices.append("terminals: not started: this Warden build has no tmux terminals yet") }
         for notice in notices { try? store.note(id, "environment.json: " + notice, at: wallMilliseconds()) }
-        return .success(environment.start)
+        return .success(environment)
     }
 
     /// Who asked the agent to stop, once someone did.

@@ -26,19 +26,51 @@ struct AgentSandboxPlan {
          ("GIT_COMMITTER_NAME", "Warden agent \(record.id)"), ("GIT_COMMITTER_EMAIL", "agent-\(record.id)@warden.invalid")]
     }
 
-    /// The agent's own run: its program (after the environment's `start`, when there is one)
-    /// with the guard the policy's network mode asks for and the secrets it is given.
+    /// Runs before the agent program in the same sandbox: the environment's `start` (what it
+    /// starts keeps running; the program follows only when it succeeds), then each terminal in
+    /// its own detached tmux session, its command typed into the session's shell so that the
+    /// session outlives the command and the user sees what ran. Scripts and names travel in
+    /// the environment, never in the script's text, and are unset before the program starts.
+    static let prelude = """
+        if [ -n "${WARDEN_START+set}" ]; then /bin/sh -c "$WARDEN_START" || exit 70; fi
+        n=${WARDEN_TERMINAL_COUNT:-0}; i=0
+        while [ "$i" -lt "$n" ]; do
+          eval "t_name=\\$WARDEN_TERMINAL_NAME_$i t_command=\\$WARDEN_TERMINAL_COMMAND_$i"
+          unset "WARDEN_TERMINAL_NAME_$i" "WARDEN_TERMINAL_COMMAND_$i"
+          eval "t_name_$i=\\$t_name t_command_$i=\\$t_command"
+          i=$((i + 1))
+        done
+        unset WARDEN_START WARDEN_TERMINAL_COUNT
+        i=0
+        while [ "$i" -lt "$n" ]; do
+          eval "t_name=\\$t_name_$i t_command=\\$t_command_$i"
+          if tmux new-session -d -s "$t_name" -x 160 -y 48; then
+            tmux send-keys -t "=$t_name:" -l "$t_command" && tmux send-keys -t "=$t_name:" Enter
+          else
+            echo "warden: terminal $t_name could not be started" >&2
+          fi
+          i=$((i + 1))
+        done
+        exec "$@"
+        """
+
+    /// The agent's own run: its program (after the environment's `start` and terminals, when
+    /// there are any) with the guard the policy's network mode asks for and the secrets it is
+    /// given. Its init may fork a shell or a terminal client for `attach` and `terminals`.
     static func agent(_ record: AgentRecord, policy: OrgPolicy, layout: AgentLayout, secrets: [(name: String, value: String)],
-                      start: String?) throws(GuardError) -> AgentSandboxPlan {
+                      start: String?, terminals: [AgentTerminal] = []) throws(GuardError) -> AgentSandboxPlan {
         var command = record.command
-        if let start {
-            // `start` runs first in the same sandbox (what it starts keeps running); the agent
-            // program follows only when it succeeds. The script travels in the environment.
-            command = ["/bin/sh", "-c", "/bin/sh -c \"$WARDEN_START\" || exit 70; unset WARDEN_START; exec \"$@\"", "warden-start"] + command
-        }
+        if start != nil || !terminals.isEmpty { command = ["/bin/sh", "-c", prelude, "warden-prelude"] + command }
         var request = base(record, policy: policy, layout: layout, command: command)
+        request.allowsSpawn = true
         request.environment += secrets
         if let start { request.environment.append(("WARDEN_START", start)) }
+        if !terminals.isEmpty {
+            request.environment.append(("WARDEN_TERMINAL_COUNT", String(terminals.count)))
+            for (index, terminal) in terminals.enumerated() {
+                request.environment += [("WARDEN_TERMINAL_NAME_\(index)", terminal.session), ("WARDEN_TERMINAL_COMMAND_\(index)", terminal.command)]
+            }
+        }
         request.network = NetworkMode(rawValue: policy.network.mode.rawValue) ?? .none
         let plan = try GuardPlan.make(org: policy.network, mode: request.network, owner: record.ownerUID, home: layout.home)
         if plan != nil { request.environment.insert(contentsOf: NetworkGuard.proxyEnvironment, at: 0) }

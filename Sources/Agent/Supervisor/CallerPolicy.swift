@@ -1,5 +1,6 @@
 import Policy
 import Store
+import WardenSystem
 
 /// What every supervisor request starts from: the policy in force and who the caller is in
 /// it (by the socket's uid), with the service that records decisions as that caller.
@@ -22,6 +23,41 @@ struct CallerPolicy {
         } catch {
             throw SupervisorResponse.Failure(.failure(122, "warden: the policy cannot be read: \(error.message)"))
         }
+    }
+
+    /// The same, for requests only Warden users may make.
+    static func resolveUser(home: String, uid: UInt32) throws(SupervisorResponse.Failure) -> CallerPolicy {
+        let context = try resolve(home: home, uid: uid)
+        guard context.caller.role != nil else {
+            throw SupervisorResponse.Failure(.failure(123, "warden: refused: \(context.caller.name) is not a Warden user [users]"))
+        }
+        return context
+    }
+
+    /// Records the decision; the refusal to send back when it is not allowed or cannot be
+    /// recorded (nothing is done without its record).
+    func record(_ action: String, _ decision: Decision) -> SupervisorResponse? {
+        do { try service.record(action, decision, at: wallMilliseconds(), as: caller) } catch {
+            return .failure(122, "warden: the decision cannot be recorded, so nothing is done: \(error.message)")
+        }
+        return decision.allowed ? nil : .failure(123, "warden: refused: \(decision.reason) [\(decision.rule)]")
+    }
+
+    /// The agent a request names, from the store.
+    static func agent(_ id: String, home: String) throws(SupervisorResponse.Failure) -> (store: AgentStore, record: AgentRecord) {
+        guard AgentLayout.isValidID(id) else { throw SupervisorResponse.Failure(noSuchAgent(id)) }
+        let found: (AgentStore, AgentRecord)?
+        do throws(StoreError) {
+            found = try AgentStore.existing(home: home).flatMap { store throws(StoreError) in try store.get(id).map { (store, $0) } }
+        } catch {
+            throw SupervisorResponse.Failure(.failure(122, "warden: the agent store cannot be read: \(error.message)"))
+        }
+        guard let found else { throw SupervisorResponse.Failure(noSuchAgent(id)) }
+        return found
+    }
+
+    static func noSuchAgent(_ id: String) -> SupervisorResponse {
+        .failure(1, "warden: no agent \(stripTerminalControls(String(id.prefix(64)))) (see `warden agent list --all`)")
     }
 }
 

@@ -1,4 +1,5 @@
 import FoundationEssentials
+import WardenSystem
 
 /// One request to the supervisor: an operation, its named arguments, and an input (a secret's
 /// value, a prompt) that travels only over the socket, never in anyone's argv.
@@ -22,18 +23,40 @@ public struct SupervisorResponse: Codable, Sendable, Equatable {
     public var error: String
     /// Values a client acts on rather than prints (where `logs --follow` reads next).
     public var info: [String: String]?
+    /// A descriptor that travels beside the answer (SCM_RIGHTS), never in it: the master of an
+    /// attached terminal, a connection to a forwarded port.
+    public var descriptor: PassedDescriptor?
 
-    public init(status: Int32 = 0, output: String = "", error: String = "", info: [String: String]? = nil) {
+    private enum CodingKeys: String, CodingKey {
+        case status, output, error, info
+    }
+
+    public init(status: Int32 = 0, output: String = "", error: String = "", info: [String: String]? = nil,
+                descriptor: PassedDescriptor? = nil) {
         self.status = status
         self.output = output
         self.error = error
         self.info = info
+        self.descriptor = descriptor
     }
 
     /// A refusal or bad input: one line, a non-zero status.
     public static func failure(_ status: Int32, _ message: String) -> SupervisorResponse {
         SupervisorResponse(status: status, error: message.hasSuffix("\n") ? message : message + "\n")
     }
+}
+
+/// A descriptor handed from one process to another with a supervisor answer. Compared by
+/// identity: two answers carrying descriptors are never the same answer.
+public final class PassedDescriptor: @unchecked Sendable, Equatable {
+    // Safe: created by one thread and handed over whole; the receiver owns it from then on.
+    public let descriptor: FileDescriptor
+
+    public init(_ descriptor: FileDescriptor) {
+        self.descriptor = descriptor
+    }
+
+    public static func == (lhs: PassedDescriptor, rhs: PassedDescriptor) -> Bool { lhs === rhs }
 }
 
 /// Messages are one JSON document per line, at most `maxBytes`.

@@ -28,14 +28,14 @@ public final class SupervisorServer: @unchecked Sendable {
     }
     public static let timeoutMilliseconds: Int32 = 10_000
 
-    /// The socket is made mode 0666: anyone may ask, and the policy decides each request by
-    /// the caller's uid.
-    public init(socketPath: String, handler: any SupervisorHandler) throws(SystemError) {
+    /// The supervisor's socket is mode 0666: anyone may ask, and the policy decides each
+    /// request by the caller's uid. An agent owner's control socket is 0600 (root only).
+    public init(socketPath: String, handler: any SupervisorHandler, mode: mode_t = 0o666) throws(SystemError) {
         guard let wakeup = WakeupPipe() else { throw SystemError(errno: errno, step: "pipe") }
         self.wakeup = wakeup
         self.socketPath = socketPath
         self.handler = handler
-        listener = try UnixSocket.listen(socketPath, mode: 0o666)
+        listener = try UnixSocket.listen(socketPath, mode: mode)
     }
 
     /// Serves until `stop`.
@@ -107,7 +107,11 @@ public final class SupervisorServer: @unchecked Sendable {
     }
 
     private func reply(_ fd: Int32, _ response: SupervisorResponse) {
-        if let bytes = SupervisorFraming.encode(response) { _ = UnixSocket.writeAll(fd, bytes) }
+        if let bytes = SupervisorFraming.encode(response) {
+            _ = UnixSocket.writeAll(fd, bytes, descriptor: response.descriptor?.descriptor)
+        }
+        // This process's copy: the caller holds its own now (or never will).
+        response.descriptor?.descriptor.close()
     }
 }
 
@@ -126,10 +130,12 @@ public enum SupervisorClient {
         guard let bytes = SupervisorFraming.encode(request), UnixSocket.writeAll(connection.raw, bytes) else {
             return .failure(69, "warden: could not send the request to the supervisor")
         }
-        guard let line = UnixSocket.readLine(connection.raw, limit: SupervisorFraming.maxBytes, timeoutMilliseconds: 60_000),
-              let response = SupervisorFraming.decode(SupervisorResponse.self, line) else {
+        guard let received = UnixSocket.readLineAndDescriptor(
+                connection.raw, limit: SupervisorFraming.maxBytes, timeoutMilliseconds: 60_000),
+              var response = SupervisorFraming.decode(SupervisorResponse.self, received.line) else {
             return .failure(69, "warden: the supervisor did not answer")
         }
+        response.descriptor = received.descriptor.map(PassedDescriptor.init)
         return response
     }
 }

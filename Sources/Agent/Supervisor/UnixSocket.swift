@@ -1,3 +1,4 @@
+import CWardenShim
 import Glibc
 import WardenSystem
 
@@ -53,7 +54,13 @@ enum UnixSocket {
 
     /// Reads up to and including the first newline, at most `limit` bytes, within `timeout` ms.
     static func readLine(_ fd: Int32, limit: Int, timeoutMilliseconds: Int32) -> [UInt8]? {
+        readLineAndDescriptor(fd, limit: limit, timeoutMilliseconds: timeoutMilliseconds)?.line
+    }
+
+    /// The same, also taking the descriptor the sender attached (SCM_RIGHTS); extra ones are closed.
+    static func readLineAndDescriptor(_ fd: Int32, limit: Int, timeoutMilliseconds: Int32) -> (line: [UInt8], descriptor: FileDescriptor?)? {
         var line: [UInt8] = []
+        var descriptor: FileDescriptor?
         var buffer = [UInt8](repeating: 0, count: 65_536)
         let deadline = monotonicNanoseconds() + UInt64(timeoutMilliseconds) * 1_000_000
         while line.count <= limit {
@@ -61,15 +68,30 @@ enum UnixSocket {
             guard now < deadline else { return nil }
             var entry = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
             guard poll(&entry, 1, Int32((deadline - now) / 1_000_000) + 1) > 0 else { return nil }
-            let n = recv(fd, &buffer, buffer.count, 0)
-            guard n > 0 else { return line.isEmpty ? nil : line }
+            var passed: Int32 = -1
+            let n = buffer.withUnsafeMutableBytes { wd_recv_fd(fd, $0.baseAddress, $0.count, &passed) }
+            if passed >= 0 {
+                if descriptor == nil { descriptor = FileDescriptor(passed) } else { close(passed) }
+            }
+            guard n > 0 else { return line.isEmpty ? nil : (line, descriptor) }
             if let newline = buffer[0..<n].firstIndex(of: 0x0A) {
                 line += buffer[0..<newline]
-                return line.count <= limit ? line : nil
+                return line.count <= limit ? (line, descriptor) : nil
             }
             line += buffer[0..<n]
         }
         return nil
+    }
+
+    /// Sends `bytes`, the first part carrying `descriptor` (SCM_RIGHTS) when given.
+    static func writeAll(_ fd: Int32, _ bytes: [UInt8], descriptor: FileDescriptor?) -> Bool {
+        guard let descriptor else { return writeAll(fd, bytes) }
+        var n: Int
+        repeat {
+            n = bytes.withUnsafeBytes { wd_send_fd(fd, $0.baseAddress, $0.count, descriptor.raw) }
+        } while n < 0 && errno == EINTR
+        guard n > 0 else { return false }
+        return n == bytes.count || writeAll(fd, Array(bytes[n...]))
     }
 
     static func writeAll(_ fd: Int32, _ bytes: [UInt8]) -> Bool {

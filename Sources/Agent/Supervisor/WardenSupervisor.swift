@@ -4,12 +4,15 @@ public struct WardenSupervisor: SupervisorHandler {
     public let agents: AgentQueryService
     public let starts: AgentStartService
     public let controls: AgentControlService
+    public let sessions: AgentSessionService
 
-    public init(secrets: SecretsService, agents: AgentQueryService, starts: AgentStartService, controls: AgentControlService) {
+    public init(secrets: SecretsService, agents: AgentQueryService, starts: AgentStartService, controls: AgentControlService,
+                sessions: AgentSessionService) {
         self.secrets = secrets
         self.agents = agents
         self.starts = starts
         self.controls = controls
+        self.sessions = sessions
     }
 
     public func handle(_ request: SupervisorRequest, callerUID: UInt32) -> SupervisorResponse {
@@ -19,6 +22,7 @@ public struct WardenSupervisor: SupervisorHandler {
         case "agent.list", "agent.show": return agents.handle(request, callerUID: callerUID)
         case "agent.start": return starts.handle(request, callerUID: callerUID)
         case "agent.follow-up", "agent.stop", "agent.logs": return controls.handle(request, callerUID: callerUID)
+        case "agent.attach", "agent.terminals", "agent.ports": return sessions.handle(request, callerUID: callerUID)
         default: return .failure(125, "warden: unknown operation \(request.operation)")
         }
     }

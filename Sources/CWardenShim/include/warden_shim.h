@@ -133,6 +133,10 @@ struct wd_plan {
     const char *const *argv;        // workload argv (argv[0] is the command)
     const char *const *envp;        // the workload's whole environment
     const char *exec_path;          // PATH used to find argv[0] when it has no slash
+
+    // pid 1 forks processes the parent asks for (WD_MSG_SPAWN: attach, terminals) inside every
+    // layer, with the workload's identity; it then keeps CAP_SETUID/CAP_SETGID to give it.
+    int32_t spawn_enabled;
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -146,6 +150,10 @@ enum wd_msg_type {
     WD_MSG_WORKLOAD_READY = 5,    // the workload is about to exec; values = its credentials
     WD_MSG_EXEC_FAILED = 6,       // err
     WD_MSG_WORKLOAD_EXITED = 7,   // value[0] = wait status
+    WD_MSG_SPAWN = 8,             // parent -> pid 1: fork a process (struct wd_spawn_request)
+    WD_MSG_SPAWNED = 9,           // value[TAG], value[1] = pid; carries the pseudo-terminal master
+    WD_MSG_SPAWN_FAILED = 10,     // value[TAG], err
+    WD_MSG_SPAWN_EXITED = 11,     // value[TAG], value[1] = pid, value[2] = wait status
 };
 
 // Steps, so the parent can name exactly what failed.
@@ -209,6 +217,26 @@ enum {
     WD_READY_UID_GID = 7,       // uid << 32 | gid
 };
 
+// A spawn request: the header's values say how many strings follow (first the environment
+// entries that override the workload's, then argv) and the terminal's size; `tag` comes back
+// in every answer about that process.
+enum {
+    WD_SPAWN_TAG = 0,
+    WD_SPAWN_ENVC = 1,
+    WD_SPAWN_ARGC = 2,
+    WD_SPAWN_ROWS = 3,
+    WD_SPAWN_COLS = 4,
+};
+#define WD_SPAWN_STRINGS 4096
+#define WD_SPAWN_MAX_ENV 8
+#define WD_SPAWN_MAX_ARGS 32
+#define WD_SPAWN_MAX_LIVE 16
+
+struct wd_spawn_request {
+    struct wd_msg head;
+    char strings[WD_SPAWN_STRINGS];   // NUL-terminated, back to back
+};
+
 // Exit status pid 1 uses when setup failed (the parent reports the step from the message).
 #define WD_CHILD_SETUP_EXIT 120
 
@@ -237,6 +265,10 @@ int wd_send_msg(int sock, const struct wd_msg *msg, int fd);
 // Receives one message and at most one descriptor (*fd_out = -1 when none). Returns the number
 // of bytes received (0 at end of stream) or -1/errno.
 ssize_t wd_recv_msg(int sock, struct wd_msg *msg, int *fd_out);
+// Any bytes with at most one descriptor (SCM_RIGHTS; fd < 0 sends none). Returns the bytes
+// sent or received; a received descriptor is close-on-exec, -1 when none came.
+ssize_t wd_send_fd(int sock, const void *buf, size_t len, int fd);
+ssize_t wd_recv_fd(int sock, void *buf, size_t len, int *fd_out);
 
 // Thin wrappers for syscalls glibc 2.36 does not wrap.
 int wd_open_tree(int dirfd, const char *path, unsigned int flags);

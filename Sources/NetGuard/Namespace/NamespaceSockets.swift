@@ -31,10 +31,12 @@ public final class NamespaceSockets {
     /// namespace before handing them back. The thread ends afterwards: nothing else ever runs
     /// in the sandbox's namespace on Warden's behalf.
     public static func capture(pid: Int32, nft: String = "/usr/sbin/nft", pingGroups: ClosedRange<UInt32>? = nil) throws(GuardError) -> NamespaceSockets {
-        let work = BackgroundWork { () -> Result<NamespaceSockets, GuardError> in
-            Result { () throws(GuardError) in try prepare(pid: pid, nft: nft, pingGroups: pingGroups) }
+        // Its own thread or nothing: this thread must never be left in the sandbox's namespace.
+        let work = BackgroundWork.onOwnThread { () -> Result<UncheckedBox<NamespaceSockets>, GuardError> in
+            Result { () throws(GuardError) in UncheckedBox(try prepare(pid: pid, nft: nft, pingGroups: pingGroups)) }
         }
-        return try work.wait().get()
+        guard let work else { throw GuardError(.setupFailed, "network guard: no thread to enter the sandbox's network namespace") }
+        return try work.wait().get().value
     }
 
     private static func prepare(pid: Int32, nft: String, pingGroups: ClosedRange<UInt32>?) throws(GuardError) -> NamespaceSockets {

@@ -27,6 +27,10 @@ public struct SandboxRequest: Sendable {
     public var terminal: TerminalMode = .auto
     /// Print the denial summary and the layers at exit.
     public var verbose = false
+    /// Let `SandboxLauncher.spawner` fork processes inside the running sandbox (an agent's
+    /// attach and terminals). pid 1 then keeps CAP_SETUID and CAP_SETGID in its user namespace
+    /// to give them the workload's identity.
+    public var allowsSpawn = false
 
     public init(command: [String]) {
         self.command = command

@@ -28,6 +28,7 @@ final class ChildPlan {
         var environment: [(String, String)]
         var execPath: String
         var workingDirectory: String
+        var spawnEnabled: Bool
     }
 
     init(_ inputs: Inputs) throws(SandboxError) {
@@ -70,15 +71,18 @@ final class ChildPlan {
             plan.seccomp_main_len = main.instructions.count
         }
 
-        // pid 1 keeps only CAP_KILL (to forward signals to the workload, another id); the
+        // pid 1 keeps only CAP_KILL (to forward signals to the workload, another id), and
+        // CAP_SETUID/CAP_SETGID when it spawns processes with the workload's identity; the
         // workload gets every set empty.
         guard let empty = cap_init(), let initial = cap_init() else {
             throw SandboxError(.internalError, "libcap: cap_init failed")
         }
         capabilitySets = [empty, initial]
-        var kill: cap_value_t = CAP_KILL
-        cap_set_flag(initial, CAP_PERMITTED, 1, &kill, CAP_SET)
-        cap_set_flag(initial, CAP_EFFECTIVE, 1, &kill, CAP_SET)
+        var kept: [cap_value_t] = [CAP_KILL]
+        if inputs.spawnEnabled { kept += [CAP_SETUID, CAP_SETGID] }
+        cap_set_flag(initial, CAP_PERMITTED, Int32(kept.count), &kept, CAP_SET)
+        cap_set_flag(initial, CAP_EFFECTIVE, Int32(kept.count), &kept, CAP_SET)
+        plan.spawn_enabled = inputs.spawnEnabled ? 1 : 0
         plan.caps_empty = UnsafeMutableRawPointer(empty)
         plan.caps_init = UnsafeMutableRawPointer(initial)
         plan.securebits = Self.lockedSecurebits

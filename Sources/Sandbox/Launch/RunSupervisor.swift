@@ -32,6 +32,7 @@ final class RunSupervisor {
     private let deadline: UInt64?
     private let terminalOutput: (input: Int32?, output: Int32)?
     private let onTimeout: @Sendable () -> Void
+    private let spawner: SandboxSpawner?
     private var responder: SeccompResponder?
     private var relay: TerminalRelay?
     private var result = SupervisionResult()
@@ -39,7 +40,7 @@ final class RunSupervisor {
     /// Setup must finish within this time, whatever the run's own timeout.
     static let setupDeadlineNanoseconds: UInt64 = 60_000_000_000
 
-    init(control: FileDescriptor, pidfd: FileDescriptor, signals: SignalChannel, resolver: LazyDenialResolver?,
+    init(control: FileDescriptor, pidfd: FileDescriptor, signals: SignalChannel, resolver: LazyDenialResolver?, spawner: SandboxSpawner? = nil,
          timeoutSeconds: Double?, terminal: (input: Int32?, output: Int32)?, onTimeout: @escaping @Sendable () -> Void) {
         self.control = control
         self.pidfd = pidfd
@@ -47,6 +48,7 @@ final class RunSupervisor {
         self.resolver = resolver
         self.terminalOutput = terminal
         self.onTimeout = onTimeout
+        self.spawner = spawner
         if let timeoutSeconds {
             deadline = monotonicNanoseconds() + UInt64(timeoutSeconds * 1_000_000_000)
         } else {
@@ -71,6 +73,8 @@ final class RunSupervisor {
         var controlOpen = true
         var listenerOpen = true
         defer { relay?.restore() }
+        // Spawn requests reach pid 1 only once the workload runs; none is accepted after it ended.
+        defer { spawner?.end() }
         while !initExited {
             var fds = [pidfd.raw, signals.descriptor.raw]
             if controlOpen { fds.append(control.raw) }
@@ -170,11 +174,15 @@ final class RunSupervisor {
             case UInt32(WD_MSG_WORKLOAD_READY.rawValue):
                 result.ready = message
                 result.readyAt = monotonicNanoseconds()
+                spawner?.open(control: control.raw)
+            case UInt32(WD_MSG_SPAWNED.rawValue), UInt32(WD_MSG_SPAWN_FAILED.rawValue):
+                spawner?.deliver(message, descriptor: descriptor)
             case UInt32(WD_MSG_EXEC_FAILED.rawValue):
                 result.execFailure = message.err
             case UInt32(WD_MSG_WORKLOAD_EXITED.rawValue):
                 result.workloadStatus = Int32(truncatingIfNeeded: message.value.0)
                 result.exitedAt = monotonicNanoseconds()
+                spawner?.end()
             default:
                 break
             }

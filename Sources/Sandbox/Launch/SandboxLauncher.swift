@@ -33,6 +33,8 @@ public final class SandboxLauncher {
     /// Called once the sandbox's pid 1 has been let go, with its host pid: an agent's owner
     /// process records it, so that the sandbox can be found again after a restart.
     public var onStarted: ((Int32) -> Void)?
+    /// Forks processes inside the sandbox while it runs, when the request allows it.
+    public let spawner: SandboxSpawner?
 
     /// Records the time since the previous mark under `name`.
     private func mark(_ name: String) {
@@ -47,6 +49,7 @@ public final class SandboxLauncher {
     /// agent's runs carry the agent's id).
     public init(configuration: RunConfiguration, started: UInt64? = nil, runID: String? = nil) {
         self.configuration = configuration
+        spawner = configuration.request.allowsSpawn ? SandboxSpawner() : nil
         let runID = runID ?? hexString(Host.randomBytes(8))
         manifest = RunManifest(runID: runID, started: rfc3339Now(), command: configuration.request.command,
                                workspace: configuration.workspace)
@@ -294,7 +297,7 @@ public final class SandboxLauncher {
             rlimits: rlimits.map { ($0.resource, $0.soft, $0.hard) }, argv: request.command,
             environment: configuration.environment,
             execPath: configuration.environment.first { $0.0 == "PATH" }?.1 ?? RunConfiguration.defaultPath,
-            workingDirectory: MountPlanBuilder.workspaceTarget))
+            workingDirectory: MountPlanBuilder.workspaceTarget, spawnEnabled: request.allowsSpawn))
 
         // Without root the parent writes the child's id maps as an ordinary user, which needs the
         // child's /proc files to be owned by that user: both stay dumpable until the maps are
@@ -343,7 +346,7 @@ public final class SandboxLauncher {
 
     private func supervise(_ sandbox: Started, resolver: LazyDenialResolver?, terminal: TerminalPlan) throws(SandboxError) -> SupervisionResult {
         let supervisor = RunSupervisor(
-            control: sandbox.control, pidfd: sandbox.pidfd, signals: sandbox.signals, resolver: resolver,
+            control: sandbox.control, pidfd: sandbox.pidfd, signals: sandbox.signals, resolver: resolver, spawner: spawner,
             timeoutSeconds: configuration.request.limits.timeoutSeconds,
             terminal: terminal.enabled ? (terminal.input, terminal.output) : nil,
             // UncheckedBox: the cgroup object is immutable after creation; its methods only touch files.

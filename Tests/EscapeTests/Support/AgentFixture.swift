@@ -52,8 +52,8 @@ final class AgentFixture: @unchecked Sendable {
     }
 
     /// `warden ARGS` as `uid` against this supervisor.
-    func warden(_ arguments: [String], as uid: UInt32 = 4242, stdin: String? = nil) -> Warden.Result {
-        supervisor.warden(arguments, as: uid, stdin: stdin)
+    func warden(_ arguments: [String], as uid: UInt32 = 4242, stdin: String? = nil, timeout: Double = 60) -> Warden.Result {
+        supervisor.warden(arguments, as: uid, stdin: stdin, timeout: timeout)
     }
 
     /// Starts an agent as `uid`; its id, or nil (the failure is recorded as an issue).

@@ -51,10 +51,16 @@ final class SupervisorFixture: @unchecked Sendable {
     }
 
     /// `warden ARGS` as `uid` (0: root), with `stdin`, against this supervisor.
-    func warden(_ arguments: [String], as uid: UInt32 = 0, stdin: String? = nil) -> Warden.Result {
-        let environment = ["WARDEN_SOCKET": socket, "PATH": "/usr/bin:/bin"]
-        if uid == 0 { return Warden.execute(Warden.binary, arguments, environment: environment, stdin: stdin) }
-        return Warden.execute("/usr/bin/setpriv", ["--reuid", "\(uid)", "--regid", "\(uid)", "--clear-groups", Warden.binary] + arguments,
-                              environment: environment, stdin: stdin)
+    func warden(_ arguments: [String], as uid: UInt32 = 0, stdin: String? = nil, timeout: Double = 60) -> Warden.Result {
+        let (program, all) = command(arguments, as: uid)
+        return Warden.execute(program, all, environment: environment, stdin: stdin, timeout: timeout)
     }
+
+    /// The program and arguments that run `warden ARGS` as `uid`.
+    func command(_ arguments: [String], as uid: UInt32) -> (String, [String]) {
+        uid == 0 ? (Warden.binary, arguments)
+            : ("/usr/bin/setpriv", ["--reuid", "\(uid)", "--regid", "\(uid)", "--clear-groups", Warden.binary] + arguments)
+    }
+
+    var environment: [String: String] { ["WARDEN_SOCKET": socket, "PATH": "/usr/bin:/bin", "TERM": "xterm"] }
 }
