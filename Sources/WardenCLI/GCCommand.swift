@@ -28,6 +28,10 @@ struct GCCommand: ParsableCommand {
             printError("warden: gc needs root: agents' data belongs to the supervisor's home")
             throw ExitCode(WardenExitCode.layerUnavailable)
         }
+        if !dryRun {
+            let slots = AbandonedCgroups.sweep(runtimeDirectory: WardenPaths.forCurrentUser().runtime)
+            if !slots.isEmpty { print("removed the empty cgroups of \(slots.count) sandbox slot(s) no run holds") }
+        }
         let home = PolicyHome.resolve(requested: home ?? Host.environment("WARDEN_HOME"), uid: 0).path
         let path = AgentStore.path(home: home)
         guard Files.lstat(path) != nil else {

@@ -75,7 +75,8 @@ struct ServeCommand: ParsableCommand {
 }
 
 /// What the supervisor does on its own, every `interval` seconds: notice agents whose owner
-/// process died (R17) and delete ended agents' data past retention.
+/// process died (R17), delete ended agents' data past retention, and remove the empty cgroups
+/// of sandboxes killed outright.
 enum ServeMaintenance {
     static let intervalSeconds: UInt32 = 30
 
@@ -90,6 +91,8 @@ enum ServeMaintenance {
                 let outcome = RetentionSweep.run(agents: agents, policy: policy, layout: AgentLayout(home: home), now: wallMilliseconds())
                 for id in outcome.removed { printError("warden: retention: removed the data of agent \(id)") }
                 for line in outcome.failures { printError("warden: retention: \(stripTerminalControls(line))") }
+                // Cgroups of sandboxes whose owner was killed outright.
+                AbandonedCgroups.sweep(runtimeDirectory: WardenPaths.forCurrentUser().runtime)
             }
         }?.detach()
     }

@@ -12,6 +12,7 @@ struct Options {
     var ddBytes = 150_000
     var egressOnly = false
     var guardOnly = false
+    var agentsOnly = false
     var testnet = "Tests/EscapeTests/Fixtures/net/testnet.py"
 }
 
@@ -26,9 +27,10 @@ func parseOptions() -> Options {
         case "--dd-bytes": options.ddBytes = Int(arguments.next() ?? "") ?? options.ddBytes
         case "--egress-only": options.egressOnly = true
         case "--guard-only": options.guardOnly = true
+        case "--agents-only": options.agentsOnly = true
         case "--testnet": options.testnet = arguments.next() ?? options.testnet
         default:
-            printError("warden-bench: unknown option \(argument) (options: --warden PATH --bwrap PATH --runs N --dd-bytes N --testnet PATH --egress-only --guard-only)")
+            printError("warden-bench: unknown option \(argument) (options: --warden PATH --bwrap PATH --runs N --dd-bytes N --testnet PATH --egress-only --guard-only --agents-only)")
             exit(125)
         }
     }
@@ -133,6 +135,11 @@ defer { _ = system("rm -rf '\(workspace)'") }
 chdir(workspace)
 if options.guardOnly {
     GuardBench.run(warden: options.warden, testnet: options.testnet)
+    _ = system("rm -rf '\(workspace)'")
+    exit(0)
+}
+if options.agentsOnly {
+    AgentBench.run(warden: options.warden, base: workspace)
     _ = system("rm -rf '\(workspace)'")
     exit(0)
 }
@@ -289,6 +296,8 @@ if !sortedCosts.isEmpty {
 EgressBench.run()
 GuardBench.run(warden: options.warden, testnet: options.testnet)
 let guardFigures = GuardBench.summary
+AgentBench.run(warden: options.warden, base: workspace)
+let agentFigures = AgentBench.summary
 
 print("\nSummary: launch ratio \(ratio(median(wardenTimes), median(bwrapTimes))) (<= 1.0: \(launchRatio <= 1.0 ? "met" : "not met")); "
       + "peak RSS \(Double(Int(peakMiB * 10)) / 10) MiB (<= 32: \(peakMiB <= 32 ? "met" : "not met")); "
@@ -298,7 +307,9 @@ print("\nSummary: launch ratio \(ratio(median(wardenTimes), median(bwrapTimes)))
       + "guard throughput \(ratio(guardFigures.throughputRatio, 1)) of direct (>= 0.8: \(guardFigures.throughputRatio >= 0.8 ? "met" : "not met")), "
       + "added connection latency p50 \(GuardBench.round3(guardFigures.addedLatencyP50Milliseconds)) ms (< 0.5: \(guardFigures.addedLatencyP50Milliseconds < 0.5 ? "met" : "not met")), "
       + "1000 held connections \(GuardBench.round3(guardFigures.heldMemoryMiB)) MiB (<= 64: \(guardFigures.heldMemoryMiB > 0 && guardFigures.heldMemoryMiB <= 64 ? "met" : "not met")), "
-      + "audit ingest \(Int(guardFigures.auditPerSecond)) records/s (>= 50,000: \(guardFigures.auditPerSecond >= 50_000 ? "met" : "not met"))")
+      + "audit ingest \(Int(guardFigures.auditPerSecond)) records/s (>= 50,000: \(guardFigures.auditPerSecond >= 50_000 ? "met" : "not met")); "
+      + "agent start -> program excluding clone \(agentFigures.startMedianMilliseconds) ms (<= 300: \(agentFigures.startMedianMilliseconds > 0 && agentFigures.startMedianMilliseconds <= 300 ? "met" : "not met")), "
+      + "\(agentFigures.idleAgents) idle agents \(agentFigures.perAgentMiB) MiB each (<= 10: \(agentFigures.perAgentMiB > 0 && agentFigures.perAgentMiB <= 10 ? "met" : "not met"))")
 
 extension StringProtocol {
     func padding(toLength length: Int, withPad pad: String, startingAt: Int) -> String {

@@ -36,4 +36,42 @@ struct GCTests {
         #expect(FileManager.default.fileExists(atPath: home + "/workspaces/00000000002d/workspace"))
         #expect(try store.get("00000000001d")?.dataRemoved == true)
     }
+
+    /// Cgroups a killed launcher left: removed when empty and no run holds the slot; a slot
+    /// whose lock is held, or whose cgroup has a process, is left alone.
+    @Test func emptyCgroupsOfKilledSandboxesAreRemovedButNotHeldOrBusyOnes() throws {
+        let v2 = FileManager.default.fileExists(atPath: "/sys/fs/cgroup/cgroup.controllers")
+        let parents = v2 ? ["/sys/fs/cgroup/warden"] : ["/sys/fs/cgroup/memory/warden", "/sys/fs/cgroup/pids/warden"]
+        // Slot numbers beyond the default pool (1024), so no real run uses them meanwhile.
+        let (free, held, busy) = (9001, 9002, 9003)
+        for parent in parents {
+            for slot in [free, held, busy] { mkdir(parent, 0o755); mkdir(parent + "/slot-\(slot)", 0o755) }
+        }
+        mkdir("/run/warden", 0o700)
+        mkdir("/run/warden/slots", 0o700)
+        // The slot's lock, held the way a run holds it (gc is another process: it cannot take it).
+        let lock = open("/run/warden/slots/\(held).lock", O_RDWR | O_CREAT, 0o600)
+        #expect(lock >= 0 && flock(lock, LOCK_EX | LOCK_NB) == 0)
+        let sleeper = Process()
+        sleeper.executableURL = URL(fileURLWithPath: "/bin/sleep")
+        sleeper.arguments = ["30"]
+        try sleeper.run()
+        defer {
+            close(lock)
+            kill(sleeper.processIdentifier, SIGKILL)
+            sleeper.waitUntilExit()
+            for parent in parents { for slot in [free, held, busy] { rmdir(parent + "/slot-\(slot)") } }
+        }
+        let procs = FileHandle(forWritingAtPath: parents[0] + "/slot-\(busy)/cgroup.procs")
+        try procs?.write(contentsOf: Data("\(sleeper.processIdentifier)\n".utf8))
+        try procs?.close()
+
+        let result = Warden.execute(Warden.binary, ["gc", "--home", home])
+        #expect(result.status == 0, "\(result.stderr)")
+        for parent in parents {
+            #expect(!FileManager.default.fileExists(atPath: parent + "/slot-\(free)"), "an abandoned empty cgroup is removed")
+            #expect(FileManager.default.fileExists(atPath: parent + "/slot-\(held)"), "a slot a run holds is left alone")
+        }
+        #expect(FileManager.default.fileExists(atPath: parents[0] + "/slot-\(busy)"), "a cgroup with a process is never removed")
+    }
 }
