@@ -32,6 +32,8 @@
 #define RESOLVE_SAFE (RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS)
 
 static int control_fd = -1;
+// Where the new root is attached before pivot_root (the plan's staging_dir).
+static const char *staging_root = "/tmp";
 
 // Credential changes as raw syscalls: glibc's setresuid/setresgid/setgroups broadcast the change to
 // every thread it believes exists (__nptl_setxid), and this process is a copy of a multi-threaded
@@ -216,8 +218,84 @@ static int write_all(int fd, const char *data, size_t len) {
     return 0;
 }
 
+// Detaches a tree staged at `path` in the new root (seen at staging_root/path before pivot_root).
+static int unmount_staged(const char *path) {
+    char staged[PATH_MAX];
+    size_t root_len = strlen(staging_root), path_len = strlen(path);
+    if (root_len + path_len + 2 > sizeof staged) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    memcpy(staged, staging_root, root_len);
+    staged[root_len] = '/';
+    memcpy(staged + root_len + 1, path, path_len + 1);
+    return umount2(staged, MNT_DETACH | UMOUNT_NOFOLLOW);
+}
+
+// overlayfs from descriptors (fsconfig "lowerdir+", "upperdir", "workdir": Linux 6.8): the
+// lower layers are paths in the new root (staged trees the parent made, idmapped so that their
+// owners map into the sandbox, or the target's own content), never a path the workload wrote.
+// user.* xattrs (userxattr) since trusted.* belongs to the initial namespace.
+static int overlay(int rootfd, const struct wd_op *op, const struct wd_plan *plan) {
+    int fs = (int)syscall(SYS_fsopen, "overlay", FSOPEN_CLOEXEC);
+    if (fs < 0) return -1;
+    int rc = (int)syscall(SYS_fsconfig, fs, FSCONFIG_SET_FLAG, "userxattr", NULL, 0);
+    const char *cursor = op->data, *end = op->data + op->data_len;
+    while (rc == 0 && cursor < end) {
+        int layer = open_safe(rootfd, cursor, O_RDONLY | O_DIRECTORY, 0);
+        rc = layer < 0 ? -1 : (int)syscall(SYS_fsconfig, fs, FSCONFIG_SET_FD, "lowerdir+", NULL, layer);
+        if (layer >= 0) close(layer);
+        cursor += strlen(cursor) + 1;
+    }
+    int base = -1;
+    if (rc == 0 && (op->flags & WD_OPF_SCRATCH)) {
+        base = make_filesystem("tmpfs", "mode=0755", MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV);
+        rc = base < 0 ? -1 : mkdirat(base, "upper", op->mode);
+        if (rc == 0) rc = mkdirat(base, "work", 0700);
+        if (rc == 0) rc = fchownat(base, "upper", plan->agent_uid, plan->agent_gid, AT_SYMLINK_NOFOLLOW);
+    } else if (rc == 0 && op->arg) {
+        base = open_safe(rootfd, op->arg, O_PATH | O_DIRECTORY, 0);
+        rc = base < 0 ? -1 : 0;
+    }
+    if (rc == 0 && base >= 0) {
+        int upper = openat(base, "upper", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        int work = openat(base, "work", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        rc = (upper < 0 || work < 0) ? -1 : 0;
+        if (rc == 0) rc = (int)syscall(SYS_fsconfig, fs, FSCONFIG_SET_FD, "upperdir", NULL, upper);
+        if (rc == 0) rc = (int)syscall(SYS_fsconfig, fs, FSCONFIG_SET_FD, "workdir", NULL, work);
+        int saved = errno;
+        if (upper >= 0) close(upper);
+        if (work >= 0) close(work);
+        errno = saved;
+    }
+    if (rc == 0) rc = (int)syscall(SYS_fsconfig, fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0);
+    int mnt = rc == 0 ? (int)syscall(SYS_fsmount, fs, FSMOUNT_CLOEXEC, op->attr_set) : -1;
+    int saved = errno;
+    close(fs);
+    if (base >= 0) close(base);
+    if (mnt < 0) {
+        errno = saved;
+        return -1;
+    }
+    int target = mount_point(rootfd, op);
+    rc = target < 0 ? -1 : attach(mnt, target);
+    saved = errno;
+    if (target >= 0) close(target);
+    close(mnt);
+    if (rc < 0) {
+        errno = saved;
+        return -1;
+    }
+    // The staged trees served as layers; they leave the sandbox's view (overlayfs holds them).
+    for (cursor = op->data; cursor < end; cursor += strlen(cursor) + 1) {
+        if (strcmp(cursor, op->path) != 0 && unmount_staged(cursor) < 0) return -1;
+    }
+    if (op->arg && !(op->flags & WD_OPF_SCRATCH) && unmount_staged(op->arg) < 0) return -1;
+    return 0;
+}
+
 // One mount-plan operation. Returns 0, or -1 with errno set.
-static int run_op(int rootfd, const struct wd_op *op) {
+static int run_op(int rootfd, const struct wd_op *op, const struct wd_plan *plan) {
     unsigned recursive = (op->flags & WD_OPF_RECURSIVE) ? AT_RECURSIVE : 0;
     switch (op->kind) {
     case WD_OP_MKDIR: {
@@ -255,6 +333,8 @@ static int run_op(int rootfd, const struct wd_op *op) {
         errno = saved;
         return rc;
     }
+    case WD_OP_OVERLAY:
+        return overlay(rootfd, op, plan);
     case WD_OP_ATTACH:
     case WD_OP_BIND_HOST: {
         int target = mount_point(rootfd, op);
@@ -631,6 +711,7 @@ __attribute__((noreturn)) static void init_loop(const struct wd_plan *plan, int 
 
 __attribute__((noreturn)) void wd_child_main(const struct wd_plan *plan) {
     control_fd = plan->control_fd;
+    staging_root = plan->staging_dir;
     sigset_t all;
     sigfillset(&all);
     sigprocmask(SIG_BLOCK, &all, NULL);
@@ -679,7 +760,7 @@ __attribute__((noreturn)) void wd_child_main(const struct wd_plan *plan) {
     CHECK(attach(root, staging), WD_STEP_ROOT_TMPFS, 2);
     close(staging);
     for (size_t i = 0; i < plan->op_count; i++) {
-        CHECK(run_op(root, &plan->ops[i]), WD_STEP_OP, (int32_t)i);
+        CHECK(run_op(root, &plan->ops[i], plan), WD_STEP_OP, (int32_t)i);
     }
     CHECK(fchdir(root), WD_STEP_PIVOT_ROOT, 0);
     CHECK(syscall(SYS_pivot_root, ".", "."), WD_STEP_PIVOT_ROOT, 1);
@@ -709,6 +790,7 @@ __attribute__((noreturn)) void wd_child_main(const struct wd_plan *plan) {
     CHECK(cap_set_secbits(plan->securebits), WD_STEP_SECUREBITS, 0);
     for (int cap = 0; cap < 64; cap++) {
         if (prctl(PR_CAPBSET_READ, cap, 0, 0, 0) < 0) break;
+        if (plan->bounding_keep & (1ULL << cap)) continue;
         CHECK(cap_drop_bound((cap_value_t)cap), WD_STEP_CAP_BOUNDING, cap);
     }
     CHECK(cap_reset_ambient(), WD_STEP_CAP_AMBIENT, 0);

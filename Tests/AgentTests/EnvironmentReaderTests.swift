@@ -27,7 +27,7 @@ struct EnvironmentReaderTests {
         #expect(environment.ports == [AgentEnvironment.Port(port: 3000, name: "web"), AgentEnvironment.Port(port: 8080, name: "api")])
         #expect(environment.agentCanUpdateSnapshot == true)
         #expect(environment.terminals.isEmpty)
-        #expect(EnvironmentSupport.notices(environment).map(\.field) == ["snapshot"])
+        #expect(EnvironmentSupport.notices(environment).map(\.field) == ["snapshot", "agentCanUpdateSnapshot"], "agentCanUpdateSnapshot is reported, never silently ignored")
     }
 
     @Test func buildPathsAreRelativeToCursorWithTheRootSpellings() throws {

@@ -177,3 +177,21 @@ struct ConfigurationTests {
         #expect(!FilterPlan.kernel((4, 4), atLeast: "4.8"))
     }
 }
+
+/// The install profile's passwd and group: package accounts of the base system, never people.
+struct PackageAccountTests {
+    @Test func onlySystemIDsAreAddedAndGroupMembersAreDropped() {
+        let passwd = "root:x:0:0:root:/root:/bin/bash\n_apt:x:42:65534::/nonexistent:/usr/sbin/nologin\nalice:x:1000:1000:Alice:/home/alice:/bin/bash\nbob:$6$hash:1001:1001::/home/bob:/bin/sh\nmessagebus:y:100:102::/nonexistent:/usr/sbin/nologin\n"
+        let group = "root:x:0:\ntty:x:5:alice\nssl-cert:x:110:alice,bob\nalice:x:1000:\n"
+        let files = GeneratedEtc.files(network: .none, packageAccounts: (passwd, group))
+        let generatedPasswd = files.first { $0.name == "passwd" }?.contents ?? ""
+        let generatedGroup = files.first { $0.name == "group" }?.contents ?? ""
+        #expect(generatedPasswd.contains("_apt:x:42:65534::/nonexistent:/usr/sbin/nologin"))
+        #expect(generatedPasswd.contains("messagebus:x:100:102"), "passwords are never copied: \(generatedPasswd)")
+        #expect(!generatedPasswd.contains("alice") && !generatedPasswd.contains("bob"))
+        #expect(generatedGroup.contains("ssl-cert:x:110:\n"), "members are dropped: \(generatedGroup)")
+        #expect(!generatedGroup.contains("alice") && generatedGroup.components(separatedBy: "tty:").count == 2)
+        let plain = GeneratedEtc.files(network: .none).first { $0.name == "passwd" }?.contents ?? ""
+        #expect(!plain.contains("_apt"), "agents' passwd lists no host accounts (R3)")
+    }
+}

@@ -33,6 +33,9 @@ public enum EnvironmentSupport {
         if environment.enableTesting != nil {
             notices.append(Notice(field: "enable_testing", message: "has no meaning in Warden and is not used"))
         }
+        if environment.agentCanUpdateSnapshot == true {
+            notices.append(Notice(field: "agentCanUpdateSnapshot", message: "not honoured: the organisation's policy lets only `install` build a snapshot; what the agent changes in system directories and $HOME is discarded when it ends"))
+        }
         if !environment.repositoryDependencies.isEmpty {
             notices.append(Notice(field: "repositoryDependencies", message: "the agent gets no repository token; these repositories are reachable only as the network policy allows"))
         }

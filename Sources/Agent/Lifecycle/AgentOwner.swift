@@ -73,18 +73,28 @@ public final class AgentOwner {
         if let stop = stopRequest() { return Ending(state: .stopped, reason: stop) }
 
         let environment: AgentEnvironment?
+        let environmentText: String
         switch readEnvironment(record) {
         case .failure(let ending): return ending
-        case .success(let read): environment = read
+        case .success(let read): (environment, environmentText) = (read?.environment, read?.text ?? "")
         }
         let terminals = AgentTerminal.sessions(for: environment?.terminals ?? [])
         let secrets: [(name: String, value: String)]
         do { secrets = try AgentSecrets.load(home: layout.home, keys: keys, owner: record.owner, repository: record.repository) } catch {
             return Ending(state: .failed, reason: "the secrets cannot be opened: \(error.message)")
         }
+        var overlays: [OverlayRequest] = []
+        if let install = environment?.install {
+            switch snapshot(record, install: install, environmentText: environmentText, policy: policy, secrets: secrets) {
+            case .failure(let ending): return ending
+            case .success(let snapshotOverlays): overlays = snapshotOverlays
+            }
+            if let stop = stopRequest() { return Ending(state: .stopped, reason: stop) }
+        }
         let plan: AgentSandboxPlan
         do {
-            plan = try AgentSandboxPlan.agent(record, policy: policy, layout: layout, secrets: secrets, start: environment?.start, terminals: terminals)
+            plan = try AgentSandboxPlan.agent(record, policy: policy, layout: layout, secrets: secrets, start: environment?.start,
+                                              terminals: terminals, overlays: overlays)
         } catch {
             return Ending(state: .failed, reason: error.message)
         }
@@ -141,7 +151,7 @@ public final class AgentOwner {
     }
 
     /// Runs a sandbox with its standard output and error captured into the agent's log.
-    private func runCaptured(_ plan: AgentSandboxPlan, secrets: [(name: String, value: String)],
+    func runCaptured(_ plan: AgentSandboxPlan, secrets: [(name: String, value: String)],
                              onStarted: ((Int32, SandboxSpawner?) -> Void)? = nil) throws(SystemError) -> RunOutcome {
         var values: [String: String] = [:]
         for secret in secrets { values[secret.name] = secret.value }
@@ -199,7 +209,7 @@ public final class AgentOwner {
 
     /// The repository's environment (nil: it has none), after reporting what this host does
     /// not honour.
-    private func readEnvironment(_ record: AgentRecord) -> Result<AgentEnvironment?, Ending> {
+    private func readEnvironment(_ record: AgentRecord) -> Result<(environment: AgentEnvironment, text: String)?, Ending> {
         // The clone is the repository's content: `.cursor` may be a link anywhere. Opened
         // beneath the workspace, following no link (R14), and only a regular file.
         let text: String
@@ -221,10 +231,8 @@ public final class AgentOwner {
         do { environment = try EnvironmentReader.read(text) } catch {
             return .failure(Ending(state: .failed, reason: "bad environment: \(error.description)"))
         }
-        var notices = EnvironmentSupport.notices(environment).map(\.description)
-        if environment.install != nil { notices.append("install: not run: this Warden build has no install step with a cached snapshot yet") }
-        for notice in notices { try? store.note(id, "environment.json: " + notice, at: wallMilliseconds()) }
-        return .success(environment)
+        for notice in EnvironmentSupport.notices(environment) { try? store.note(id, "environment.json: " + notice.description, at: wallMilliseconds()) }
+        return .success((environment, text))
     }
 
     /// Who asked the agent to stop, once someone did.
@@ -233,7 +241,7 @@ public final class AgentOwner {
         return text.split(separator: "\n").first.map(String.init) ?? text
     }
 
-    private func transition(_ state: AgentState, _ reason: String) -> Bool {
+    func transition(_ state: AgentState, _ reason: String) -> Bool {
         do { try store.transition(id, to: state, reason: reason, at: wallMilliseconds()) } catch {
             printError("warden agent-owner \(id): \(error.message)")
             return false

@@ -58,11 +58,12 @@ struct AgentSandboxPlan {
     /// there are any) with the guard the policy's network mode asks for and the secrets it is
     /// given. Its init may fork a shell or a terminal client for `attach` and `terminals`.
     static func agent(_ record: AgentRecord, policy: OrgPolicy, layout: AgentLayout, secrets: [(name: String, value: String)],
-                      start: String?, terminals: [AgentTerminal] = []) throws(GuardError) -> AgentSandboxPlan {
+                      start: String?, terminals: [AgentTerminal] = [], overlays: [OverlayRequest] = []) throws(GuardError) -> AgentSandboxPlan {
         var command = record.command
         if start != nil || !terminals.isEmpty { command = ["/bin/sh", "-c", prelude, "warden-prelude"] + command }
         var request = base(record, policy: policy, layout: layout, command: command)
         request.allowsSpawn = true
+        request.overlays = overlays
         request.environment += secrets
         if let start { request.environment.append(("WARDEN_START", start)) }
         if !terminals.isEmpty {
@@ -71,6 +72,46 @@ struct AgentSandboxPlan {
                 request.environment += [("WARDEN_TERMINAL_NAME_\(index)", terminal.session), ("WARDEN_TERMINAL_COMMAND_\(index)", terminal.command)]
             }
         }
+        request.network = NetworkMode(rawValue: policy.network.mode.rawValue) ?? .none
+        let plan = try GuardPlan.make(org: policy.network, mode: request.network, owner: record.ownerUID, home: layout.home)
+        if plan != nil { request.environment.insert(contentsOf: NetworkGuard.proxyEnvironment, at: 0) }
+        return AgentSandboxPlan(request: request, guardPlan: plan)
+    }
+
+    /// Warden's `sudo` for the install step: there everything already runs as the sandbox's
+    /// root, so it only runs its command (with leading VAR=value assignments). Not setuid.
+    static let sudo = """
+        #!/bin/sh
+        # Warden's sudo for environment.json's install: the install already runs as root inside
+        # the sandbox's own user namespace, so this only runs the command. It is not setuid.
+        while [ $# -gt 0 ]; do
+          case "$1" in
+            -E|-H|-n|-S|-k|-b|-i|-s|--preserve-env|--preserve-env=*|--login|--non-interactive|--set-home) shift ;;
+            -u|--user)
+              case "$2" in root|0|'#0') shift 2 ;; *) echo "sudo: only root exists in Warden's install step" >&2; exit 1 ;; esac ;;
+            --) shift; break ;;
+            -*) echo "sudo: option $1 is not supported in Warden's install step" >&2; exit 1 ;;
+            *) break ;;
+          esac
+        done
+        [ $# -gt 0 ] || exec /bin/sh -l
+        exec /usr/bin/env "$@"
+
+        """
+    static let sudoDirectory = "/run/warden/bin"
+
+    /// The environment's `install`: root inside the sandbox's own user namespace with the
+    /// install profile's few capabilities, the network and secrets the agent would have, and
+    /// every system directory and $HOME overlaid onto `building`, which becomes the snapshot.
+    static func install(_ record: AgentRecord, policy: OrgPolicy, layout: AgentLayout, secrets: [(name: String, value: String)],
+                        script: String, building: String) throws(GuardError) -> AgentSandboxPlan {
+        var request = base(record, policy: policy, layout: layout, command: ["/bin/sh", "-c", "exec /bin/sh -c \"$WARDEN_INSTALL\""])
+        request.profile = .install
+        request.overlays = SnapshotStore.overlays(building: building)
+        request.generatedFiles = [GeneratedFile(path: sudoDirectory + "/sudo", contents: Array(sudo.utf8), mode: 0o755)]
+        request.environment += secrets
+        request.environment += [("WARDEN_INSTALL", script),
+                                ("PATH", sudoDirectory + ":/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")]
         request.network = NetworkMode(rawValue: policy.network.mode.rawValue) ?? .none
         let plan = try GuardPlan.make(org: policy.network, mode: request.network, owner: record.ownerUID, home: layout.home)
         if plan != nil { request.environment.insert(contentsOf: NetworkGuard.proxyEnvironment, at: 0) }

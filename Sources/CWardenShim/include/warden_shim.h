@@ -46,12 +46,17 @@ enum wd_op_kind {
     WD_OP_SELF_BIND = 8,    // bind path onto itself (makes it a mount point), then attr_set
     WD_OP_BIND_HOST = 9,    // like ATTACH, but the child clones the host path `arg` itself (rootless:
                             // only the child may clone mounts of its own mount namespace)
+    WD_OP_OVERLAY = 10,     // overlayfs at path: lower layers data[0..<data_len] (NUL-separated
+                            // paths in the new root, topmost first), upper+work under `arg`
+                            // (NULL: read-only, or a tmpfs with WD_OPF_SCRATCH owned by the
+                            // workload, root mode `mode`); staged layers are unmounted afterwards
 };
 
 #define WD_OPF_DIR 0x1          // the mount point to create is a directory
 #define WD_OPF_RECURSIVE 0x2    // apply to the whole subtree
 #define WD_OPF_OPTIONAL 0x4     // a missing path is skipped, not an error
 #define WD_OPF_CREATE 0x8       // create the mount point if missing (dir or file per WD_OPF_DIR)
+#define WD_OPF_SCRATCH 0x10     // overlay: a fresh tmpfs upper whose changes are discarded
 
 struct wd_op {
     uint32_t kind;
@@ -124,8 +129,9 @@ struct wd_plan {
 
     // Capabilities: opaque libcap cap_t objects prepared by the parent.
     void *caps_init;                // pid 1 after the workload started (CAP_KILL only)
-    void *caps_empty;               // the workload: every set empty
+    void *caps_empty;               // the workload's sets (empty, or the install profile's few)
     uint32_t securebits;
+    uint64_t bounding_keep;         // capabilities left in the bounding set (0: none)
 
     const struct wd_rlimit *rlimits;
     size_t rlimit_count;

@@ -31,6 +31,11 @@ public struct SandboxRequest: Sendable {
     /// attach and terminals). pid 1 then keeps CAP_SETUID and CAP_SETGID in its user namespace
     /// to give them the workload's identity.
     public var allowsSpawn = false
+    /// Copy-on-write views (environment snapshots); needs Warden's own id range (root).
+    public var overlays: [OverlayRequest] = []
+    public var profile: WorkloadProfile = .agent
+    /// Files added to the sandbox's root (absolute paths outside every mount).
+    public var generatedFiles: [GeneratedFile] = []
 
     public init(command: [String]) {
         self.command = command

@@ -4,21 +4,30 @@ public enum GeneratedEtc {
     public static let hostname = "warden"
     public static let agentHome = "/home/agent"
 
-    public static func files(network: NetworkMode) -> [(name: String, contents: String)] {
+    /// `packageAccounts`: the base system's passwd and group, whose package accounts (ids
+    /// 1...999: `_apt`, `messagebus`, `ssl-cert`…) are added for the install profile, where package
+    /// managers look them up. Never a person's account (ids from 1000) and never group members.
+    public static func files(network: NetworkMode, packageAccounts: (passwd: String, group: String)? = nil) -> [(name: String, contents: String)] {
         let agent = IdentityPlan.agentID
-        let passwd = """
+        var passwd = """
             root:x:0:0:root:/root:/usr/sbin/nologin
             agent:x:\(agent):\(agent):Warden agent:\(agentHome):/bin/bash
             nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin
 
             """
-        let group = """
+        var group = """
             root:x:0:
             tty:x:5:
             agent:x:\(agent):
             nogroup:x:65534:
 
             """
+        if let packageAccounts {
+            passwd += systemEntries(packageAccounts.passwd, fields: 7, taken: [5]).map { fields in
+                ([fields[0], "x"] + fields[2...]).joined(separator: ":") + "\n"
+            }.joined()
+            group += systemEntries(packageAccounts.group, fields: 4, taken: [5]).map { "\($0[0]):x:\($0[2]):\n" }.joined()
+        }
         let hosts = """
             127.0.0.1\tlocalhost \(hostname)
             ::1\tlocalhost ip6-localhost ip6-loopback
@@ -47,6 +56,16 @@ public enum GeneratedEtc {
             ("passwd", passwd), ("group", group), ("hosts", hosts), ("hostname", hostname + "\n"),
             ("resolv.conf", resolv), ("nsswitch.conf", nsswitch),
         ]
+    }
+
+    /// passwd or group lines whose id (third field) is in 1...999 and not `taken`.
+    static func systemEntries(_ text: String, fields count: Int, taken: Set<Int>) -> [[String]] {
+        text.split(separator: "\n").compactMap { line -> [String]? in
+            let fields = line.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
+            guard fields.count == count, let id = Int(fields[2]), (1...999).contains(id), !(count == 4 && taken.contains(id)),
+                  !fields[0].isEmpty, fields[0] != "agent" else { return nil }
+            return fields
+        }
     }
 
     /// Read-only entries taken from the host's (or the prepared root's) /etc: what programs need

@@ -75,6 +75,9 @@ public enum MountOperation: Sendable {
     /// Binds `path` (beneath the directory `base`, resolved without symlinks and without
     /// crossing mounts) onto itself with `attributes`.
     case selfBind(base: String, path: String, attributes: MountAttributes, directory: Bool, recursive: Bool, optional: Bool)
+    /// overlayfs at `path`: `lowers` (paths in the new root, topmost first; staged ones are
+    /// unmounted once it is mounted), `upper` a staged directory holding upper/ and work/.
+    case overlay(path: String, lowers: [String], upper: String?, scratchMode: UInt32?, attributes: MountAttributes)
 }
 
 /// What the manifest reports for each mount.

@@ -19,6 +19,12 @@ public struct MountPlanBuilder {
     /// True when the sandbox maps group 5 (tty), i.e. it has its own id range.
     public let ttyGroupMapped: Bool
     public let hostBinds: HostBindStrategy
+    /// Copy-on-write views (they need `identity` in range mode).
+    public var overlays: [OverlayRequest] = []
+    public var identity: IdentityPlan?
+    public var generatedFiles: [GeneratedFile] = []
+    /// The install profile: passwd and group also list the base system's package accounts.
+    public var packageAccounts = false
 
     /// Adds a bind of a host path, cloned by whoever may (see `HostBindStrategy`).
     private func bind(_ plan: inout MountPlan, source: String, at path: String, recursive: Bool, attributes: MountAttributes,
@@ -57,6 +63,11 @@ public struct MountPlanBuilder {
             try addEtc(&plan)
             try addWorkspace(&plan)
             addScratch(&plan)
+            try addOverlays(&plan)
+            for file in generatedFiles {
+                plan.add(.writeFile(path: String(file.path.drop { $0 == "/" }), contents: file.contents, mode: file.mode),
+                         record: MountRecord(target: file.path, source: "generated", mode: "ro"))
+            }
             try addDevices(&plan)
             addProc(&plan)
             try addBinds(&plan)
@@ -103,7 +114,10 @@ public struct MountPlanBuilder {
                 continue
             }
         }
-        for file in GeneratedEtc.files(network: network) {
+        let accounts = packageAccounts
+            ? ((try? Files.readText(source("etc/passwd"), limit: 1 << 20)) ?? "", (try? Files.readText(source("etc/group"), limit: 1 << 20)) ?? "")
+            : nil
+        for file in GeneratedEtc.files(network: network, packageAccounts: accounts) {
             plan.add(.writeFile(path: "etc/" + file.name, contents: Array(file.contents.utf8), mode: 0o644),
                      record: MountRecord(target: "/etc/" + file.name, source: "generated", mode: "ro"))
         }
@@ -139,6 +153,13 @@ public struct MountPlanBuilder {
                              options: "mode=0700,uid=\(agent),gid=\(agent),size=\(size)",
                              attributes: [.noSetID, .noDevices], create: true),
                  record: MountRecord(target: GeneratedEtc.agentHome, source: "tmpfs", mode: "rw"))
+    }
+
+    private func addOverlays(_ plan: inout MountPlan) throws(SystemError) {
+        guard !overlays.isEmpty else { return }
+        guard let identity else { throw SystemError(errno: EPERM, step: "overlays need the sandbox's identity") }
+        var mounts = OverlayMounts(identity: identity)
+        try mounts.add(overlays, to: &plan)
     }
 
     private func addDevices(_ plan: inout MountPlan) throws(SystemError) {

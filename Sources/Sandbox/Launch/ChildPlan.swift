@@ -29,14 +29,18 @@ final class ChildPlan {
         var execPath: String
         var workingDirectory: String
         var spawnEnabled: Bool
+        var profile: WorkloadProfile = .agent
     }
 
     init(_ inputs: Inputs) throws(SandboxError) {
         plan.control_fd = inputs.controlFD
         plan.init_uid = inputs.identity.initUID
         plan.init_gid = inputs.identity.initGID
-        plan.agent_uid = IdentityPlan.agentID
-        plan.agent_gid = IdentityPlan.agentID
+        // The install profile's workload is the sandbox's root (range mode only: the request
+        // is refused without it, see OverlayMounts).
+        let install = inputs.profile == .install && inputs.identity.mode == .range
+        plan.agent_uid = install ? 0 : IdentityPlan.agentID
+        plan.agent_gid = install ? 0 : IdentityPlan.agentID
         plan.set_groups = inputs.identity.mode == .range ? 1 : 0
         plan.new_cgroupns = inputs.newCgroupNamespace ? 1 : 0
         plan.loopback_up = 1
@@ -83,9 +87,17 @@ final class ChildPlan {
         cap_set_flag(initial, CAP_PERMITTED, Int32(kept.count), &kept, CAP_SET)
         cap_set_flag(initial, CAP_EFFECTIVE, Int32(kept.count), &kept, CAP_SET)
         plan.spawn_enabled = inputs.spawnEnabled ? 1 : 0
+        if install {
+            // Effective and permitted: the profile's few; exec as root keeps them (NOROOT off)
+            // within the bounding set, and no_new_privs caps them at these.
+            var granted: [cap_value_t] = WorkloadProfile.installCapabilities.map { cap_value_t($0) }
+            cap_set_flag(empty, CAP_PERMITTED, Int32(granted.count), &granted, CAP_SET)
+            cap_set_flag(empty, CAP_EFFECTIVE, Int32(granted.count), &granted, CAP_SET)
+            plan.bounding_keep = WorkloadProfile.installCapabilities.reduce(UInt64(0)) { $0 | (1 << UInt64($1)) }
+        }
         plan.caps_empty = UnsafeMutableRawPointer(empty)
         plan.caps_init = UnsafeMutableRawPointer(initial)
-        plan.securebits = Self.lockedSecurebits
+        plan.securebits = install ? Self.installSecurebits : Self.lockedSecurebits
 
         let limits = inputs.rlimits.map { wd_rlimit(resource: $0.resource, soft: $0.soft, hard: $0.hard) }
         plan.rlimits = array(limits)
@@ -105,6 +117,10 @@ final class ChildPlan {
     /// unlocked: with every capability set empty and NO_SETUID_FIXUP locked it can keep nothing,
     /// and programs such as ping call PR_SET_KEEPCAPS and exit when it fails.
     static let lockedSecurebits: UInt32 = 0b1100_1111
+    /// The install profile: NOROOT and NO_SETUID_FIXUP off (root's programs keep the profile's
+    /// capabilities, and lose them when they drop to another user, as package managers expect),
+    /// both locked, with NO_CAP_AMBIENT_RAISE.
+    static let installSecurebits: UInt32 = 0b1100_1010
 
     /// Closes the detached trees in the parent once the child has its own copies.
     func releaseTrees() {
@@ -199,6 +215,16 @@ final class ChildPlan {
             op.path = cString(path)
             op.attr_set = set.rawValue
             op.flags = (recursive ? UInt32(WD_OPF_RECURSIVE) : 0) | (optional ? UInt32(WD_OPF_OPTIONAL) : 0)
+        case .overlay(let path, let lowers, let upper, let scratchMode, let attributes):
+            op.kind = UInt32(WD_OP_OVERLAY.rawValue)
+            op.path = cString(path)
+            let joined: [UInt8] = lowers.flatMap { Array($0.utf8) + [UInt8(0)] }
+            op.data = bytes(joined)
+            op.data_len = joined.count
+            op.arg = upper.map { cString($0) }
+            op.mode = scratchMode ?? 0o755
+            op.attr_set = attributes.rawValue
+            op.flags = UInt32(WD_OPF_DIR) | UInt32(WD_OPF_CREATE) | (scratchMode != nil ? UInt32(WD_OPF_SCRATCH) : 0)
         case .selfBind(let base, let path, let attributes, let directory, let recursive, let optional):
             op.kind = UInt32(WD_OP_SELF_BIND.rawValue)
             op.path = cString(path)

@@ -225,7 +225,8 @@ public final class SandboxLauncher {
     private func prepareLandlock(abi: Int) -> LandlockPlan? {
         guard abi > 0 else { return nil }
         let landlock = LandlockPlan.make(abi: abi, workspace: MountPlanBuilder.workspaceTarget, home: GeneratedEtc.agentHome,
-                                         writable: configuration.readWriteBinds.map(\.target),
+                                         writable: configuration.readWriteBinds.map(\.target)
+                                             + configuration.request.overlays.filter { $0.upper != .none }.map(\.target),
                                          readable: configuration.readOnlyBinds.map(\.target))
         manifest.layers.landlock = RunManifest.Landlock(
             abi: landlock.abi, handledAccess: LandlockPlan.accessNames(landlock.handledAccess), scopes: landlock.scopeNames,
@@ -297,7 +298,7 @@ public final class SandboxLauncher {
             rlimits: rlimits.map { ($0.resource, $0.soft, $0.hard) }, argv: request.command,
             environment: configuration.environment,
             execPath: configuration.environment.first { $0.0 == "PATH" }?.1 ?? RunConfiguration.defaultPath,
-            workingDirectory: MountPlanBuilder.workspaceTarget, spawnEnabled: request.allowsSpawn))
+            workingDirectory: MountPlanBuilder.workspaceTarget, spawnEnabled: request.allowsSpawn, profile: request.profile))
 
         // Without root the parent writes the child's id maps as an ordinary user, which needs the
         // child's /proc files to be owned by that user: both stay dumpable until the maps are
@@ -391,7 +392,10 @@ public final class SandboxLauncher {
                              readOnlyBinds: configuration.readOnlyBinds, readWriteBinds: configuration.readWriteBinds,
                              network: configuration.request.network, limits: configuration.request.limits,
                              ttyGroupMapped: identity.mode == .range,
-                             hostBinds: configuration.rootless ? .child : .parent).build()
+                             hostBinds: configuration.rootless ? .child : .parent,
+                             overlays: configuration.request.overlays, identity: identity,
+                             generatedFiles: configuration.request.generatedFiles,
+                             packageAccounts: configuration.request.profile == .install).build()
     }
 
     private func send(_ type: wd_msg_type, to channel: FileDescriptor) throws(SandboxError) {

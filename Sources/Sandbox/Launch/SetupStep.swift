@@ -59,6 +59,7 @@ enum SetupStep {
         case .rebind(let source, let path, _, _, _, _): return "bind /\(source) at /\(path)"
         case .setAttributes(let path, _, _, _): return "set attributes of /\(path)"
         case .selfBind(let base, let path, _, _, _, _): return "protect /\(base)/\(path)"
+        case .overlay(let path, let lowers, _, _, _): return "overlay at /\(path) (\(lowers.count) layers)"
         }
     }
 

@@ -11,14 +11,16 @@ final class AgentFixture: @unchecked Sendable {
     var home: String { supervisor.home }
     var origin: String { base + "/origin.git" }
 
-    init(files: [String: String] = [:], links: [String: String] = [:], policy: [(String, String)] = []) throws {
+    /// `prepare` runs in the seed directory before its commit (to add built files).
+    init(files: [String: String] = [:], links: [String: String] = [:], policy: [(String, String)] = [],
+         prepare: ((String) throws -> Void)? = nil) throws {
         for uid in [4242, 4243, 4244, 4245] { Self.ensureAccount(uid) }
         supervisor = try SupervisorFixture()
         for (key, value) in [("network.mode", "none"), ("privacy.default", "off")] + policy {
             let set = Warden.execute(Warden.adminBinary, ["set", key, value, "--home", home])
             #expect(set.status == 0, "\(key): \(set.stderr)")
         }
-        try makeOrigin(files: files, links: links)
+        try makeOrigin(files: files, links: links, prepare: prepare)
     }
 
     /// A uid with an /etc/passwd entry (made once per machine, `wdt-UID`, no home, no login).
@@ -30,7 +32,7 @@ final class AgentFixture: @unchecked Sendable {
     }
 
     /// A bare origin with one commit on main holding `files`, owned by alice.
-    private func makeOrigin(files: [String: String], links: [String: String]) throws {
+    private func makeOrigin(files: [String: String], links: [String: String], prepare: ((String) throws -> Void)?) throws {
         let seed = base + "/seed"
         try FileManager.default.createDirectory(atPath: seed, withIntermediateDirectories: true)
         var all = files
@@ -42,6 +44,7 @@ final class AgentFixture: @unchecked Sendable {
             if name.hasSuffix(".sh") { chmod(path, 0o755) }
         }
         for (name, target) in links { try FileManager.default.createSymbolicLink(atPath: seed + "/" + name, withDestinationPath: target) }
+        try prepare?(seed)
         let git = ["-c", "user.name=t", "-c", "user.email=t@t.invalid", "-C", seed]
         for step in [["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-qm", "seed"]] {
             let result = Warden.execute("/usr/bin/git", git + step)

@@ -1,0 +1,163 @@
+import FoundationEssentials
+import Glibc
+import Policy
+import Sandbox
+import WardenSystem
+
+/// The disk state an environment's `install` left, kept so the next agent with the same inputs
+/// starts without running it again. One directory per key under `<home>/snapshots` (root 0700):
+/// a layer per overlaid directory (`<name>/upper`, `<name>/work`) and `snapshot.json`. A layer's
+/// files belong to the id range of the sandbox that wrote them (`idBase`); later sandboxes see
+/// them through an idmapped mount with the same owners.
+public struct EnvironmentSnapshot: Codable, Sendable, Equatable {
+    public var key: String
+    public var idBase: UInt32
+    public var created: Int64
+    public var agent: String
+    public var installMilliseconds: Int64
+
+    /// A directory the install may change, where it is overlaid, and what lies beneath it.
+    struct Target {
+        var name: String
+        var path: String
+        /// The host directory beneath (nil: nothing of the host).
+        var host: String?
+        var sandboxViewOnTop = false
+    }
+
+    /// System directories and $HOME: what package managers and real `install` scripts write.
+    /// /etc keeps the sandbox's generated files (passwd, hosts…) on top; below them the host's
+    /// /etc (world-readable files only: its owners are not mapped into the sandbox).
+    static let targets: [Target] = [
+        Target(name: "usr", path: "/usr", host: "/usr"),
+        Target(name: "etc", path: "/etc", host: "/etc", sandboxViewOnTop: true),
+        Target(name: "opt", path: "/opt", host: "/opt"),
+        Target(name: "var-lib-dpkg", path: "/var/lib/dpkg", host: "/var/lib/dpkg"),
+        Target(name: "var-lib-apt", path: "/var/lib/apt", host: "/var/lib/apt"),
+        Target(name: "var-cache-apt", path: "/var/cache/apt", host: "/var/cache/apt"),
+        Target(name: "var-cache-debconf", path: "/var/cache/debconf", host: "/var/cache/debconf"),
+        Target(name: "var-log", path: "/var/log", host: nil),
+        Target(name: "home", path: GeneratedEtc.agentHome, host: nil),
+    ]
+
+    /// Lock files whose content decides what `install` fetches.
+    static let lockFiles = ["package-lock.json", "npm-shrinkwrap.json", "yarn.lock", "pnpm-lock.yaml", "bun.lockb", "requirements.txt",
+                            "requirements-dev.txt", "poetry.lock", "Pipfile.lock", "uv.lock", "Cargo.lock", "go.sum", "Gemfile.lock",
+                            "composer.lock", "mix.lock", "pubspec.lock"]
+
+    /// The key: the base system (os-release, the package database), the environment file, the
+    /// repository's lock files, the policy's network and sandbox sections, the repository and
+    /// its owner (secrets reach `install`, so a snapshot is never shared between people).
+    static func key(environmentText: String, workspace: FileDescriptor, policy: OrgPolicy, repository: String, owner: String) -> String {
+        var material: [UInt8] = Array("warden-snapshot-v1\0".utf8)
+        func add(_ label: String, _ bytes: [UInt8]) { material += Array("\(label)\0\(bytes.count)\0".utf8) + bytes }
+        add("os-release", (try? Files.read("/etc/os-release", limit: 1 << 16)) ?? [])
+        add("dpkg-status", Array(SHA256.hex((try? Files.read("/var/lib/dpkg/status", limit: 64 << 20)) ?? []).utf8))
+        add("environment", Array(environmentText.utf8))
+        for name in lockFiles {
+            guard let file = try? FileDescriptor.open(at: workspace.raw, name, O_RDONLY | O_NONBLOCK,
+                                                      resolve: [.beneath, .noSymlinks, .noMagicLinks, .noCrossingMounts]),
+                  let bytes = try? file.readAll(limit: 64 << 20) else { continue }
+            add("lock:" + name, Array(SHA256.hex(bytes).utf8))
+        }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        add("network", Array((try? encoder.encode(policy.network)) ?? Data()))
+        add("sandbox", Array((try? encoder.encode(policy.sandbox)) ?? Data()))
+        add("repository", Array(repository.utf8))
+        add("owner", Array(owner.utf8))
+        return SHA256.hex(material)
+    }
+}
+
+/// Where snapshots live and how one is found, built and published.
+struct SnapshotStore {
+    let root: String
+
+    init(home: String) {
+        root = home + "/snapshots"
+    }
+
+    func directory(_ key: String) -> String { root + "/" + key }
+
+    /// The published snapshot for `key`, if any.
+    func find(_ key: String) -> EnvironmentSnapshot? {
+        guard let bytes = try? Files.read(directory(key) + "/snapshot.json", limit: 1 << 16),
+              let snapshot = try? JSONDecoder().decode(EnvironmentSnapshot.self, from: Data(bytes)), snapshot.key == key else { return nil }
+        return snapshot
+    }
+
+    /// A fresh directory to build into (root 0700), with a directory per layer.
+    func makeBuilding() throws(SystemError) -> String {
+        try AgentLayout.directory(root, mode: 0o700, uid: 0, gid: 0)
+        let path = root + "/.building-" + hexString(Host.randomBytes(8))
+        try AgentLayout.directory(path, mode: 0o700, uid: 0, gid: 0, mustBeNew: true)
+        for target in EnvironmentSnapshot.targets {
+            try AgentLayout.directory(path + "/" + target.name, mode: 0o755, uid: 0, gid: 0, mustBeNew: true)
+        }
+        return path
+    }
+
+    /// Publishes a built snapshot under its key (atomically: a rename). When another agent
+    /// published the same key meanwhile, that one is kept and this one removed.
+    func publish(_ building: String, _ snapshot: EnvironmentSnapshot) throws(SystemError) -> EnvironmentSnapshot {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        guard let data = try? encoder.encode(snapshot) else { throw SystemError(errno: EINVAL, step: "encode snapshot.json") }
+        try Files.writeAtomically(building + "/snapshot.json", Array(data), mode: 0o600)
+        if rename(building, directory(snapshot.key)) != 0 {
+            let error = errno
+            try? RetentionSweep.removeTree(building)
+            if let existing = find(snapshot.key) { return existing }
+            throw SystemError(errno: error, step: "rename(\(building), \(directory(snapshot.key)))")
+        }
+        return snapshot
+    }
+
+    /// The overlays a sandbox gets: with `building`, every target writable into it (install);
+    /// with a published snapshot, its non-empty layers read-only, $HOME writable and discarded.
+    static func overlays(building: String) -> [OverlayRequest] {
+        EnvironmentSnapshot.targets.map { target in
+            OverlayRequest(target: target.path, host: hostDirectory(target), upper: .directory(building + "/" + target.name),
+                           sandboxViewOnTop: target.sandboxViewOnTop)
+        }
+    }
+
+    func overlays(for snapshot: EnvironmentSnapshot) -> [OverlayRequest] {
+        EnvironmentSnapshot.targets.compactMap { target in
+            let upper = directory(snapshot.key) + "/" + target.name + "/upper"
+            guard !Files.listDirectory(upper).isEmpty else { return nil }
+            let home = target.path == GeneratedEtc.agentHome
+            return OverlayRequest(target: target.path, layers: [OverlayRequest.Layer(path: upper, idBase: snapshot.idBase)],
+                                  host: Self.hostDirectory(target), upper: home ? .scratch(mode: 0o700) : .none,
+                                  sandboxViewOnTop: target.sandboxViewOnTop)
+        }
+    }
+
+    private static func hostDirectory(_ target: EnvironmentSnapshot.Target) -> String? {
+        guard let host = target.host, let st = Files.lstat(host), (st.st_mode & S_IFMT) == S_IFDIR else { return nil }
+        return host
+    }
+
+    /// $HOME is the agent's: what the install's root left there is given to the agent user
+    /// (same range, id 1000), walking by descriptor without following links.
+    static func giveHomeToAgent(_ building: String, idBase: UInt32) throws(SystemError) {
+        let home = try FileDescriptor.open(building + "/home/upper", O_RDONLY | O_DIRECTORY, resolve: .noLinks)
+        try chownTree(home, from: idBase, to: idBase + IdentityPlan.agentID, depth: 0)
+    }
+
+    private static func chownTree(_ directory: FileDescriptor, from: UInt32, to: UInt32, depth: Int) throws(SystemError) {
+        guard depth < 64 else { return }
+        var st = stat()
+        if fstat(directory.raw, &st) == 0, st.st_uid == from { fchown(directory.raw, to, st.st_gid == from ? to : st.st_gid) }
+        for name in Files.listDirectory(directory) {
+            guard fstatat(directory.raw, name, &st, AT_SYMLINK_NOFOLLOW) == 0 else { continue }
+            if (st.st_mode & S_IFMT) == S_IFDIR {
+                let child = FileDescriptor(try check("open(\(name))") { openat(directory.raw, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) })
+                try chownTree(child, from: from, to: to, depth: depth + 1)
+            } else if st.st_uid == from {
+                fchownat(directory.raw, name, to, st.st_gid == from ? to : st.st_gid, AT_SYMLINK_NOFOLLOW)
+            }
+        }
+    }
+}

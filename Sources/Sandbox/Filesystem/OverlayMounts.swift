@@ -1,0 +1,87 @@
+import CWardenShim
+import Glibc
+import WardenSystem
+
+/// Turns overlay requests into mount operations: each read-only layer is a tree the parent
+/// clones and idmaps (a snapshot written under another id range shows the same owners here; the
+/// host directory's ids 0...65535 show as the sandbox's own, so its root may copy files up),
+/// staged in the new root, used as an overlayfs layer, then unmounted again by the child.
+struct OverlayMounts {
+    let identity: IdentityPlan
+    private var namespaces: [UInt32: FileDescriptor] = [:]
+
+    static let stagingDirectory = ".warden-layers"
+
+    init(identity: IdentityPlan) {
+        self.identity = identity
+    }
+
+    mutating func add(_ overlays: [OverlayRequest], to plan: inout MountPlan) throws(SystemError) {
+        guard !overlays.isEmpty else { return }
+        guard identity.mode == .range else { throw SystemError(errno: EPERM, step: "overlays (environment snapshots) need Warden's own id range: run as root") }
+        for (index, overlay) in overlays.enumerated() {
+            let target = String(overlay.target.drop { $0 == "/" })
+            guard !target.isEmpty, !target.split(separator: "/").contains("..") else {
+                throw SystemError(errno: EINVAL, step: "overlay target \(overlay.target)")
+            }
+            plan.add(.makeDirectory(path: target, mode: 0o755))
+            var lowers: [String] = overlay.sandboxViewOnTop ? [target] : []
+            for (number, layer) in overlay.layers.enumerated() {
+                let staged = "\(Self.stagingDirectory)/\(index)-\(number)"
+                let tree = try DetachedTree.open(layer.path, recursive: false, attributes: [.readOnly, .idmap, .noSetID, .noDevices],
+                                                 userNamespace: try namespace(from: layer.idBase))
+                plan.add(.attach(path: staged, tree: tree, create: true))
+                lowers.append(staged)
+            }
+            if let host = overlay.host {
+                let staged = "\(Self.stagingDirectory)/\(index)-host"
+                let tree = try DetachedTree.open(host, recursive: false, attributes: [.readOnly, .idmap, .noSetID, .noDevices],
+                                                 userNamespace: try namespace(from: 0))
+                plan.add(.attach(path: staged, tree: tree, create: true))
+                lowers.append(staged)
+            }
+            // Otherwise the sandbox's own view is the bottom layer, unless the host directory is
+            // that view (overlayfs refuses overlapping layers).
+            if !overlay.sandboxViewOnTop && overlay.host == nil { lowers.append(target) }
+            var upper: String?
+            var scratchMode: UInt32?
+            var mode = "ro"
+            var attributes: MountAttributes = [.noSetID, .noDevices]
+            switch overlay.upper {
+            case .none:
+                attributes.insert(.readOnly)
+            case .scratch(let rootMode):
+                scratchMode = rootMode
+                mode = "rw,discarded"
+            case .directory(let path):
+                try prepareUpper(path)
+                let staged = "\(Self.stagingDirectory)/\(index)-upper"
+                plan.add(.attach(path: staged, tree: try DetachedTree.open(path, recursive: false, attributes: [.noSetID, .noDevices]), create: true))
+                upper = staged
+                mode = "rw,kept"
+            }
+            plan.add(.overlay(path: target, lowers: lowers, upper: upper, scratchMode: scratchMode, attributes: attributes),
+                     record: MountRecord(target: overlay.target, source: "overlay(" + (overlay.layers.map(\.path) + [overlay.host].compactMap { $0 }).joined(separator: ":") + ")",
+                                         mode: mode))
+        }
+    }
+
+    /// A user namespace that shows ids `from`...`from`+65535 as this sandbox's range.
+    private mutating func namespace(from base: UInt32) throws(SystemError) -> FileDescriptor {
+        if let existing = namespaces[base] { return existing }
+        let map = "\(base) \(identity.hostBase) \(IdentityPlan.rangeSize)\n"
+        let fd = wd_make_userns(map, map)
+        guard fd >= 0 else { throw SystemError.current("create an id-mapping namespace for a snapshot layer") }
+        let namespace = FileDescriptor(fd)
+        namespaces[base] = namespace
+        return namespace
+    }
+
+    /// upper/ and work/ belong to the sandbox's root (overlayfs writes there as the mounter).
+    private func prepareUpper(_ path: String) throws(SystemError) {
+        for directory in [path + "/upper", path + "/work"] {
+            if mkdir(directory, 0o755) != 0 && errno != EEXIST { throw SystemError.current("mkdir(\(directory))") }
+            try check("chown(\(directory))") { lchown(directory, identity.hostBase, identity.hostBase) }
+        }
+    }
+}
