@@ -54,6 +54,16 @@ final class AgentLifecycleTests {
                 #expect(data.range(of: Data(secret.utf8)) == nil, "\(file) holds the secret in clear")
             }
         }
+        // The change summary, computed on the host in Warden's handoff repository.
+        let shown = agents.warden(["agent", "show", id]).stdout
+        #expect(shown.contains("changes     1 file changed, 1 insertion(+)"), "\(shown)")
+        #expect(shown.contains("edited.txt | 1 +") && shown.contains("+edited by the agent"), "diffstat and snippets: \(shown)")
+        #expect(shown.contains("network     none: the sandbox had no network"), "\(shown)")
+        #expect(Warden.execute(Warden.adminBinary, ["set", "security.displaySummary", "off", "--home", agents.home]).status == 0)
+        let hidden = agents.warden(["agent", "show", id]).stdout
+        #expect(hidden.contains("changes     1 file changed") && !hidden.contains("edited.txt |") && !hidden.contains("+edited by the agent"),
+                "display agent summary off: sizes only: \(hidden)")
+        #expect(hidden.contains("security.displaySummary"), "and it says why: \(hidden)")
         // Others see it only as the policy lets them (visibility: own).
         #expect(agents.warden(["agent", "logs", id], as: 4243).status == 123, "another member may not read the log")
         #expect(agents.warden(["agent", "logs", id], as: 4245).status == 0, "an auditor reads it")
@@ -134,6 +144,9 @@ final class AgentLifecycleTests {
         #expect(FileManager.default.fileExists(atPath: layout + first + "/log"))
         #expect(agents.history(second).contains { $0.contains("privacy mode: prompt, follow-ups, log deleted") }, "\(agents.history(second))")
         #expect(agents.originFile("warden/\(second)", "edited.txt") != nil, "the work itself was still handed off")
+        let summary = try String(contentsOfFile: layout + second + "/summary.json", encoding: .utf8)
+        #expect(summary.contains("edited.txt") && !summary.contains("edited by the agent"), "no code is kept in privacy mode: \(summary)")
+        #expect(agents.warden(["agent", "show", second]).stdout.contains("snippets    none kept (privacy mode)"))
     }
 
     @Test func stopEndsTheAgentAndKeepsItsWork() throws {

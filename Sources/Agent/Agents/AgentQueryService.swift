@@ -40,7 +40,12 @@ public struct AgentQueryService: Sendable {
                 let decision = evaluator.mayAct(caller, .see, agent: AgentRef(id: record.id, owner: record.owner))
                 guard decision.allowed else { return .failure(123, "warden: refused: \(decision.reason) [\(decision.rule)]") }
                 let history = try store.history(id)
-                return SupervisorResponse(output: json ? Self.json(AgentDetail(agent: record, history: history)) : AgentListing.detail(record, history))
+                // Diffs and snippets: the display toggle, and the agent's content is the viewer's to read.
+                var diffs = evaluator.maySeeSummary(caller, channel: .app)
+                if diffs.allowed { diffs = evaluator.mayAct(caller, .readContent, agent: AgentRef(id: record.id, owner: record.owner)) }
+                let summary = AgentSummaryView.visible(AgentSummary.read(AgentLayout(home: home).summary(record.id)), diffs: diffs)
+                return SupervisorResponse(output: json ? Self.json(AgentDetail(agent: record, history: history, summary: summary))
+                                                       : AgentListing.detail(record, history, summary: summary, diffs: diffs))
             default:
                 return .failure(125, "warden: unknown operation \(request.operation)")
             }
@@ -52,6 +57,7 @@ public struct AgentQueryService: Sendable {
     struct AgentDetail: Encodable {
         var agent: AgentRecord
         var history: [AgentEvent]
+        var summary: AgentSummary?
     }
 
     static func json<T: Encodable>(_ value: T) -> String {
@@ -75,7 +81,7 @@ enum AgentListing {
         return TextTable.render(rows)
     }
 
-    static func detail(_ agent: AgentRecord, _ history: [AgentEvent]) -> String {
+    static func detail(_ agent: AgentRecord, _ history: [AgentEvent], summary: AgentSummary? = nil, diffs: Decision? = nil) -> String {
         var lines = [
             "agent       \(agent.id)\(agent.name.isEmpty ? "" : " (\(agent.name))")",
             "state       \(agent.state.rawValue): \(agent.reason)",
@@ -85,11 +91,12 @@ enum AgentListing {
             "model       \(agent.model.isEmpty ? "-" : agent.model)",
             "privacy     \(agent.privacy ? "on" : "off") (locked at start, policy version \(agent.policyVersion))",
             "data        \(agent.dataRemoved ? "removed" : "kept")",
-            "history",
         ]
+        if let diffs { lines += AgentSummaryView.lines(summary, diffs: diffs, privacy: agent.privacy) }
+        lines.append("history")
         for event in history {
             lines.append("  \(Timestamp.text(event.time / 1000))  \(event.state.rawValue)\(event.reason.isEmpty ? "" : "  \(event.reason)")")
         }
-        return lines.map { stripTerminalControls($0).replacing("\n", with: " ") }.joined(separator: "\n") + "\n"
+        return lines.map { stripTerminalControls($0).replacing("\n", with: " ").replacing("\t", with: " ") }.joined(separator: "\n") + "\n"
     }
 }

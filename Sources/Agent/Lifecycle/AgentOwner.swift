@@ -62,9 +62,10 @@ public final class AgentOwner {
             return Ending(state: .failed, reason: "uid \(record.ownerUID) has no account in /etc/passwd to clone as")
         }
         let cloneStarted = monotonicNanoseconds()
+        let baseCommit: String?
         do {
-            _ = try AgentWorkspace.prepare(repository: record.repository, baseBranch: record.baseBranch, branch: record.branch,
-                                           directory: layout.checkout(id), uid: record.ownerUID, gid: account.gid, home: account.home)
+            baseCommit = try AgentWorkspace.prepare(repository: record.repository, baseBranch: record.baseBranch, branch: record.branch,
+                                           directory: layout.checkout(id), uid: record.ownerUID, gid: account.gid, home: account.home).baseCommit
         } catch {
             return Ending(state: .failed, reason: error.message)
         }
@@ -134,6 +135,7 @@ public final class AgentOwner {
         } else {
             ending.reason += "; branch \(record.branch) pushed to \(record.repository)"
         }
+        summarize(record, base: baseCommit, account: account, network: outcome.manifest.network)
         return ending
     }
 
@@ -205,6 +207,22 @@ public final class AgentOwner {
             return "push failed: \(error.message); the work is kept in \(layout.handoff(id))"
         }
         return nil
+    }
+
+    /// Records what the agent changed (when its branch reached the handoff repository) and what
+    /// its sandbox sent; a summary that cannot be made is noted, never invented.
+    private func summarize(_ record: AgentRecord, base: String?, account: (gid: UInt32, home: String), network: RunManifest.NetworkSummary?) {
+        var summary = AgentSummary(shortStat: "unknown", diffStat: "", snippets: nil, network: AgentSummary.network(network))
+        if let base, Files.lstat(layout.handoff(id)) != nil,
+           let changes = AgentSummary.changes(repository: layout.handoff(id), base: base, branch: record.branch, scratch: layout.checkout(id),
+                                              uid: record.ownerUID, gid: account.gid, home: account.home, snippets: !record.privacy) {
+            (summary.shortStat, summary.diffStat, summary.snippets) = changes
+        } else {
+            try? store.note(id, "summary: the changes could not be summarized (the branch did not reach the handoff repository)", at: wallMilliseconds())
+        }
+        do { try summary.write(layout.summary(id)) } catch {
+            try? store.note(id, "summary: cannot be written: \(error.description)", at: wallMilliseconds())
+        }
     }
 
     /// The repository's environment (nil: it has none), after reporting what this host does

@@ -14,9 +14,13 @@ public struct WorkspaceError: Error, Sendable, Equatable, CustomStringConvertibl
 public struct AgentWorkspace: Sendable {
     /// The clone: `<agent directory>/workspace`, owned by the developer.
     public let path: String
+    /// The commit the agent's branch starts from, read right after the clone (before anything
+    /// of the agent ran): what its change summary is measured against.
+    public let baseCommit: String?
 
-    public init(path: String) {
+    public init(path: String, baseCommit: String? = nil) {
         self.path = path
+        self.baseCommit = baseCommit
     }
 
     /// Clones `repository` (a local path or a git URL) as `uid`:`gid` (whose home is `home`)
@@ -41,7 +45,17 @@ public struct AgentWorkspace: Sendable {
         try git(["-c", "protocol.ext.allow=never", "-c", "protocol.fd.allow=never", "clone", "--quiet", "--no-recurse-submodules",
                  "--branch", baseBranch, "--", repository, workspace], uid: uid, gid: gid, home: home, what: "clone \(repository)")
         try git(["-C", workspace, "switch", "--quiet", "--create", branch], uid: uid, gid: gid, home: home, what: "create branch \(branch)")
-        return AgentWorkspace(path: workspace)
+        return AgentWorkspace(path: workspace, baseCommit: Self.readRef(workspace: workspace, branch: branch))
+    }
+
+    /// A branch's commit from the fresh clone's loose ref file (beneath the clone, no links).
+    static func readRef(workspace: String, branch: String) -> String? {
+        guard let directory = try? FileDescriptor.open(workspace, O_RDONLY | O_DIRECTORY, resolve: .noLinks),
+              let file = try? FileDescriptor.open(at: directory.raw, ".git/refs/heads/" + branch, O_RDONLY | O_NONBLOCK,
+                                                  resolve: [.beneath, .noSymlinks, .noMagicLinks]),
+              let bytes = try? file.readAll(limit: 256) else { return nil }
+        let text = String(decoding: bytes, as: UTF8.self).trimmingWhitespace()
+        return text.utf8.count == 40 && text.utf8.allSatisfy({ isxdigit(Int32($0)) != 0 }) ? text : nil
     }
 
     /// A clone that takes longer than this is given up (a stalled or endless remote).

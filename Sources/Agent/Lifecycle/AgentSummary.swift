@@ -1,0 +1,73 @@
+import FoundationEssentials
+import Glibc
+import Sandbox
+import WardenSystem
+
+/// What an agent changed and what its sandbox sent out, kept beside its log
+/// (`agents/<id>/summary.json`, root 0600). The change summary is computed by git on the host in
+/// Warden's own handoff repository (isolated configuration, no external diff, no textconv, no
+/// attributes), between the base commit recorded right after the clone and the branch as the
+/// agent left it: the agent cannot forge it. Snippets are code: none is kept in privacy mode.
+public struct AgentSummary: Codable, Sendable, Equatable {
+    public struct Network: Codable, Sendable, Equatable {
+        public var mode: String
+        public var connections: Int
+        public var allowed: Int
+        public var refused: Int
+        public var bytesUp: Int64
+        public var bytesDown: Int64
+        public var dnsQueries: Int
+        public var dnsRefused: Int
+    }
+
+    /// git's `--shortstat` line, or "no changes".
+    public var shortStat: String
+    /// git's `--stat` (bounded).
+    public var diffStat: String
+    /// The start of the patch; nil in privacy mode.
+    public var snippets: String?
+    public var network: Network?
+
+    static let maxStatBytes = 16 << 10
+    static let maxSnippetBytes = 16 << 10
+
+    static func network(_ summary: RunManifest.NetworkSummary?) -> Network? {
+        summary.map { Network(mode: $0.mode, connections: $0.connections, allowed: $0.allowed, refused: $0.refused, bytesUp: $0.bytesUp,
+                              bytesDown: $0.bytesDown, dnsQueries: $0.dnsQueries, dnsRefused: $0.dnsRefused) }
+    }
+
+    /// Runs git (as the developer, isolated) in the handoff repository; its output goes to files
+    /// in the developer's agent directory, read back bounded and removed.
+    static func changes(repository: String, base: String, branch: String, scratch: String, uid: UInt32, gid: UInt32, home: String,
+                        snippets: Bool) -> (shortStat: String, diffStat: String, snippets: String?)? {
+        let safe = ["-C", repository, "-c", "core.attributesFile=/dev/null", "diff", "--no-ext-diff", "--no-textconv",
+                    "--no-color", "--no-renames"]
+        func run(_ options: [String], _ name: String, limit: Int) -> String? {
+            let file = scratch + "/" + name
+            unlink(file)
+            defer { unlink(file) }
+            guard let result = try? AgentWorkspace.runGit(safe + options + ["--output=\(file)", base, "refs/heads/\(branch)", "--"],
+                                                          uid: uid, gid: gid, home: home, what: "summarize the changes", isolated: true,
+                                                          timeoutSeconds: 120),
+                  result.status == 0, let bytes = try? Files.read(file, limit: 64 << 20) else { return nil }
+            return String(decoding: bytes.prefix(limit), as: UTF8.self)
+        }
+        guard let short = run(["--shortstat"], "summary.shortstat", limit: 4096),
+              let stat = run(["--stat=120", "--stat-count=100"], "summary.stat", limit: maxStatBytes) else { return nil }
+        let patch = snippets ? run(["-U2"], "summary.patch", limit: maxSnippetBytes) : nil
+        let line = short.trimmingWhitespace()
+        return (line.isEmpty ? "no changes" : line, stat, patch)
+    }
+
+    public static func read(_ path: String) -> AgentSummary? {
+        guard let bytes = try? Files.read(path, limit: 1 << 20) else { return nil }
+        return try? JSONDecoder().decode(AgentSummary.self, from: Data(bytes))
+    }
+
+    func write(_ path: String) throws(SystemError) {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        guard let data = try? encoder.encode(self) else { throw SystemError(errno: EINVAL, step: "encode \(path)") }
+        try Files.writeAtomically(path, Array(data), mode: 0o600)
+    }
+}
