@@ -7,7 +7,7 @@ PREFIX ?= /usr/local
 # The launch path is one static process: no dynamic loader, no shared Swift runtime.
 RELEASE_FLAGS := -c release --static-swift-stdlib -Xswiftc -static-executable
 BIN := $(CURDIR)/.build/release
-DEBIAN_PACKAGES := libseccomp-dev libcap-dev libsqlite3-dev libssl-dev gcc libc6-dev pkg-config python3 git curl bubblewrap \
+DEBIAN_PACKAGES := libseccomp-dev libcap-dev libsqlite3-dev libssl-dev libcurl4-openssl-dev gcc libc6-dev pkg-config python3 git curl bubblewrap \
 	nftables iproute2 procps util-linux busybox-static python3-pip iputils-ping openssl
 
 .PHONY: deps build test unit-test escape-test demo bench install clean
@@ -22,9 +22,19 @@ deps:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	fi
 
+# warden-notify (the webhook's libcurl client) is linked dynamically, apart: libcurl's own
+# dependencies have no static builds on Debian.
+STATIC_PRODUCTS := warden warden-admin warden-bench
+
 build: deps
-	swift build $(RELEASE_FLAGS) 2>&1 | grep -v "statically linked applications requires at runtime\|is dangerous, better use" || true
-	@test -x $(BIN)/warden && test -x $(BIN)/warden-admin && test -x $(BIN)/warden-bench
+	@for product in $(STATIC_PRODUCTS); do \
+		echo "swift build $(RELEASE_FLAGS) --product $$product"; \
+		swift build $(RELEASE_FLAGS) --product $$product 2>&1 | { grep -v "statically linked applications requires at runtime\|is dangerous, better use" || true; }; \
+		test $${PIPESTATUS[0]} -eq 0 || exit 1; \
+	done
+	swift build -c release --product warden-notify --scratch-path $(CURDIR)/.build/notify 2>&1 | tail -3
+	install -m 0755 $(CURDIR)/.build/notify/release/warden-notify $(BIN)/warden-notify
+	@test -x $(BIN)/warden && test -x $(BIN)/warden-admin && test -x $(BIN)/warden-bench && test -x $(BIN)/warden-notify
 
 # Unit tests and the escape suite (run through the real release binary). As root in CI.
 test: build
@@ -38,7 +48,7 @@ bench: build
 
 install: build
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/warden/policies/seccomp $(DESTDIR)$(PREFIX)/share/warden/policies/presets
-	install -m 0755 $(BIN)/warden $(BIN)/warden-admin $(DESTDIR)$(PREFIX)/bin/
+	install -m 0755 $(BIN)/warden $(BIN)/warden-admin $(BIN)/warden-notify $(DESTDIR)$(PREFIX)/bin/
 	install -m 0644 policies/org.yaml $(DESTDIR)$(PREFIX)/share/warden/policies/
 	install -m 0644 policies/seccomp/*.json $(DESTDIR)$(PREFIX)/share/warden/policies/seccomp/
 	install -m 0644 policies/presets/*.yaml $(DESTDIR)$(PREFIX)/share/warden/policies/presets/

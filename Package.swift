@@ -8,6 +8,7 @@ let package = Package(
         .executable(name: "warden", targets: ["warden"]),
         .executable(name: "warden-admin", targets: ["warden-admin"]),
         .executable(name: "warden-bench", targets: ["warden-bench"]),
+        .executable(name: "warden-notify", targets: ["warden-notify"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -20,6 +21,8 @@ let package = Package(
         .systemLibrary(name: "CCap", pkgConfig: "libcap", providers: [.apt(["libcap-dev"])]),
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+        // Only `warden-notify` (dynamically linked: libcurl's dependencies have no static builds).
+        .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
         // The one hand-written C target: code that runs between clone and exec, and syscalls
         // libc does not wrap. Every symbol is prefixed `wd_`.
         .target(name: "CWardenShim", linkerSettings: [.linkedLibrary("cap")]),
@@ -56,6 +59,7 @@ let package = Package(
         .executableTarget(name: "warden", dependencies: ["WardenCLI"]),
         .executableTarget(name: "warden-admin", dependencies: ["Admin"]),
         .executableTarget(name: "warden-bench", dependencies: ["WardenSystem", "Sandbox", "Policy", "Store", "NetGuard"]),
+        .executableTarget(name: "warden-notify", dependencies: ["CCurl"]),
 
         .testTarget(name: "SandboxTests", dependencies: ["Sandbox", "WardenSystem"]),
         .testTarget(name: "NetGuardTests", dependencies: ["NetGuard", "Policy", "Store", "WardenSystem"]),

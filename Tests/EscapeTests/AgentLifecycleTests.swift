@@ -212,4 +212,55 @@ final class AgentLifecycleTests {
         let left = (try? FileManager.default.contentsOfDirectory(atPath: agents.base))?.filter { $0.hasPrefix("ran-on-host") } ?? []
         #expect(left.isEmpty, "agent code ran on the host: \(left)")
     }
+
+    /// The external channel: a JSON notice per ended agent, posted by warden-notify (libcurl) to
+    /// a receiver on loopback; the summary only when both summary toggles allow it.
+    @Test func aWebhookGetsANoticeWithTheSummaryOnlyWhenBothTogglesAllow() throws {
+        let received = agents.base + "/webhook"
+        try FileManager.default.createDirectory(atPath: received, withIntermediateDirectories: true)
+        let receiver = Process()
+        receiver.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+        receiver.arguments = ["-c", """
+            import http.server, sys
+            out, count = sys.argv[1], [0]
+            class Hook(http.server.BaseHTTPRequestHandler):
+                def do_POST(self):
+                    body = self.rfile.read(int(self.headers["Content-Length"]))
+                    count[0] += 1
+                    open(f"{out}/notice-{count[0]}.json", "wb").write(body)
+                    self.send_response(200)
+                    self.end_headers()
+                def log_message(self, *args): pass
+            server = http.server.HTTPServer(("127.0.0.1", 0), Hook)
+            print(server.server_address[1], flush=True)
+            server.timeout = 60
+            for _ in range(2): server.handle_request()
+            """, received]
+        let out = Pipe()
+        receiver.standardOutput = out
+        try receiver.run()
+        defer { if receiver.isRunning { kill(receiver.processIdentifier, SIGKILL) }; receiver.waitUntilExit() }
+        let port = String(decoding: out.fileHandleForReading.availableData, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        let admin = { (arguments: [String]) in Warden.execute(Warden.adminBinary, arguments + ["--home", self.agents.home]) }
+        #expect(admin(["set", "security.webhook", "http://203.0.113.9/hook"]).status != 0, "plain http only to loopback")
+        #expect(admin(["set", "security.webhook", "ftp://127.0.0.1/x"]).status != 0)
+        #expect(admin(["set", "security.webhook", "http://127.0.0.1:\(port)/hook?token=sekrit"]).status == 0)
+
+        guard let first = agents.start(["/workspace/agent.sh"]) else { return }
+        #expect(agents.wait(first) == "finished")
+        #expect(admin(["set", "security.displaySummaryExternal", "on"]).status == 0)
+        guard let second = agents.start(["/workspace/agent.sh"]) else { return }
+        #expect(agents.wait(second) == "finished")
+        // Bounded: the notice follows the final state.
+        for _ in 0..<100 where !agents.history(second).contains(where: { $0.hasPrefix("webhook:") }) { usleep(100_000) }
+
+        let withoutSummary = (try? String(contentsOfFile: received + "/notice-1.json", encoding: .utf8)) ?? ""
+        #expect(withoutSummary.contains("\"agent\":\"\(first)\"") && withoutSummary.contains("\"state\":\"finished\""), "\(withoutSummary)")
+        #expect(!withoutSummary.contains("edited.txt") && withoutSummary.contains("displaySummaryExternal"),
+                "no summary while the external toggle is off: \(withoutSummary)")
+        let withSummary = (try? String(contentsOfFile: received + "/notice-2.json", encoding: .utf8)) ?? ""
+        #expect(withSummary.contains("\"agent\":\"\(second)\"") && withSummary.contains("edited.txt"), "\(withSummary)")
+        let history = agents.history(second)
+        #expect(history.contains { $0 == "webhook: notice delivered to http://127.0.0.1:\(port)/hook?…" }, "the token is not recorded: \(history)")
+    }
 }

@@ -59,19 +59,20 @@ struct PolicyFileTests {
     static func edited(_ old: String, _ new: String) -> String { valid.replacingOccurrences(of: old, with: new) }
 
     @Test("bad input gets file, line and what is expected", arguments: [
-        (edited("  mode: allowlist", "  mode: wide"), 39, "expected one of none, allowlist, monitor, open"),
+        (edited("  mode: allowlist", "  mode: wide"), 42, "expected one of none, allowlist, monitor, open"),
         (edited("  teamFollowUps: true", "  teamFollowUps: maybe"), 24, "expected true or false"),
         (edited("  teamFollowUps: true", "  teamFollowUps: true\n  colour: blue"), 25, "unknown key \"colour\""),
-        (edited("  agentData: 3d", "  agentData: 3 days"), 35, "expected a duration"),
-        (edited("  rules: []", "  rules:\n    - {action: allow, domain: \"*.com\"}"), 46, "too broad"),
-        (edited("  rules: []", "  rules:\n    - {action: allow, cidr: 10.0.0.1/8}"), 46, "host bits"),
-        (edited("  rules: []", "  rules:\n    - {action: allow, domain: \"exa mple.com\"}"), 46, "expected a domain name"),
+        (edited("  agentData: 3d", "  agentData: 3 days"), 38, "expected a duration"),
+        (edited("  rules: []", "  rules:\n    - {action: allow, domain: \"*.com\"}"), 49, "too broad"),
+        (edited("  rules: []", "  rules:\n    - {action: allow, cidr: 10.0.0.1/8}"), 49, "host bits"),
+        (edited("  rules: []", "  rules:\n    - {action: allow, domain: \"exa mple.com\"}"), 49, "expected a domain name"),
         (edited("  allowedUsers: []", "  allowedUsers: [mallory]"), 22, "unknown user \"mallory\""),
         (edited("\nusers: []", "\nusers:\n  - {name: alice, uid: lots, role: member}"), 12, "numeric OS uid"),
-        (edited("  pids: 1024", "  pids: [1024]"), 48, "expected a single value"),
+        (edited("  pids: 1024", "  pids: [1024]"), 51, "expected a single value"),
         (edited("version: 1", "version: 2"), 9, "unsupported format version"),
-        (edited("  dnsUpstream: none", "  dnsUpstream: resolver.example"), 43, "expected an IP address"),
+        (edited("  dnsUpstream: none", "  dnsUpstream: resolver.example"), 46, "expected an IP address"),
         (edited("  branch: main", "  branch: main\n  model: again"), 13, "given twice"),
+        (edited("  webhook: \"\"", "  webhook: http://hooks.example/x"), 30, "plain http only to loopback"),
     ])
     func errors(_ text: String, _ line: Int, _ expected: String) {
         #expect(text != Self.valid)

@@ -40,7 +40,7 @@ struct ValueTests {
     func settingsRoundTrip() throws {
         let samples: [String: String] = [
             "defaults.model": "claude-x", "defaults.repository": "acme/app", "defaults.branch": "develop", "defaults.agentCommand": "/usr/local/bin/agent --auto", "security.userRestriction": "allowlist",
-            "security.allowedUsers": "", "network.mode": "monitor", "sandbox.memory": "2G", "sandbox.pids": "512", "sandbox.cpus": "1.5",
+            "security.allowedUsers": "", "security.webhook": "https://hooks.example/warden", "network.mode": "monitor", "sandbox.memory": "2G", "sandbox.pids": "512", "sandbox.cpus": "1.5",
             "sandbox.timeout": "2h", "sandbox.seccompProfile": "strict", "sandbox.requiredLayers": "seccomp,landlock",
             "retention.agentData": "5d", "retention.audit": "30d", "visibility.agents": "team", "visibility.content": "own",
             "network.dnsUpstream": "192.0.2.53:5353",
@@ -57,6 +57,12 @@ struct ValueTests {
         #expect(throws: PolicyError.self) { try PolicySettings.set(&policy, "defaults.branch", "a..b") }
         #expect(throws: PolicyError.self) { try PolicySettings.set(&policy, "network.dnsUpstream", "resolver.example") }
         #expect(throws: PolicyError.self) { try PolicySettings.set(&policy, "defaults.agentCommand", "agent --auto") }
+        for webhook in ["http://hooks.example/x", "ftp://127.0.0.1/x", "https://user:pw@hooks.example/", "https://", "https://a b/"] {
+            #expect(throws: PolicyError.self, "\(webhook)") { try PolicySettings.set(&policy, "security.webhook", webhook) }
+        }
+        for webhook in ["http://127.0.0.1:8080/hook", "http://[::1]/h", "http://localhost/h", ""] {
+            try PolicySettings.set(&policy, "security.webhook", webhook)
+        }
         try PolicySettings.set(&policy, "defaults.agentCommand", "")
         #expect(policy.defaults.agentCommand.isEmpty, "empty: no default agent program")
         try PolicySettings.set(&policy, "network.dnsUpstream", "fd00::53")

@@ -26,12 +26,14 @@ public enum PolicyFileReader {
         policy.defaults.agentCommand = try tree.strings(defaults.node("agentCommand"), "defaults.agentCommand")
 
         let security = try tree.mapping(root.node("security"), "security",
-                                        allowed: ["userRestriction", "allowedUsers", "teamFollowUps", "displaySummary", "displaySummaryExternal"])
+                                        allowed: ["userRestriction", "allowedUsers", "teamFollowUps", "displaySummary", "displaySummaryExternal", "webhook"],
+                                        required: ["userRestriction", "allowedUsers", "teamFollowUps", "displaySummary", "displaySummaryExternal"])
         policy.security.userRestriction = try tree.enumeration(security.node("userRestriction"), "security.userRestriction", SecuritySettings.UserRestriction.self)
         policy.security.allowedUsers = try tree.strings(security.node("allowedUsers"), "security.allowedUsers")
         policy.security.teamFollowUps = try tree.bool(security.node("teamFollowUps"), "security.teamFollowUps")
         policy.security.displaySummary = try tree.bool(security.node("displaySummary"), "security.displaySummary")
         policy.security.displaySummaryExternal = try tree.bool(security.node("displaySummaryExternal"), "security.displaySummaryExternal")
+        if let webhook = security["webhook"] { policy.security.webhook = try tree.string(webhook, "security.webhook") }
 
         let privacy = try tree.mapping(root.node("privacy"), "privacy", allowed: ["default", "enforced", "users"])
         policy.privacy.orgDefault = try tree.bool(privacy.node("default"), "privacy.default")

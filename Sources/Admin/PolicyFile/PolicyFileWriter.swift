@@ -16,7 +16,7 @@ public enum PolicyFileWriter {
         let security = policy.security
         out += "security:\n  userRestriction: \(security.userRestriction.rawValue)\n  allowedUsers: \(list(security.allowedUsers))\n"
         out += "  teamFollowUps: \(security.teamFollowUps)\n  displaySummary: \(security.displaySummary)\n"
-        out += "  displaySummaryExternal: \(security.displaySummaryExternal)\n"
+        out += "  displaySummaryExternal: \(security.displaySummaryExternal)\n  webhook: \(scalar(security.webhook))\n"
         out += "privacy:\n  default: \(policy.privacy.orgDefault)\n  enforced: \(policy.privacy.enforced)\n"
         out += "  users:" + (policy.privacy.users.isEmpty ? " {}\n" : "\n")
         for name in policy.privacy.users.keys.sorted() { out += "    \(scalar(name)): \(policy.privacy.users[name] ?? false)\n" }

@@ -22,14 +22,11 @@ public struct AgentControlService: Sendable {
     var layout: AgentLayout { AgentLayout(home: home) }
 
     public func handle(_ request: SupervisorRequest, callerUID: UInt32) -> SupervisorResponse {
-        let context: CallerPolicy
-        let store: AgentStore
-        let record: AgentRecord
         let id = request.arguments["id"] ?? ""
-        do throws(SupervisorResponse.Failure) {
-            context = try CallerPolicy.resolveUser(home: home, uid: callerUID)
-            (store, record) = try CallerPolicy.agent(id, home: home)
-        } catch { return error.response }
+        let (context, store, record): (CallerPolicy, AgentStore, AgentRecord)
+        do throws(SupervisorResponse.Failure) { (context, store, record) = try CallerPolicy.agentRequest(home: home, uid: callerUID, id: id) } catch {
+            return error.response
+        }
         let agent = AgentRef(id: record.id, owner: record.owner)
         switch request.operation {
         case "agent.follow-up":

@@ -18,14 +18,11 @@ public struct AgentSessionService: Sendable {
     var layout: AgentLayout { AgentLayout(home: home) }
 
     public func handle(_ request: SupervisorRequest, callerUID: UInt32) -> SupervisorResponse {
-        let context: CallerPolicy
-        let store: AgentStore
-        let record: AgentRecord
         let id = request.arguments["id"] ?? ""
-        do throws(SupervisorResponse.Failure) {
-            context = try CallerPolicy.resolveUser(home: home, uid: callerUID)
-            (store, record) = try CallerPolicy.agent(id, home: home)
-        } catch { return error.response }
+        let (context, store, record): (CallerPolicy, AgentStore, AgentRecord)
+        do throws(SupervisorResponse.Failure) { (context, store, record) = try CallerPolicy.agentRequest(home: home, uid: callerUID, id: id) } catch {
+            return error.response
+        }
         let arguments = request.arguments
         let action: String
         let forwarded: SupervisorRequest

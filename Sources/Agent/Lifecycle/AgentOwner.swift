@@ -42,6 +42,7 @@ public final class AgentOwner {
         // Everything below ends in a terminal state with a reason; nothing returns early.
         let ending = drive(record, ownerRecord: ownerRecord)
         finish(record, ending)
+        notify(record)
         return 0
     }
 
@@ -212,7 +213,7 @@ public final class AgentOwner {
     /// Records what the agent changed (when its branch reached the handoff repository) and what
     /// its sandbox sent; a summary that cannot be made is noted, never invented.
     private func summarize(_ record: AgentRecord, base: String?, account: (gid: UInt32, home: String), network: RunManifest.NetworkSummary?) {
-        var summary = AgentSummary(shortStat: "unknown", diffStat: "", snippets: nil, network: AgentSummary.network(network))
+        var summary = AgentSummary(shortStat: "unknown", diffStat: "", snippets: nil, network: network)
         if let base, Files.lstat(layout.handoff(id)) != nil,
            let changes = AgentSummary.changes(repository: layout.handoff(id), base: base, branch: record.branch, scratch: layout.checkout(id),
                                               uid: record.ownerUID, gid: account.gid, home: account.home, snippets: !record.privacy) {
@@ -251,6 +252,14 @@ public final class AgentOwner {
         }
         for notice in EnvironmentSupport.notices(environment) { try? store.note(id, "environment.json: " + notice.description, at: wallMilliseconds()) }
         return .success((environment, text))
+    }
+
+    /// The external channel, when the policy the agent started under names one.
+    private func notify(_ record: AgentRecord) {
+        guard let policy = try? PolicyService(home: layout.home, callerUID: 0).version(record.policyVersion),
+              !policy.security.webhook.isEmpty, let ended = try? store.get(id) else { return }
+        let notice = AgentWebhook.notice(ended, summary: AgentSummary.read(layout.summary(id)), policy: policy)
+        try? store.note(id, AgentWebhook.deliver(notice, to: policy.security.webhook), at: wallMilliseconds())
     }
 
     /// Who asked the agent to stop, once someone did.

@@ -8,33 +8,18 @@ import WardenSystem
 /// Warden's own handoff repository (isolated configuration, no external diff, no textconv, no
 /// attributes), between the base commit recorded right after the clone and the branch as the
 /// agent left it: the agent cannot forge it. Snippets are code: none is kept in privacy mode.
-public struct AgentSummary: Codable, Sendable, Equatable {
-    public struct Network: Codable, Sendable, Equatable {
-        public var mode: String
-        public var connections: Int
-        public var allowed: Int
-        public var refused: Int
-        public var bytesUp: Int64
-        public var bytesDown: Int64
-        public var dnsQueries: Int
-        public var dnsRefused: Int
-    }
-
+public struct AgentSummary: Codable, Sendable {
     /// git's `--shortstat` line, or "no changes".
     public var shortStat: String
     /// git's `--stat` (bounded).
     public var diffStat: String
     /// The start of the patch; nil in privacy mode.
     public var snippets: String?
-    public var network: Network?
+    /// The agent sandbox's network totals (nil: it had no network).
+    public var network: RunManifest.NetworkSummary?
 
     static let maxStatBytes = 16 << 10
     static let maxSnippetBytes = 16 << 10
-
-    static func network(_ summary: RunManifest.NetworkSummary?) -> Network? {
-        summary.map { Network(mode: $0.mode, connections: $0.connections, allowed: $0.allowed, refused: $0.refused, bytesUp: $0.bytesUp,
-                              bytesDown: $0.bytesDown, dnsQueries: $0.dnsQueries, dnsRefused: $0.dnsRefused) }
-    }
 
     /// Runs git (as the developer, isolated) in the handoff repository; its output goes to files
     /// in the developer's agent directory, read back bounded and removed.

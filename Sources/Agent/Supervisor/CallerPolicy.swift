@@ -43,6 +43,14 @@ struct CallerPolicy {
         return decision.allowed ? nil : .failure(123, "warden: refused: \(decision.reason) [\(decision.rule)]")
     }
 
+    /// A Warden user's request about one agent: the caller, the store and the agent it names.
+    static func agentRequest(home: String, uid: UInt32, id: String) throws(SupervisorResponse.Failure)
+        -> (context: CallerPolicy, store: AgentStore, record: AgentRecord) {
+        let context = try resolveUser(home: home, uid: uid)
+        let (store, record) = try agent(id, home: home)
+        return (context, store, record)
+    }
+
     /// The agent a request names, from the store.
     static func agent(_ id: String, home: String) throws(SupervisorResponse.Failure) -> (store: AgentStore, record: AgentRecord) {
         guard AgentLayout.isValidID(id) else { throw SupervisorResponse.Failure(noSuchAgent(id)) }

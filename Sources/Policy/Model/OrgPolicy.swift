@@ -58,10 +58,25 @@ public struct SecuritySettings: Codable, Sendable, Equatable {
     public var teamFollowUps = true
     /// Whether agent summaries show file diffs and code snippets.
     public var displaySummary = true
-    /// The same for external channels (chat integrations).
+    /// The same for external channels (chat integrations, the webhook).
     public var displaySummaryExternal = false
+    /// Receives a JSON notice when an agent ends (empty: none). https, or http to loopback.
+    public var webhook = ""
 
     public init() {}
+
+    enum CodingKeys: String, CodingKey { case userRestriction, allowedUsers, teamFollowUps, displaySummary, displaySummaryExternal, webhook }
+
+    /// Policies stored before `webhook` existed decode with none.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        userRestriction = try container.decode(UserRestriction.self, forKey: .userRestriction)
+        allowedUsers = try container.decode([String].self, forKey: .allowedUsers)
+        teamFollowUps = try container.decode(Bool.self, forKey: .teamFollowUps)
+        displaySummary = try container.decode(Bool.self, forKey: .displaySummary)
+        displaySummaryExternal = try container.decode(Bool.self, forKey: .displaySummaryExternal)
+        webhook = try container.decodeIfPresent(String.self, forKey: .webhook) ?? ""
+    }
 }
 
 /// Privacy mode: the org default, whether users may turn it off, and each user's own choice.

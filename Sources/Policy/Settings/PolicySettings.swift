@@ -34,6 +34,11 @@ public enum PolicySettings {
         bool("security.teamFollowUps", "anyone may follow up on any agent", { $0.security.teamFollowUps }, { $0.security.teamFollowUps = $1 }),
         bool("security.displaySummary", "summaries show diffs and code", { $0.security.displaySummary }, { $0.security.displaySummary = $1 }),
         bool("security.displaySummaryExternal", "the same in external channels", { $0.security.displaySummaryExternal }, { $0.security.displaySummaryExternal = $1 }),
+        .init(key: "security.webhook", help: "URL that gets a JSON notice when an agent ends (https, or http to loopback; empty: none)",
+              read: { $0.security.webhook }, write: { policy, value throws(PolicyError) in
+                  try PolicyValidator.checkWebhook(value)
+                  policy.security.webhook = value
+              }),
         bool("privacy.default", "the organisation's default privacy mode", { $0.privacy.orgDefault }, { $0.privacy.orgDefault = $1 }),
         bool("privacy.enforced", "users cannot turn privacy mode off", { $0.privacy.enforced }, { $0.privacy.enforced = $1 }),
         duration("retention.agentData", "keep a finished agent's workspace, logs, transcript", { $0.retention.agentData }, { $0.retention.agentData = $1 }),

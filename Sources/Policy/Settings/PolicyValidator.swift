@@ -52,9 +52,35 @@ public enum PolicyValidator {
         if let program = policy.defaults.agentCommand.first, !program.hasPrefix("/") {
             problem("defaults.agentCommand", .invalidValue, "\"\(program)\": the agent program must be an absolute path inside the sandbox")
         }
+        do throws(PolicyError) { try checkWebhook(policy.security.webhook) } catch { problem("security.webhook", error.code, error.message) }
         if policy.retention.agentData.seconds < 3_600 { problem("retention.agentData", .invalidValue, "at least 1h: a finished agent's result must be collectable") }
         if policy.retention.audit.seconds < 86_400 { problem("retention.audit", .invalidValue, "at least 1d") }
         return problems
+    }
+
+    /// A webhook is https, or plain http only to this machine's loopback (a local relay): a
+    /// notice can carry a summary of code. No credentials in the URL, no control characters.
+    public static func checkWebhook(_ url: String) throws(PolicyError) {
+        guard !url.isEmpty else { return }
+        let lower = url.lowercased()
+        let rest: Substring
+        if lower.hasPrefix("https://") {
+            rest = url.dropFirst(8)
+        } else if lower.hasPrefix("http://") {
+            rest = url.dropFirst(7)
+            let host = rest.prefix { $0 != "/" && $0 != "?" }
+            let name = host.hasPrefix("[") ? String(host.prefix { $0 != "]" }.dropFirst()) : String(host.split(separator: ":").first ?? "")
+            guard name == "localhost" || name == "::1" || name.hasPrefix("127.") else {
+                throw PolicyError(.invalidValue, "\"\(url.prefix(80))\": plain http only to loopback (127.0.0.0/8, ::1, localhost); use https")
+            }
+        } else {
+            throw PolicyError(.invalidValue, "\"\(url.prefix(80))\": expected an https:// URL")
+        }
+        let authority = rest.prefix { $0 != "/" && $0 != "?" }
+        guard !authority.isEmpty, !authority.contains("@"), url.utf8.count <= 2048,
+              !url.unicodeScalars.contains(where: { $0.value < 0x21 || $0.value == 0x7F }) else {
+            throw PolicyError(.invalidValue, "\"\(url.prefix(80))\": a URL with a host, no credentials, spaces or control characters")
+        }
     }
 
     /// Throws the first problem, if any.
