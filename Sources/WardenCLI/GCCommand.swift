@@ -50,8 +50,9 @@ struct GCCommand: ParsableCommand {
         let outcome = RetentionSweep.run(agents: agents, policy: policy, layout: AgentLayout(home: home), now: wallMilliseconds(), dryRun: dryRun)
         for id in outcome.removed { print("\(dryRun ? "would remove" : "removed") the data of agent \(id)") }
         for line in outcome.kept { print("kept \(stripTerminalControls(line))") }
+        for key in outcome.snapshotsRemoved { print("\(dryRun ? "would remove" : "removed") environment snapshot \(key.prefix(12))") }
         for line in outcome.failures { printError("warden: gc: \(stripTerminalControls(line))") }
-        if outcome.removed.isEmpty && outcome.kept.isEmpty && outcome.failures.isEmpty { print("no ended agents; nothing to sweep") }
+        if outcome.removed.isEmpty && outcome.kept.isEmpty && outcome.failures.isEmpty && outcome.snapshotsRemoved.isEmpty { print("no ended agents; nothing to sweep") }
         if !outcome.failures.isEmpty { throw ExitCode(1) }
     }
 }

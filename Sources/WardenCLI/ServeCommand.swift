@@ -90,6 +90,7 @@ enum ServeMaintenance {
                       let policy = try? PolicyService(home: home).current().policy else { continue }
                 let outcome = RetentionSweep.run(agents: agents, policy: policy, layout: AgentLayout(home: home), now: wallMilliseconds())
                 for id in outcome.removed { printError("warden: retention: removed the data of agent \(id)") }
+                for key in outcome.snapshotsRemoved { printError("warden: retention: removed environment snapshot \(key.prefix(12))") }
                 for line in outcome.failures { printError("warden: retention: \(stripTerminalControls(line))") }
                 // Cgroups of sandboxes whose owner was killed outright.
                 AbandonedCgroups.sweep(runtimeDirectory: WardenPaths.forCurrentUser().runtime)

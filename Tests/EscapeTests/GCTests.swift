@@ -37,6 +37,33 @@ struct GCTests {
         #expect(try store.get("00000000001d")?.dataRemoved == true)
     }
 
+    /// Environment snapshots expire from their last use; a crashed build's leftovers after a day.
+    @Test func unusedSnapshotsAndStaleBuildsAreSwept() throws {
+        try FileManager.default.createDirectory(atPath: home + "/agents", withIntermediateDirectories: true)
+        _ = Warden.execute(Warden.adminBinary, ["retention", "set", "3d", "--home", home])
+        _ = try AgentStore(path: AgentStore.path(home: home))
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        let (old, recent) = (String(repeating: "a", count: 64), String(repeating: "b", count: 64))
+        for (key, days) in [(old, Int64(5)), (recent, Int64(1))] {
+            let directory = home + "/snapshots/" + key
+            try FileManager.default.createDirectory(atPath: directory + "/usr/upper", withIntermediateDirectories: true)
+            try #"{"agent":"000000000001","created":0,"idBase":1879048192,"installMilliseconds":1,"key":"\#(key)"}"#
+                .write(toFile: directory + "/snapshot.json", atomically: true, encoding: .utf8)
+            try String(now - days * 86_400_000).write(toFile: directory + "/last-used", atomically: true, encoding: .utf8)
+        }
+        let stale = home + "/snapshots/.building-0123456789abcdef"
+        try FileManager.default.createDirectory(atPath: stale + "/usr", withIntermediateDirectories: true)
+        var times = [timeval(tv_sec: time(nil) - 2 * 86_400, tv_usec: 0), timeval(tv_sec: time(nil) - 2 * 86_400, tv_usec: 0)]
+        utimes(stale, &times)
+
+        let result = Warden.execute(Warden.binary, ["gc", "--home", home])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.contains("removed environment snapshot aaaaaaaaaaaa"), "\(result.stdout)")
+        #expect(!FileManager.default.fileExists(atPath: home + "/snapshots/" + old))
+        #expect(FileManager.default.fileExists(atPath: home + "/snapshots/" + recent + "/usr/upper"), "used a day ago: kept")
+        #expect(!FileManager.default.fileExists(atPath: stale))
+    }
+
     /// Cgroups a killed launcher left: removed when empty and no run holds the slot; a slot
     /// whose lock is held, or whose cgroup has a process, is left alone.
     @Test func emptyCgroupsOfKilledSandboxesAreRemovedButNotHeldOrBusyOnes() throws {

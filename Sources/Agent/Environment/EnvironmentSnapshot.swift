@@ -114,6 +114,51 @@ struct SnapshotStore {
         return snapshot
     }
 
+    /// Marks a snapshot used now: the retention sweep keeps it for `retention.agentData` after
+    /// its last use.
+    func touch(_ key: String, now: Int64) {
+        try? Files.writeAtomically(directory(key) + "/last-used", Array(String(now).utf8), mode: 0o600)
+    }
+
+    /// When a snapshot was last used (ms since the epoch): its last-used mark, else its creation.
+    func lastUsed(_ key: String) -> Int64? {
+        if let text = try? Files.readText(directory(key) + "/last-used", limit: 64), let time = Int64(text) { return time }
+        return find(key)?.created
+    }
+
+    /// Removes snapshots unused for longer than the policy's `retention.agentData`, and builds
+    /// a crashed owner left behind (older than a day). Each goes by a rename first, so no agent
+    /// starts on half a snapshot. Returns the keys removed and what failed.
+    func sweep(policy: OrgPolicy, now: Int64, dryRun: Bool) -> (removed: [String], failures: [String]) {
+        var removed: [String] = [], failures: [String] = []
+        let evaluator = PolicyEvaluator(policy)
+        for name in Files.listDirectory(root) {
+            let expired: Bool
+            if name.hasPrefix(".building-") {
+                let age = Files.lstat(root + "/" + name).map { now / 1000 - Int64($0.st_mtim.tv_sec) } ?? 0
+                expired = age > 86_400
+            } else if name.utf8.count == 64, name.utf8.allSatisfy({ isxdigit(Int32($0)) != 0 }), let used = lastUsed(name) {
+                expired = evaluator.isExpired(RetainedRecord(kind: .agentData, since: used / 1000), now: now / 1000).allowed
+            } else {
+                continue
+            }
+            guard expired else { continue }
+            if dryRun {
+                removed.append(name)
+                continue
+            }
+            let doomed = root + "/.removing-" + name
+            do {
+                try check("rename(\(name))") { rename(root + "/" + name, doomed) }
+                try RetentionSweep.removeTree(doomed)
+                removed.append(name)
+            } catch {
+                failures.append("snapshot \(name.prefix(12)): \(error.description)")
+            }
+        }
+        return (removed, failures)
+    }
+
     /// The overlays a sandbox gets: with `building`, every target writable into it (install);
     /// with a published snapshot, its non-empty layers read-only, $HOME writable and discarded.
     static func overlays(building: String) -> [OverlayRequest] {

@@ -20,6 +20,7 @@ extension AgentOwner {
             return .failure(Ending(state: .failed, reason: "install: the workspace cannot be read: \(error.description)"))
         }
         if let existing = snapshots.find(key) {
+            snapshots.touch(key, now: wallMilliseconds())
             try? store.note(id, "install: not run: snapshot \(key.prefix(12)) reused (built by agent \(existing.agent) in \(existing.installMilliseconds) ms)",
                             at: wallMilliseconds())
             return .success(snapshots.overlays(for: existing))

@@ -6,12 +6,15 @@ import WardenSystem
 /// Deletes ended agents' data (the clone and handoff repository, logs, prompt, follow-ups) once the
 /// policy's `retention.agentData` has passed since they ended. An agent that has not ended is
 /// never touched. Each deletion is recorded in the agent's history with the policy's reason.
+/// Environment snapshots go the same way, counted from their last use.
 public enum RetentionSweep {
     public struct Outcome: Sendable, Equatable {
         public var removed: [String] = []
         /// Agents kept, with why (not yet expired).
         public var kept: [String] = []
         public var failures: [String] = []
+        /// Environment snapshots removed (keys).
+        public var snapshotsRemoved: [String] = []
     }
 
     /// `now`: milliseconds since the epoch. `dryRun` decides without deleting or recording.
@@ -49,6 +52,9 @@ public enum RetentionSweep {
                 outcome.failures.append("\(record.id): \(error)")
             }
         }
+        let snapshots = SnapshotStore(home: layout.home).sweep(policy: policy, now: now, dryRun: dryRun)
+        outcome.snapshotsRemoved = snapshots.removed
+        outcome.failures += snapshots.failures
         return outcome
     }
 
