@@ -136,11 +136,13 @@ enum AgentBench {
         let processes = [serve] + owners
         let wardenPSS = processes.map { memory(of: $0, field: "Pss:") }.reduce(0, +)
         let wardenRSS = processes.map { memory(of: $0, field: "Rss:") }.reduce(0, +)
+        let wardenUSS = processes.map { memory(of: $0, field: "Private_Clean:") + memory(of: $0, field: "Private_Dirty:") }.reduce(0, +)
         let servePSS = memory(of: serve, field: "Pss:")
         summary.idleAgents = running.count
         summary.perAgentMiB = running.isEmpty ? 0 : Double(wardenPSS) / 1024 / Double(running.count)
         print("  running: \(running.count) of \(ids.count); owner processes found: \(owners.count)")
-        print("  supervisor (serve) PSS \(round1(Double(servePSS) / 1024)) MiB; supervisor + owners PSS \(round1(Double(wardenPSS) / 1024)) MiB, RSS \(round1(Double(wardenRSS) / 1024)) MiB")
+        print("  supervisor (serve) PSS \(round1(Double(servePSS) / 1024)) MiB; supervisor + owners: PSS \(round1(Double(wardenPSS) / 1024)) MiB, "
+              + "private (USS) \(round1(Double(wardenUSS) / 1024)) MiB, RSS summed \(round1(Double(wardenRSS) / 1024)) MiB (counts the shared binary once per process)")
         print("  per agent (supervisor + owners, PSS): \(round1(summary.perAgentMiB)) MiB (target <= 10 MiB: \(summary.perAgentMiB > 0 && summary.perAgentMiB <= 10 ? "met" : "not met"))")
         for id in ids { _ = measure([warden, "agent", "stop", id], directory: base) }
         for id in ids { _ = waitFor(store, id, states: [.finished, .failed, .stopped, .expired], seconds: 120) }
