@@ -1,3 +1,5 @@
+import Policy
+
 /// A repository's `.cursor/environment.json`: how its agents' machine is prepared. Every field
 /// of the format is read; `EnvironmentSupport` says which ones this host cannot honour.
 public struct AgentEnvironment: Sendable, Equatable {
@@ -25,6 +27,12 @@ public struct AgentEnvironment: Sendable, Equatable {
     public var agentCanUpdateSnapshot: Bool?
 
     public init() {}
+
+    /// The repository's `egressAllowlist` as domain patterns (nil: it has none); entries that
+    /// are not patterns are left out, which only narrows further (`EnvironmentSupport` says so).
+    public var egressPatterns: [DomainPattern]? {
+        egressAllowlist.map { entries in entries.compactMap { try? DomainPattern.parse($0, forAllow: false) } }
+    }
 
     public struct Terminal: Sendable, Equatable {
         public var name: String?

@@ -1,3 +1,5 @@
+import Policy
+
 /// What of an environment file this host cannot honour, said at start (never silently
 /// ignored): each notice names the field and what Warden does instead.
 public enum EnvironmentSupport {
@@ -32,6 +34,12 @@ public enum EnvironmentSupport {
         }
         if environment.enableTesting != nil {
             notices.append(Notice(field: "enable_testing", message: "has no meaning in Warden and is not used"))
+        }
+        if let mode = environment.egressMode {
+            notices.append(Notice(field: "egressMode", message: "\"\(mode.rawValue)\" is not used: the organisation's network policy decides, and the repository's egressAllowlist may only narrow it (or widen it where the policy allows)"))
+        }
+        for entry in environment.egressAllowlist ?? [] where (try? DomainPattern.parse(entry, forAllow: false)) == nil {
+            notices.append(Notice(field: "egressAllowlist", message: "\"\(entry.prefix(80))\" is not a domain pattern and is left out (which narrows further)"))
         }
         if environment.agentCanUpdateSnapshot == true {
             notices.append(Notice(field: "agentCanUpdateSnapshot", message: "not honoured: the organisation's policy lets only `install` build a snapshot; what the agent changes in system directories and $HOME is discarded when it ends"))

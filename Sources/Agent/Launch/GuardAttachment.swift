@@ -27,8 +27,11 @@ public struct GuardPlan {
     /// The plan for `mode` under the organisation's network policy: deny rules first, then
     /// the org's rules, then extra allow rules; the upstream is the one given, else the
     /// policy's, else the host's first resolver. Nil for an unguarded mode.
+    /// `repositoryAllowlist`: the repository's environment.json `egressAllowlist`, which
+    /// narrows the policy (and widens it only where the policy lets repositories widen).
     public static func make(org: NetworkPolicy, mode: NetworkMode, deny: [NetworkRule] = [], allow: [NetworkRule] = [],
-                            upstream: SocketAddress? = nil, owner: UInt32, home: String) throws(GuardError) -> GuardPlan? {
+                            upstream: SocketAddress? = nil, owner: UInt32, home: String,
+                            repositoryAllowlist: [DomainPattern]? = nil) throws(GuardError) -> GuardPlan? {
         guard mode.guarded, let policyMode = NetworkPolicy.Mode(rawValue: mode.rawValue) else { return nil }
         var effective = org
         effective.mode = policyMode
@@ -37,7 +40,7 @@ public struct GuardPlan {
         guard let resolver = upstream ?? orgUpstream ?? HostResolver.first() else {
             throw GuardError(.invalid, "no DNS upstream: give --dns-upstream ADDRESS, or set network.dnsUpstream (the host's /etc/resolv.conf names none)")
         }
-        return GuardPlan(policy: EgressPolicy(network: effective), mode: policyMode, upstream: resolver, owner: owner,
+        return GuardPlan(policy: EgressPolicy(network: effective, repositoryAllowlist: repositoryAllowlist), mode: policyMode, upstream: resolver, owner: owner,
                          auditPath: SQLiteAuditStore.path(home: home), home: home)
     }
 }

@@ -87,7 +87,8 @@ public final class AgentOwner {
         }
         var overlays: [OverlayRequest] = []
         if let install = environment?.install {
-            switch snapshot(record, install: install, environmentText: environmentText, policy: policy, secrets: secrets) {
+            switch snapshot(record, install: install, environmentText: environmentText, policy: policy, secrets: secrets,
+                            egressAllowlist: environment?.egressPatterns) {
             case .failure(let ending): return ending
             case .success(let snapshotOverlays): overlays = snapshotOverlays
             }
@@ -96,7 +97,7 @@ public final class AgentOwner {
         let plan: AgentSandboxPlan
         do {
             plan = try AgentSandboxPlan.agent(record, policy: policy, layout: layout, secrets: secrets, start: environment?.start,
-                                              terminals: terminals, overlays: overlays)
+                                              terminals: terminals, overlays: overlays, egressAllowlist: environment?.egressPatterns)
         } catch {
             return Ending(state: .failed, reason: error.message)
         }

@@ -9,7 +9,7 @@ extension AgentOwner {
     /// same inputs exists, else run under the install profile into a new snapshot, published
     /// only when it succeeded. Returns the overlays the agent's sandbox gets.
     func snapshot(_ record: AgentRecord, install: String, environmentText: String, policy: OrgPolicy,
-                  secrets: [(name: String, value: String)]) -> Result<[OverlayRequest], Ending> {
+                  secrets: [(name: String, value: String)], egressAllowlist: [DomainPattern]?) -> Result<[OverlayRequest], Ending> {
         let snapshots = SnapshotStore(home: layout.home)
         let key: String
         do {
@@ -32,7 +32,8 @@ extension AgentOwner {
         let started = monotonicNanoseconds()
         try? store.note(id, "install: running (root inside the sandbox, install profile; snapshot \(key.prefix(12)))", at: wallMilliseconds())
         let plan: AgentSandboxPlan
-        do { plan = try AgentSandboxPlan.install(record, policy: policy, layout: layout, secrets: secrets, script: install, building: building) } catch {
+        do { plan = try AgentSandboxPlan.install(record, policy: policy, layout: layout, secrets: secrets, script: install, building: building,
+                                                       egressAllowlist: egressAllowlist) } catch {
             try? RetentionSweep.removeTree(building)
             return .failure(Ending(state: .failed, reason: "install: \(error.message)"))
         }

@@ -58,7 +58,8 @@ struct AgentSandboxPlan {
     /// there are any) with the guard the policy's network mode asks for and the secrets it is
     /// given. Its init may fork a shell or a terminal client for `attach` and `terminals`.
     static func agent(_ record: AgentRecord, policy: OrgPolicy, layout: AgentLayout, secrets: [(name: String, value: String)],
-                      start: String?, terminals: [AgentTerminal] = [], overlays: [OverlayRequest] = []) throws(GuardError) -> AgentSandboxPlan {
+                      start: String?, terminals: [AgentTerminal] = [], overlays: [OverlayRequest] = [],
+                      egressAllowlist: [DomainPattern]? = nil) throws(GuardError) -> AgentSandboxPlan {
         var command = record.command
         if start != nil || !terminals.isEmpty { command = ["/bin/sh", "-c", prelude, "warden-prelude"] + command }
         var request = base(record, policy: policy, layout: layout, command: command)
@@ -73,7 +74,8 @@ struct AgentSandboxPlan {
             }
         }
         request.network = NetworkMode(rawValue: policy.network.mode.rawValue) ?? .none
-        let plan = try GuardPlan.make(org: policy.network, mode: request.network, owner: record.ownerUID, home: layout.home)
+        let plan = try GuardPlan.make(org: policy.network, mode: request.network, owner: record.ownerUID, home: layout.home,
+                                      repositoryAllowlist: egressAllowlist)
         if plan != nil { request.environment.insert(contentsOf: NetworkGuard.proxyEnvironment, at: 0) }
         return AgentSandboxPlan(request: request, guardPlan: plan)
     }
@@ -104,7 +106,7 @@ struct AgentSandboxPlan {
     /// install profile's few capabilities, the network and secrets the agent would have, and
     /// every system directory and $HOME overlaid onto `building`, which becomes the snapshot.
     static func install(_ record: AgentRecord, policy: OrgPolicy, layout: AgentLayout, secrets: [(name: String, value: String)],
-                        script: String, building: String) throws(GuardError) -> AgentSandboxPlan {
+                        script: String, building: String, egressAllowlist: [DomainPattern]? = nil) throws(GuardError) -> AgentSandboxPlan {
         var request = base(record, policy: policy, layout: layout, command: ["/bin/sh", "-c", "exec /bin/sh -c \"$WARDEN_INSTALL\""])
         request.profile = .install
         request.overlays = SnapshotStore.overlays(building: building)
@@ -113,7 +115,8 @@ struct AgentSandboxPlan {
         request.environment += [("WARDEN_INSTALL", script),
                                 ("PATH", sudoDirectory + ":/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")]
         request.network = NetworkMode(rawValue: policy.network.mode.rawValue) ?? .none
-        let plan = try GuardPlan.make(org: policy.network, mode: request.network, owner: record.ownerUID, home: layout.home)
+        let plan = try GuardPlan.make(org: policy.network, mode: request.network, owner: record.ownerUID, home: layout.home,
+                                      repositoryAllowlist: egressAllowlist)
         if plan != nil { request.environment.insert(contentsOf: NetworkGuard.proxyEnvironment, at: 0) }
         return AgentSandboxPlan(request: request, guardPlan: plan)
     }
