@@ -12,8 +12,9 @@ struct AgentCommand: ParsableCommand {
         discussion: """
             Talks to the supervisor (`warden serve`) at WARDEN_SOCKET or \(SupervisorClient.systemSocket). \
             You see your own agents, and others' as the policy's visibility settings allow. Exit \
-            status: 0 done; 1 no such agent (or it has ended); 69 no supervisor; 122 the supervisor's \
-            store failed; 123 refused by the policy; 125 bad input.
+            status: 0 done; 1 no such agent (or it has ended); 69 no supervisor; 75 not started: Warden's \
+            disk is under the policy's watermark; 122 the supervisor's store failed; 123 refused by the \
+            policy; 125 bad input.
             """,
         subcommands: [AgentStartCommand.self, AgentListCommand.self, AgentShowCommand.self, AgentLogsCommand.self,
                       AgentFollowUpCommand.self, AgentAttachCommand.self, AgentTerminalsCommand.self, AgentPortsCommand.self,

@@ -109,6 +109,11 @@ final class AgentLifecycleTests {
             let unknown = agents.warden(["agent"] + operation + ["0123456789ab"] + (operation == ["follow-up"] ? ["x"] : []))
             #expect(unknown.status == 1 && unknown.stderr.contains("no agent 0123456789ab"), "\(operation): \(unknown.stderr)")
         }
+        // R19: under the disk watermark nothing starts.
+        #expect(Warden.execute(Warden.adminBinary, ["set", "sandbox.minFreeDisk", "1000000T", "--home", agents.home]).status == 0)
+        let full = agents.warden(["agent", "start", "--repo", agents.origin, "--prompt", "p", "--command", "/bin/true"])
+        #expect(full.status == 75 && full.stderr.contains("sandbox.minFreeDisk"), "\(full.stderr)")
+        #expect(Warden.execute(Warden.adminBinary, ["set", "sandbox.minFreeDisk", "1G", "--home", agents.home]).status == 0)
         let list = agents.warden(["agent", "list", "--all"])
         #expect(list.stdout.contains("no agents"), "nothing was started by refused or bad requests: \(list.stdout)")
     }

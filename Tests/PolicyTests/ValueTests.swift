@@ -40,7 +40,7 @@ struct ValueTests {
     func settingsRoundTrip() throws {
         let samples: [String: String] = [
             "defaults.model": "claude-x", "defaults.repository": "acme/app", "defaults.branch": "develop", "defaults.agentCommand": "/usr/local/bin/agent --auto", "security.userRestriction": "allowlist",
-            "security.allowedUsers": "", "security.webhook": "https://hooks.example/warden", "network.mode": "monitor", "sandbox.memory": "2G", "sandbox.pids": "512", "sandbox.cpus": "1.5",
+            "security.allowedUsers": "", "security.webhook": "https://hooks.example/warden", "network.mode": "monitor", "sandbox.memory": "2G", "sandbox.minFreeDisk": "512M", "sandbox.pids": "512", "sandbox.cpus": "1.5",
             "sandbox.timeout": "2h", "sandbox.seccompProfile": "strict", "sandbox.requiredLayers": "seccomp,landlock",
             "retention.agentData": "5d", "retention.audit": "30d", "visibility.agents": "team", "visibility.content": "own",
             "network.dnsUpstream": "192.0.2.53:5353",

@@ -132,7 +132,8 @@ public enum PolicyFileReader {
     }
 
     static func sandbox(_ tree: YAMLTree, _ node: Node) throws(PolicyFileError) -> SandboxPolicy {
-        let fields = try tree.mapping(node, "sandbox", allowed: ["memory", "pids", "cpus", "timeout", "seccompProfile", "requiredLayers", "weakening"])
+        let fields = try tree.mapping(node, "sandbox", allowed: ["memory", "pids", "cpus", "timeout", "seccompProfile", "requiredLayers", "minFreeDisk", "weakening"],
+                                      required: ["memory", "pids", "cpus", "timeout", "seccompProfile", "requiredLayers", "weakening"])
         var sandbox = SandboxPolicy()
         sandbox.memory = try tree.parse(fields.node("memory"), "sandbox.memory", ByteSize.parse)
         sandbox.pids = try tree.parse(fields.node("pids"), "sandbox.pids") { text throws(PolicyError) in
@@ -148,6 +149,7 @@ public enum PolicyFileReader {
             text == "none" ? nil : try PolicyDuration.parse(text)
         }
         sandbox.seccompProfile = try tree.string(fields.node("seccompProfile"), "sandbox.seccompProfile")
+        if let minFree = fields["minFreeDisk"] { sandbox.minFreeDisk = try tree.parse(minFree, "sandbox.minFreeDisk", ByteSize.parse) }
         sandbox.requiredLayers = []
         for (index, item) in try tree.sequence(fields.node("requiredLayers"), "sandbox.requiredLayers").enumerated() {
             sandbox.requiredLayers.append(try tree.enumeration(item, "sandbox.requiredLayers[\(index)]", SandboxLayer.self))

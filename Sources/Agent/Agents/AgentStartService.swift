@@ -75,6 +75,9 @@ public struct AgentStartService: Sendable {
                 return .failure(125, "warden: \(stripTerminalControls(error.message))")
             }
         }
+        if let why = DiskWatermark.shortfall(home: home, minimum: policy.sandbox.minFreeDisk) {
+            return .failure(75, "warden: not started: \(why); free space or ask an admin")
+        }
 
         let version = context.version
         let snapshot = context.evaluator.snapshot(newAgentOf: caller, policyVersion: version)

@@ -25,6 +25,9 @@ extension AgentOwner {
                             at: wallMilliseconds())
             return .success(snapshots.overlays(for: existing))
         }
+        if let why = DiskWatermark.shortfall(home: layout.home, minimum: policy.sandbox.minFreeDisk) {
+            return .failure(Ending(state: .failed, reason: "install: not run: \(why)"))
+        }
         let building: String
         do { building = try snapshots.makeBuilding() } catch {
             return .failure(Ending(state: .failed, reason: "install: the snapshot cannot be prepared: \(error.description)"))

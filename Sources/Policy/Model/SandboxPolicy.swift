@@ -13,8 +13,26 @@ public struct SandboxPolicy: Codable, Sendable, Equatable {
     public var requiredLayers: [SandboxLayer] = [.seccomp]
     /// Who may use each option that weakens a sandbox (default: admins only).
     public var weakening = WeakeningGrants()
+    /// Disk watermark (R19): no agent starts, and no snapshot is built, while the file system
+    /// holding Warden's home has less free space than this.
+    public var minFreeDisk = ByteSize(bytes: 1 << 30)
 
     public init() {}
+
+    enum CodingKeys: String, CodingKey { case memory, pids, cpus, timeout, seccompProfile, requiredLayers, weakening, minFreeDisk }
+
+    /// Policies stored before `minFreeDisk` existed decode with the default.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        memory = try container.decode(ByteSize.self, forKey: .memory)
+        pids = try container.decode(UInt64.self, forKey: .pids)
+        cpus = try container.decodeIfPresent(Double.self, forKey: .cpus)
+        timeout = try container.decodeIfPresent(PolicyDuration.self, forKey: .timeout)
+        seccompProfile = try container.decode(String.self, forKey: .seccompProfile)
+        requiredLayers = try container.decode([SandboxLayer].self, forKey: .requiredLayers)
+        weakening = try container.decode(WeakeningGrants.self, forKey: .weakening)
+        minFreeDisk = try container.decodeIfPresent(ByteSize.self, forKey: .minFreeDisk) ?? ByteSize(bytes: 1 << 30)
+    }
 
     public func grant(for option: WeakeningOption) -> WeakeningGrant { weakening[option] }
 }

@@ -54,6 +54,10 @@ public enum PolicySettings {
         .init(key: "sandbox.memory", help: "default memory limit", read: { $0.sandbox.memory.description }, write: { policy, value throws(PolicyError) in
             policy.sandbox.memory = try ByteSize.parse(value)
         }),
+        .init(key: "sandbox.minFreeDisk", help: "no agent starts while Warden's disk has less free space (e.g. 1G)",
+              read: { $0.sandbox.minFreeDisk.description }, write: { policy, value throws(PolicyError) in
+                  policy.sandbox.minFreeDisk = try ByteSize.parse(value)
+              }),
         .init(key: "sandbox.pids", help: "default process limit", read: { "\($0.sandbox.pids)" }, write: { policy, value throws(PolicyError) in
             guard let pids = UInt64(value) else { throw PolicyError(.invalidValue, "\"\(value)\": expected a number from 2 to 4194304") }
             policy.sandbox.pids = pids
