@@ -95,10 +95,15 @@ struct AgentPortsCommand: ParsableCommand {
             return try SupervisorAnswer.finish(SupervisorClient.send(SupervisorRequest(operation: "agent.ports", arguments: ["id": id]),
                                                                      socketPath: socket.path))
         }
-        // Asked once first, so a refusal or a stopped agent is reported before anything listens.
+        // Asked once first, so a refusal or a stopped agent is reported before anything listens;
+        // a port nothing listens on yet (a server still starting) is forwarded anyway.
         let first = SupervisorClient.send(SupervisorRequest(operation: "agent.ports", arguments: ["id": id, "port": String(port)]), socketPath: socket.path)
-        guard first.status == 0, let probe = first.descriptor else { return try SupervisorAnswer.finish(first) }
-        probe.descriptor.close()
+        if first.status == 75 {
+            printError("warden: nothing answers on port \(port) in the sandbox yet (\(stripTerminalControls(first.error).trimmingWhitespace())); forwarding anyway")
+        } else {
+            guard first.status == 0, let probe = first.descriptor else { return try SupervisorAnswer.finish(first) }
+            probe.descriptor.close()
+        }
         let listener: FileDescriptor
         let bound: UInt16
         do { (listener, bound) = try LoopbackListener.open(port: local ?? port) } catch {

@@ -175,7 +175,8 @@ final class AgentSessionTests {
         let text = String(decoding: line, as: UTF8.self)
         guard let range = text.range(of: #"127\.0\.0\.1:(\d+)"#, options: .regularExpression),
               let port = Int(text[range].split(separator: ":")[1]) else {
-            Issue.record("no forwarding line: \(text)")
+            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+            Issue.record("no forwarding line: \(text) \(String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))")
             return
         }
         // The web server in the sandbox answers on the caller's loopback (bounded retries: it

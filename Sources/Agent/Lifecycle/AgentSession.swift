@@ -107,7 +107,8 @@ final class AgentSession: SupervisorHandler {
             let socket = try NamespaceConnector.connectLoopback(namespace: namespace, port: port)
             return SupervisorResponse(descriptor: PassedDescriptor(socket))
         } catch {
-            return .failure(69, "warden: \(error.message)")
+            // 75: try again later (the server in the sandbox may still be starting).
+            return .failure(75, "warden: \(error.message)")
         }
     }
 
