@@ -232,20 +232,75 @@ static int unmount_staged(const char *path) {
     return umount2(staged, MNT_DETACH | UMOUNT_NOFOLLOW);
 }
 
-// overlayfs from descriptors (fsconfig "lowerdir+", "upperdir", "workdir": Linux 6.8): the
-// lower layers are paths in the new root (staged trees the parent made, idmapped so that their
-// owners map into the sandbox, or the target's own content), never a path the workload wrote.
-// user.* xattrs (userxattr) since trusted.* belongs to the initial namespace.
+// Appends "/proc/self/fd/N" to buf at *len (bounded); -1 when it does not fit.
+static int append_fd_path(char *buf, size_t size, size_t *len, int fd) {
+    static const char prefix[] = "/proc/self/fd/";
+    char digits[12];
+    int count = 0;
+    do {
+        digits[count++] = (char)('0' + fd % 10);
+        fd /= 10;
+    } while (fd > 0 && count < (int)sizeof digits);
+    if (*len + sizeof prefix + (size_t)count + 1 > size) {
+        errno = E2BIG;
+        return -1;
+    }
+    memcpy(buf + *len, prefix, sizeof prefix - 1);
+    *len += sizeof prefix - 1;
+    while (count > 0) buf[(*len)++] = digits[--count];
+    buf[*len] = '\0';
+    return 0;
+}
+
+// Hands a layer to overlayfs by descriptor (fsconfig FSCONFIG_SET_FD, Linux 6.13+) or, on
+// older kernels, by its /proc/self/fd path, which resolves to the very directory opened.
+static int set_layer(int fs, const char *key, int fd) {
+    if (syscall(SYS_fsconfig, fs, FSCONFIG_SET_FD, key, NULL, fd) == 0) return 0;
+    if (errno != EINVAL) return -1;
+    char path[64];
+    size_t len = 0;
+    if (append_fd_path(path, sizeof path, &len, fd) < 0) return -1;
+    return (int)syscall(SYS_fsconfig, fs, FSCONFIG_SET_STRING, key, path, 0);
+}
+
+// overlayfs from descriptors: the lower layers are paths in the new root (staged trees the
+// parent made, idmapped so that their owners map into the sandbox, or the target's own
+// content), never a path the workload wrote; each is opened beneath the new root first.
+// user.* xattrs (userxattr) since trusted.* belongs to the initial namespace. Before Linux 6.8
+// (no "lowerdir+"), the layers are given as one "lowerdir" list of /proc/self/fd paths.
 static int overlay(int rootfd, const struct wd_op *op, const struct wd_plan *plan) {
-    int fs = (int)syscall(SYS_fsopen, "overlay", FSOPEN_CLOEXEC);
-    if (fs < 0) return -1;
-    int rc = (int)syscall(SYS_fsconfig, fs, FSCONFIG_SET_FLAG, "userxattr", NULL, 0);
+    int layers[16];
+    int count = 0, rc = 0;
     const char *cursor = op->data, *end = op->data + op->data_len;
-    while (rc == 0 && cursor < end) {
-        int layer = open_safe(rootfd, cursor, O_RDONLY | O_DIRECTORY, 0);
-        rc = layer < 0 ? -1 : (int)syscall(SYS_fsconfig, fs, FSCONFIG_SET_FD, "lowerdir+", NULL, layer);
-        if (layer >= 0) close(layer);
-        cursor += strlen(cursor) + 1;
+    for (; cursor < end; cursor += strlen(cursor) + 1) {
+        if (count == (int)(sizeof layers / sizeof layers[0])) {
+            errno = E2BIG;
+            rc = -1;
+            break;
+        }
+        layers[count] = open_safe(rootfd, cursor, O_RDONLY | O_DIRECTORY, 0);
+        if (layers[count] < 0) {
+            rc = -1;
+            break;
+        }
+        count++;
+    }
+    int fs = rc == 0 ? (int)syscall(SYS_fsopen, "overlay", FSOPEN_CLOEXEC) : -1;
+    if (fs < 0) rc = -1;
+    if (rc == 0) rc = (int)syscall(SYS_fsconfig, fs, FSCONFIG_SET_FLAG, "userxattr", NULL, 0);
+    for (int i = 0; rc == 0 && i < count; i++) {
+        rc = set_layer(fs, "lowerdir+", layers[i]);
+        if (rc < 0 && i == 0 && errno == EINVAL) {
+            char list[1024];
+            size_t len = 0;
+            rc = 0;
+            for (int j = 0; rc == 0 && j < count; j++) {
+                if (j > 0 && len + 2 < sizeof list) list[len++] = ':';
+                rc = append_fd_path(list, sizeof list, &len, layers[j]);
+            }
+            if (rc == 0) rc = (int)syscall(SYS_fsconfig, fs, FSCONFIG_SET_STRING, "lowerdir", list, 0);
+            break;
+        }
     }
     int base = -1;
     if (rc == 0 && (op->flags & WD_OPF_SCRATCH)) {
@@ -261,8 +316,8 @@ static int overlay(int rootfd, const struct wd_op *op, const struct wd_plan *pla
         int upper = openat(base, "upper", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         int work = openat(base, "work", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         rc = (upper < 0 || work < 0) ? -1 : 0;
-        if (rc == 0) rc = (int)syscall(SYS_fsconfig, fs, FSCONFIG_SET_FD, "upperdir", NULL, upper);
-        if (rc == 0) rc = (int)syscall(SYS_fsconfig, fs, FSCONFIG_SET_FD, "workdir", NULL, work);
+        if (rc == 0) rc = set_layer(fs, "upperdir", upper);
+        if (rc == 0) rc = set_layer(fs, "workdir", work);
         int saved = errno;
         if (upper >= 0) close(upper);
         if (work >= 0) close(work);
@@ -271,8 +326,9 @@ static int overlay(int rootfd, const struct wd_op *op, const struct wd_plan *pla
     if (rc == 0) rc = (int)syscall(SYS_fsconfig, fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0);
     int mnt = rc == 0 ? (int)syscall(SYS_fsmount, fs, FSMOUNT_CLOEXEC, op->attr_set) : -1;
     int saved = errno;
-    close(fs);
+    if (fs >= 0) close(fs);
     if (base >= 0) close(base);
+    for (int i = 0; i < count; i++) close(layers[i]);
     if (mnt < 0) {
         errno = saved;
         return -1;

@@ -1,9 +1,12 @@
-// `warden-notify URL`: posts the JSON document on standard input to URL with libcurl, and
-// prints the HTTP status. The agent owner runs it (as nobody, with an empty environment) when
+// `warden-notify`: reads a URL (first line) and a JSON document (the rest) on standard input and
+// posts the document there with libcurl; prints the HTTP status. The URL may carry a token, so
+// it never appears in an argument list (/proc/PID/cmdline is readable by everyone), and the
+// process makes itself non-dumpable first. The agent owner runs it (as nobody, with an empty environment) when
 // an agent ends and the policy names a webhook. A separate, dynamically linked program: Warden's
 // own binaries are static, and libcurl's dependencies are not available as static libraries.
 // Exit status: 0 delivered (2xx); 1 refused by the receiver; 2 not delivered; 125 bad input.
 import CCurl
+import CWardenShim
 import Glibc
 
 /// One line on standard error (write(2): stdio's `stderr` is shared mutable state to Swift).
@@ -12,9 +15,9 @@ func complain(_ message: String) {
     _ = line.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
 }
 
-let arguments = CommandLine.arguments
-guard arguments.count == 2, arguments[1].hasPrefix("https://") || arguments[1].hasPrefix("http://") else {
-    complain("usage: warden-notify https://HOST/PATH < notice.json")
+_ = wd_prctl(Int32(WD_PR_SET_DUMPABLE), 0, 0, 0, 0)
+guard CommandLine.arguments.count == 1 else {
+    complain("usage: warden-notify < URL-line-then-notice.json")
     exit(125)
 }
 var body: [UInt8] = []
@@ -25,8 +28,14 @@ while body.count <= 1 << 20 {
     guard n > 0 else { break }
     body += chunk[0..<n]
 }
-guard body.count <= 1 << 20 else {
-    complain("warden-notify: the notice is larger than 1 MiB")
+guard body.count <= 1 << 20, let newline = body.firstIndex(of: 0x0A) else {
+    complain("warden-notify: expected a URL line and a notice of at most 1 MiB on standard input")
+    exit(125)
+}
+let url = String(decoding: body[..<newline], as: UTF8.self)
+body.removeSubrange(...newline)
+guard url.hasPrefix("https://") || url.hasPrefix("http://") else {
+    complain("warden-notify: the first line is not an http(s) URL")
     exit(125)
 }
 guard curl_global_init(Int(CURL_GLOBAL_DEFAULT)) == CURLE_OK, let curl = curl_easy_init() else {
@@ -39,7 +48,7 @@ headers = curl_slist_append(headers, "User-Agent: warden-notify")
 var errorText = [CChar](repeating: 0, count: Int(CURL_ERROR_SIZE) + 1)
 let status: CURLcode = body.withUnsafeBytes { bytes in
     errorText.withUnsafeMutableBufferPointer { errorBuffer in
-        _ = wd_curl_set_string(curl, CURLOPT_URL, arguments[1])
+        _ = wd_curl_set_string(curl, CURLOPT_URL, url)
         _ = wd_curl_set_pointer(curl, CURLOPT_HTTPHEADER, headers)
         _ = wd_curl_set_long(curl, CURLOPT_POSTFIELDSIZE, bytes.count)
         _ = wd_curl_set_pointer(curl, CURLOPT_POSTFIELDS, bytes.baseAddress)

@@ -26,7 +26,7 @@ final class AgentInstallTests {
     static let environment = """
         {
           // Real files do this: system packages with sudo, then files in $HOME.
-          "install": "sudo apt-get install -y -q ./warden-test-hello.deb && echo installed-$((2+3)) && echo 'export FROM_INSTALL=yes' >> ~/.profile && touch /opt/install-ran-$(date +%s%N) && (setsid sleep 317 >/dev/null 2>&1 &)"
+          "install": "(cat /etc/shadow >/dev/null 2>&1 && echo host-secret-readable || echo host-secret-unreadable) && sudo apt-get install -y -q ./warden-test-hello.deb && echo installed-$((2+3)) && echo 'export FROM_INSTALL=yes' >> ~/.profile && touch /opt/install-ran-$(date +%s%N) && (setsid sleep 317 >/dev/null 2>&1 &)"
         }
         """
 
@@ -53,6 +53,8 @@ final class AgentInstallTests {
         #expect(agents.wait(first, seconds: 180) == "finished", "\(agents.history(first))")
         let firstLog = agents.warden(["agent", "logs", first]).stdout
         #expect(firstLog.contains("installed-5"), "install ran for the first agent: \(firstLog)")
+        #expect(firstLog.contains("host-secret-unreadable") && !firstLog.contains("host-secret-readable"),
+                "install's root (with dac_override) never sees the host's /etc/shadow: \(firstLog)")
         #expect(firstLog.contains("hello-from-the-snapshot"), "the package is in the agent's sandbox: \(firstLog)")
         #expect(firstLog.contains("status: install ok installed"), "\(firstLog)")
         #expect(firstLog.contains("install runs: 1") && firstLog.contains("home: from install"), "\(firstLog)")

@@ -18,26 +18,35 @@ public struct EnvironmentSnapshot: Codable, Sendable, Equatable {
 
     /// A directory the install may change, where it is overlaid, and what lies beneath it.
     struct Target {
+        enum Beneath {
+            /// Nothing of the host.
+            case none
+            /// A host directory of public system files (its system ids shown as the sandbox's).
+            case host(String)
+            /// Warden's world-readable copy of parts of the host's /etc (`SnapshotBaseEtc`).
+            case baseEtc
+        }
+
         var name: String
         var path: String
-        /// The host directory beneath (nil: nothing of the host).
-        var host: String?
+        var beneath: Beneath
         var sandboxViewOnTop = false
     }
 
     /// System directories and $HOME: what package managers and real `install` scripts write.
-    /// /etc keeps the sandbox's generated files (passwd, hosts…) on top; below them the host's
-    /// /etc (world-readable files only: its owners are not mapped into the sandbox).
+    /// Beneath them only what holds no secret: /usr and the package database, and for /etc a
+    /// filtered copy (the sandbox's generated files stay on top). /opt, debconf's cache (its
+    /// passwords.dat) and logs start empty.
     static let targets: [Target] = [
-        Target(name: "usr", path: "/usr", host: "/usr"),
-        Target(name: "etc", path: "/etc", host: "/etc", sandboxViewOnTop: true),
-        Target(name: "opt", path: "/opt", host: "/opt"),
-        Target(name: "var-lib-dpkg", path: "/var/lib/dpkg", host: "/var/lib/dpkg"),
-        Target(name: "var-lib-apt", path: "/var/lib/apt", host: "/var/lib/apt"),
-        Target(name: "var-cache-apt", path: "/var/cache/apt", host: "/var/cache/apt"),
-        Target(name: "var-cache-debconf", path: "/var/cache/debconf", host: "/var/cache/debconf"),
-        Target(name: "var-log", path: "/var/log", host: nil),
-        Target(name: "home", path: GeneratedEtc.agentHome, host: nil),
+        Target(name: "usr", path: "/usr", beneath: .host("/usr")),
+        Target(name: "etc", path: "/etc", beneath: .baseEtc, sandboxViewOnTop: true),
+        Target(name: "opt", path: "/opt", beneath: .none),
+        Target(name: "var-lib-dpkg", path: "/var/lib/dpkg", beneath: .host("/var/lib/dpkg")),
+        Target(name: "var-lib-apt", path: "/var/lib/apt", beneath: .host("/var/lib/apt")),
+        Target(name: "var-cache-apt", path: "/var/cache/apt", beneath: .host("/var/cache/apt")),
+        Target(name: "var-cache-debconf", path: "/var/cache/debconf", beneath: .none),
+        Target(name: "var-log", path: "/var/log", beneath: .none),
+        Target(name: "home", path: GeneratedEtc.agentHome, beneath: .none),
     ]
 
     /// Lock files whose content decides what `install` fetches.
@@ -95,6 +104,7 @@ struct SnapshotStore {
         for target in EnvironmentSnapshot.targets {
             try AgentLayout.directory(path + "/" + target.name, mode: 0o755, uid: 0, gid: 0, mustBeNew: true)
         }
+        try SnapshotBaseEtc.copy(into: path + "/" + Self.baseEtc)
         return path
     }
 
@@ -129,7 +139,8 @@ struct SnapshotStore {
     /// Removes snapshots unused for longer than the policy's `retention.agentData`, and builds
     /// a crashed owner left behind (older than a day). Each goes by a rename first, so no agent
     /// starts on half a snapshot. Returns the keys removed and what failed.
-    func sweep(policy: OrgPolicy, now: Int64, dryRun: Bool) -> (removed: [String], failures: [String]) {
+    /// `inUse`: keys of agents that have not ended, never removed.
+    func sweep(policy: OrgPolicy, now: Int64, dryRun: Bool, inUse: Set<String> = []) -> (removed: [String], failures: [String]) {
         var removed: [String] = [], failures: [String] = []
         let evaluator = PolicyEvaluator(policy)
         for name in Files.listDirectory(root) {
@@ -142,7 +153,7 @@ struct SnapshotStore {
             } else {
                 continue
             }
-            guard expired else { continue }
+            guard expired, !inUse.contains(name) else { continue }
             if dryRun {
                 removed.append(name)
                 continue
@@ -161,9 +172,11 @@ struct SnapshotStore {
 
     /// The overlays a sandbox gets: with `building`, every target writable into it (install);
     /// with a published snapshot, its non-empty layers read-only, $HOME writable and discarded.
+    static let baseEtc = "etc-base"
+
     static func overlays(building: String) -> [OverlayRequest] {
         EnvironmentSnapshot.targets.map { target in
-            OverlayRequest(target: target.path, host: hostDirectory(target), upper: .directory(building + "/" + target.name),
+            OverlayRequest(target: target.path, host: beneath(target, snapshot: building), upper: .directory(building + "/" + target.name),
                            sandboxViewOnTop: target.sandboxViewOnTop)
         }
     }
@@ -174,14 +187,20 @@ struct SnapshotStore {
             guard !Files.listDirectory(upper).isEmpty else { return nil }
             let home = target.path == GeneratedEtc.agentHome
             return OverlayRequest(target: target.path, layers: [OverlayRequest.Layer(path: upper, idBase: snapshot.idBase)],
-                                  host: Self.hostDirectory(target), upper: home ? .scratch(mode: 0o700) : .none,
+                                  host: Self.beneath(target, snapshot: directory(snapshot.key)), upper: home ? .scratch(mode: 0o700) : .none,
                                   sandboxViewOnTop: target.sandboxViewOnTop)
         }
     }
 
-    private static func hostDirectory(_ target: EnvironmentSnapshot.Target) -> String? {
-        guard let host = target.host, let st = Files.lstat(host), (st.st_mode & S_IFMT) == S_IFDIR else { return nil }
-        return host
+    private static func beneath(_ target: EnvironmentSnapshot.Target, snapshot: String) -> String? {
+        let path: String
+        switch target.beneath {
+        case .none: return nil
+        case .host(let directory): path = directory
+        case .baseEtc: path = snapshot + "/" + baseEtc
+        }
+        guard let st = Files.lstat(path), (st.st_mode & S_IFMT) == S_IFDIR else { return nil }
+        return path
     }
 
     /// $HOME is the agent's: what the install's root left there is given to the agent user
@@ -192,16 +211,17 @@ struct SnapshotStore {
     }
 
     private static func chownTree(_ directory: FileDescriptor, from: UInt32, to: UInt32, depth: Int) throws(SystemError) {
-        guard depth < 64 else { return }
+        guard depth < 256 else { throw SystemError(errno: ELOOP, step: "give $HOME to the agent: nested deeper than 256 directories") }
         var st = stat()
-        if fstat(directory.raw, &st) == 0, st.st_uid == from { fchown(directory.raw, to, st.st_gid == from ? to : st.st_gid) }
+        try check("fstat($HOME entry)") { fstat(directory.raw, &st) }
+        if st.st_uid == from { try check("chown($HOME entry)") { fchown(directory.raw, to, st.st_gid == from ? to : st.st_gid) } }
         for name in Files.listDirectory(directory) {
-            guard fstatat(directory.raw, name, &st, AT_SYMLINK_NOFOLLOW) == 0 else { continue }
+            try check("stat(\(name))") { fstatat(directory.raw, name, &st, AT_SYMLINK_NOFOLLOW) }
             if (st.st_mode & S_IFMT) == S_IFDIR {
                 let child = FileDescriptor(try check("open(\(name))") { openat(directory.raw, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) })
                 try chownTree(child, from: from, to: to, depth: depth + 1)
             } else if st.st_uid == from {
-                fchownat(directory.raw, name, to, st.st_gid == from ? to : st.st_gid, AT_SYMLINK_NOFOLLOW)
+                try check("chown(\(name))") { fchownat(directory.raw, name, to, st.st_gid == from ? to : st.st_gid, AT_SYMLINK_NOFOLLOW) }
             }
         }
     }

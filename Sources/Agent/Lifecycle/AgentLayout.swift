@@ -14,6 +14,7 @@ import WardenSystem
 ///         owner.json              the owner process and the sandbox's pid 1 (pid, start time)
 ///         owner.log               the owner process's own messages
 ///         stop                    present once someone asked the agent to stop (who, why)
+///         snapshot                the environment snapshot it runs on (kept from the sweep meanwhile)
 ///         summary.json            what it changed (diffstat, snippets) and sent (network totals)
 ///         control.sock            the owner's socket (root 0600) while the sandbox runs: attach,
 ///                                 terminals, ports
@@ -46,6 +47,7 @@ public struct AgentLayout: Sendable {
     public func stopFile(_ id: String) -> String { directory(id) + "/stop" }
     public func controlSocket(_ id: String) -> String { directory(id) + "/control.sock" }
     public func summary(_ id: String) -> String { directory(id) + "/summary.json" }
+    public func snapshotKey(_ id: String) -> String { directory(id) + "/snapshot" }
     public func checkout(_ id: String) -> String { workspacesRoot + "/" + id }
     public func workspace(_ id: String) -> String { checkout(id) + "/workspace" }
     public func handoff(_ id: String) -> String { checkout(id) + "/handoff.git" }

@@ -42,6 +42,10 @@ public final class AgentOwner {
         // Everything below ends in a terminal state with a reason; nothing returns early.
         let ending = drive(record, ownerRecord: ownerRecord)
         finish(record, ending)
+        // A snapshot's retention counts from the end of the last agent that used it.
+        if let key = try? Files.readText(layout.snapshotKey(id), limit: 128) {
+            SnapshotStore(home: layout.home).touch(key.trimmingWhitespace(), now: wallMilliseconds())
+        }
         notify(record)
         return 0
     }

@@ -19,6 +19,8 @@ extension AgentOwner {
         } catch {
             return .failure(Ending(state: .failed, reason: "install: the workspace cannot be read: \(error.description)"))
         }
+        // Marked in use first: the retention sweep skips snapshots of agents that have not ended.
+        try? Files.writeAtomically(layout.snapshotKey(id), Array(key.utf8), mode: 0o600)
         if let existing = snapshots.find(key) {
             snapshots.touch(key, now: wallMilliseconds())
             try? store.note(id, "install: not run: snapshot \(key.prefix(12)) reused (built by agent \(existing.agent) in \(existing.installMilliseconds) ms)",

@@ -33,6 +33,8 @@ final class AgentSession: SupervisorHandler {
 
     let terminals: [AgentTerminal]
     let ports: [AgentEnvironment.Port]
+    /// Forwarded connections relayed at once (each a thread of the owner).
+    let relays = ConnectionCount(limit: 128)
     private let running = Mutex(UncheckedBox(Running()))
 
     init(terminals: [AgentTerminal], ports: [AgentEnvironment.Port]) {
@@ -102,11 +104,34 @@ final class AgentSession: SupervisorHandler {
             let declared = ports.map { String($0.port) }.joined(separator: ", ")
             return .failure(123, "warden: refused: port \(port) is not declared in the environment's `ports` (declared: \(declared.isEmpty ? "none" : declared))")
         }
-        guard let namespace = running.withLock({ $0.value.namespace }) else { return .failure(1, "warden: the agent's sandbox is not running") }
+        // A copy taken under the lock: `ended()` may close the original meanwhile.
+        let copy = running.withLock { state -> Int32 in state.value.namespace.map { dup($0.raw) } ?? -1 }
+        guard copy >= 0 else { return .failure(1, "warden: the agent's sandbox is not running") }
+        let namespace = FileDescriptor(copy)
+        guard relays.tryAcquire() else { return .failure(75, "warden: \(relays.limit) forwarded connections are open; try again") }
         do {
             let socket = try NamespaceConnector.connectLoopback(namespace: namespace, port: port)
-            return SupervisorResponse(descriptor: PassedDescriptor(socket))
+            // The caller gets one end of a socket pair, never the socket in the sandbox's
+            // namespace (which it could reconnect to any other port or route from there).
+            var pair: [Int32] = [-1, -1]
+            guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &pair) == 0 else {
+                relays.release()
+                return .failure(70, "warden: socketpair: \(errnoDescription(errno))")
+            }
+            let ends = UncheckedBox((FileDescriptor(pair[1]), socket))
+            let relays = self.relays
+            guard let work = BackgroundWork<Void>.onOwnThread({
+                ByteRelay.run(ends.value.0, ends.value.1)
+                relays.release()
+            }) else {
+                relays.release()
+                close(pair[0])
+                return .failure(75, "warden: no thread to relay the connection; try again")
+            }
+            work.detach()
+            return SupervisorResponse(descriptor: PassedDescriptor(FileDescriptor(pair[0])))
         } catch {
+            relays.release()
             // 75: try again later (the server in the sandbox may still be starting).
             return .failure(75, "warden: \(error.message)")
         }

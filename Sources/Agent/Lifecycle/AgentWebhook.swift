@@ -44,8 +44,9 @@ struct AgentWebhook {
         guard access(program, X_OK) == 0 else { return "webhook: not delivered: \(program) is missing" }
         let result: (status: Int32, stderr: String)
         do {
-            result = try ChildProcess.run("/usr/bin/setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", "--", program, url],
-                                          input: String(decoding: body, as: UTF8.self), timeoutSeconds: timeoutSeconds)
+            // The URL travels on standard input with the notice: it may hold a token, and argv is public.
+            result = try ChildProcess.run("/usr/bin/setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", "--", program],
+                                          input: url + "\n" + String(decoding: body, as: UTF8.self), timeoutSeconds: timeoutSeconds)
         } catch {
             return "webhook: not delivered: \(error.description)"
         }

@@ -52,7 +52,10 @@ public enum RetentionSweep {
                 outcome.failures.append("\(record.id): \(error)")
             }
         }
-        let snapshots = SnapshotStore(home: layout.home).sweep(policy: policy, now: now, dryRun: dryRun)
+        let inUse = Set(records.filter { !$0.state.isTerminal }.compactMap { record in
+            (try? Files.readText(layout.snapshotKey(record.id), limit: 128)).map { $0.trimmingWhitespace() }
+        })
+        let snapshots = SnapshotStore(home: layout.home).sweep(policy: policy, now: now, dryRun: dryRun, inUse: inUse)
         outcome.snapshotsRemoved = snapshots.removed
         outcome.failures += snapshots.failures
         return outcome

@@ -28,8 +28,9 @@ public struct OverlayRequest: Sendable, Equatable {
     public var target: String
     /// Topmost first.
     public var layers: [Layer]
-    /// A host directory beneath the layers, its ids 0...65535 shown as the sandbox's own, so
-    /// that the sandbox's root may copy its files up (never change them).
+    /// A host directory beneath the layers, its system ids 0...999 shown as the sandbox's own,
+    /// so that the sandbox's root may copy its files up (never change them). Only directories
+    /// that hold no secret belong here: the sandbox's root reads all of it.
     public var host: String?
     public var upper: Upper
     /// What the sandbox would see at `target` stays on top of the layers (generated /etc files

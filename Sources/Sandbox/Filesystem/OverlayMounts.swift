@@ -8,7 +8,7 @@ import WardenSystem
 /// staged in the new root, used as an overlayfs layer, then unmounted again by the child.
 struct OverlayMounts {
     let identity: IdentityPlan
-    private var namespaces: [UInt32: FileDescriptor] = [:]
+    private var namespaces: [String: FileDescriptor] = [:]
 
     static let stagingDirectory = ".warden-layers"
 
@@ -35,8 +35,9 @@ struct OverlayMounts {
             }
             if let host = overlay.host {
                 let staged = "\(Self.stagingDirectory)/\(index)-host"
+                // Only system ids (0...999): a person's files never become the agent's.
                 let tree = try DetachedTree.open(host, recursive: false, attributes: [.readOnly, .idmap, .noSetID, .noDevices],
-                                                 userNamespace: try namespace(from: 0))
+                                                 userNamespace: try namespace(from: 0, count: Self.systemIDs))
                 plan.add(.attach(path: staged, tree: tree, create: true))
                 lowers.append(staged)
             }
@@ -66,14 +67,17 @@ struct OverlayMounts {
         }
     }
 
-    /// A user namespace that shows ids `from`...`from`+65535 as this sandbox's range.
-    private mutating func namespace(from base: UInt32) throws(SystemError) -> FileDescriptor {
-        if let existing = namespaces[base] { return existing }
-        let map = "\(base) \(identity.hostBase) \(IdentityPlan.rangeSize)\n"
+    static let systemIDs: UInt32 = 1000
+
+    /// A user namespace that shows ids `from`...`from`+`count`-1 as the start of this sandbox's range.
+    private mutating func namespace(from base: UInt32, count: UInt32 = IdentityPlan.rangeSize) throws(SystemError) -> FileDescriptor {
+        let key = "\(base)+\(count)"
+        if let existing = namespaces[key] { return existing }
+        let map = "\(base) \(identity.hostBase) \(count)\n"
         let fd = wd_make_userns(map, map)
         guard fd >= 0 else { throw SystemError.current("create an id-mapping namespace for a snapshot layer") }
         let namespace = FileDescriptor(fd)
-        namespaces[base] = namespace
+        namespaces[key] = namespace
         return namespace
     }
 
