@@ -109,8 +109,11 @@ final class AgentSessionTests {
         #expect(missing.status == 1 && missing.stderr.contains("no terminal nope"), "\(missing.stderr)")
         let undeclared = agents.warden(["agent", "ports", id, "22"])
         #expect(undeclared.status == 123 && undeclared.stderr.contains("not declared"), "\(undeclared.stderr)")
-        let admin = agents.warden(["agent", "attach", id], as: 4244, stdin: "touch /workspace/done\nexit\n", timeout: 20)
+        // What the sandbox prints passes the escape filter (R13): no clipboard write reaches the caller.
+        let admin = agents.warden(["agent", "attach", id], as: 4244,
+                                  stdin: "printf 'clip\\033]52;c;cHduZWQ=\\007board-%s\\n' $((40+2))\ntouch /workspace/done\nexit\n", timeout: 20)
         #expect(admin.status == 0, "an admin may take over: \(admin.stderr)")
+        #expect(admin.stdout.contains("board-42") && !admin.stdout.contains("\u{1B}]52"), "\(admin.stdout.debugDescription)")
         #expect(agents.wait(id) == "finished")
     }
 
