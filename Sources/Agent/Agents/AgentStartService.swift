@@ -25,10 +25,7 @@ public struct AgentStartService: Sendable {
         do throws(SupervisorResponse.Failure) { context = try CallerPolicy.resolve(home: home, uid: callerUID) } catch { return error.response }
         let caller = context.caller, policy = context.policy, arguments = request.arguments
         let decision = context.evaluator.mayStartAgent(caller)
-        do { try context.service.record("agent start", decision, at: wallMilliseconds(), as: caller) } catch {
-            return .failure(122, "warden: the decision cannot be recorded, so no agent is started: \(error.message)")
-        }
-        guard decision.allowed else { return .failure(123, "warden: refused: \(decision.reason) [\(decision.rule)]") }
+        if let refusal = context.record("agent start", decision) { return refusal }
 
         // The input, in the order a person would fix it.
         guard let prompt = request.input, !prompt.utf8.isEmpty else {

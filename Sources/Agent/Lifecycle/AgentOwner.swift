@@ -18,6 +18,8 @@ public final class AgentOwner {
     let layout: AgentLayout
     let keys: any SecretKeyProvider
     let store: AgentStore
+    /// The policy snapshot the agent started under, once read (the webhook uses it at the end).
+    private var startPolicy: OrgPolicy?
 
     public init(id: String, home: String, keys: any SecretKeyProvider) throws(StoreError) {
         self.id = id
@@ -63,6 +65,7 @@ public final class AgentOwner {
         do { policy = try PolicyService(home: layout.home, callerUID: 0).version(record.policyVersion) } catch {
             return Ending(state: .failed, reason: "the policy snapshot (version \(record.policyVersion)) cannot be read: \(error.message)")
         }
+        startPolicy = policy
         guard let account = Host.account(of: record.ownerUID) else {
             return Ending(state: .failed, reason: "uid \(record.ownerUID) has no account in /etc/passwd to clone as")
         }
@@ -261,8 +264,7 @@ public final class AgentOwner {
 
     /// The external channel, when the policy the agent started under names one.
     private func notify(_ record: AgentRecord) {
-        guard let policy = try? PolicyService(home: layout.home, callerUID: 0).version(record.policyVersion),
-              !policy.security.webhook.isEmpty, let ended = try? store.get(id) else { return }
+        guard let policy = startPolicy, !policy.security.webhook.isEmpty, let ended = try? store.get(id) else { return }
         let notice = AgentWebhook.notice(ended, summary: AgentSummary.read(layout.summary(id)), policy: policy)
         try? store.note(id, AgentWebhook.deliver(notice, to: policy.security.webhook), at: wallMilliseconds())
     }

@@ -19,7 +19,7 @@ public struct SecretsService: Sendable {
     public func handle(_ request: SupervisorRequest, callerUID: UInt32) -> SupervisorResponse {
         let context: CallerPolicy
         do throws(SupervisorResponse.Failure) { context = try CallerPolicy.resolve(home: home, uid: callerUID) } catch { return error.response }
-        let policyService = context.service, caller = context.caller
+        let caller = context.caller
         let arguments = request.arguments
         let organisation = arguments["scope"] == "org"
         if let scope = arguments["scope"], scope != "org" && scope != "user" {
@@ -38,10 +38,7 @@ public struct SecretsService: Sendable {
             }
             let decision = context.evaluator.mayManageSecret(caller, organisation: organisation)
             let action = "secrets \(request.operation == "secrets.set" ? "set" : "remove") \(organisation ? "org:" : "")\(name)"
-            do { try policyService.record(action, decision, at: wallMilliseconds(), as: caller) } catch {
-                return .failure(122, "warden: the decision cannot be recorded, so nothing is changed: \(error.message)")
-            }
-            guard decision.allowed else { return .failure(123, "warden: refused: \(decision.reason) [\(decision.rule)]") }
+            if let refusal = context.record(action, decision) { return refusal }
             if request.operation == "secrets.set" {
                 return set(name: name, owner: owner, organisation: organisation, repository: repository, hostsText: arguments["hosts"] ?? "", input: request.input)
             }
@@ -52,7 +49,7 @@ public struct SecretsService: Sendable {
                 return .failure(122, "warden: \(error.message)")
             }
         case "secrets.list":
-            guard caller.role != nil else { return .failure(123, "warden: refused: \(caller.name) is not a Warden user [users]") }
+            if let refusal = context.strangerRefusal { return refusal }
             do {
                 let secrets = try open().list(owner: caller.isAdmin || caller.role == .auditor ? nil : caller.name)
                 if arguments["json"] == "true" { return SupervisorResponse(output: SecretsListing.json(secrets)) }

@@ -28,10 +28,13 @@ struct CallerPolicy {
     /// The same, for requests only Warden users may make.
     static func resolveUser(home: String, uid: UInt32) throws(SupervisorResponse.Failure) -> CallerPolicy {
         let context = try resolve(home: home, uid: uid)
-        guard context.caller.role != nil else {
-            throw SupervisorResponse.Failure(.failure(123, "warden: refused: \(context.caller.name) is not a Warden user [users]"))
-        }
+        if let refusal = context.strangerRefusal { throw SupervisorResponse.Failure(refusal) }
         return context
+    }
+
+    /// The refusal for a caller who is not a Warden user (nil for users).
+    var strangerRefusal: SupervisorResponse? {
+        caller.role == nil ? .failure(123, "warden: refused: \(caller.name) is not a Warden user [users]") : nil
     }
 
     /// Records the decision; the refusal to send back when it is not allowed or cannot be
