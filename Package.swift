@@ -21,6 +21,8 @@ let package = Package(
         .systemLibrary(name: "CCap", pkgConfig: "libcap", providers: [.apt(["libcap-dev"])]),
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+        // TLS inspection in the network guard (OpenSSL's libssl); only NetGuard/TLS imports it.
+        .systemLibrary(name: "CTLS", pkgConfig: "libssl", providers: [.apt(["libssl-dev"])]),
         // Only `warden-notify` (dynamically linked: libcurl's dependencies have no static builds).
         .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
         // The one hand-written C target: code that runs between clone and exec, and syscalls
@@ -36,8 +38,9 @@ let package = Package(
         // Durable state (SQLite through its C API): policy versions, history, decisions.
         .target(name: "Store", dependencies: ["Policy", "WardenSystem", "CSQLite", "CCrypto"]),
         // The network guard: each sandbox's egress captured in its own network namespace, judged
-        // by policy, relayed (splice) or refused, every decision recorded.
-        .target(name: "NetGuard", dependencies: ["Policy", "Store", "WardenSystem", "CWardenShim"]),
+        // by policy, relayed (splice) or refused, every decision recorded; HTTPS terminated with
+        // the sandbox's own CA so that every request inside is judged too.
+        .target(name: "NetGuard", dependencies: ["Policy", "Store", "WardenSystem", "CWardenShim", "CTLS"]),
         // Background agents: environments (.cursor/environment.json), lifecycle, workspaces, the
         // supervisor, and each agent's owner process (a sandbox with its network guard).
         .target(name: "Agent", dependencies: ["Sandbox", "NetGuard", "Store", "Policy", "WardenSystem"]),

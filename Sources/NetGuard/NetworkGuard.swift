@@ -13,6 +13,8 @@ public struct GuardConfiguration: Sendable {
     public var owner: UInt32
     /// The audit store's file.
     public var auditPath: String
+    /// TLS inspection (nil: TLS is judged by its server name alone).
+    public var tls: TLSInspection?
 
     public init(policy: EgressPolicy, upstreamResolver: SocketAddress, owner: UInt32, auditPath: String) {
         self.policy = policy
@@ -74,10 +76,11 @@ public final class NetworkGuard {
         let sandboxGuard: SandboxGuard
         do {
             sandboxGuard = try SandboxGuard(sockets: sockets, policy: configuration.policy, hostAddresses: HostAddresses.current(),
-                                            recorder: recorder, limits: configuration.limits, upstreamResolver: configuration.upstreamResolver)
+                                            recorder: recorder, limits: configuration.limits, upstreamResolver: configuration.upstreamResolver,
+                                            tls: configuration.tls.map { inspection throws(GuardError) in try TLSContexts(inspection: inspection) })
         } catch {
             writer.close()
-            throw GuardError.setup("start the guard's loop", error)
+            throw error
         }
         Self.raiseDescriptorLimit()
         // Safe: after `start` only the loop thread touches the guard's state; `requestStop`

@@ -72,7 +72,7 @@ enum RunPolicyGate {
         guard let plan = try GuardPlan.make(org: org, mode: mode, deny: network.deny, allow: network.allow, upstream: network.dnsUpstream,
                                             owner: getuid(), home: home) else { return nil }
         // Offered first so that --env can still change them.
-        request.environment.insert(contentsOf: NetworkGuard.proxyEnvironment, at: 0)
+        try plan.prepare(&request)
         return plan
     }
 

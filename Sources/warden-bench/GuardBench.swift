@@ -67,7 +67,16 @@ enum GuardBench {
         }
         defer { fixture.stop() }
         let server = fixture.server
-        let guarded = [warden, "run", "--net", "allowlist", "--allow", "\(server)/32", "--dns-upstream", server, "--pids", "4096", "--", "python3", "-c", client]
+        // The bulk and sink services speak neither HTTP nor TLS: with inspection on, the guard
+        // tunnels such streams only to excluded destinations, so this home excludes the host.
+        let admin = (warden.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")) + "/warden-admin"
+        guard let home = home(admin: admin, [("network.tlsExclude", "\(server)/32")]) else {
+            printError("warden-bench: cannot prepare a Warden home; network guard figures skipped")
+            return
+        }
+        defer { _ = system("rm -rf '\(home)'") }
+        let guarded = ["/usr/bin/env", "WARDEN_HOME=" + home, warden, "run", "--net", "allowlist", "--allow", "\(server)/32", "--dns-upstream", server,
+                       "--pids", "4096", "--", "python3", "-c", client]
         let direct = ["/usr/bin/python3", "-c", client]
 
         // Bulk: 1 GiB per run, runs interleaved so both see the same host conditions.
@@ -110,6 +119,21 @@ enum GuardBench {
               + " (+\(round3(held.during - held.before)) MiB); target <= 64 MiB")
 
         summary.auditPerSecond = auditIngest()
+        TLSBench.run(warden: warden, admin: admin, fixture: fixture)
+    }
+
+    /// A fresh Warden home with these policy settings (made with warden-admin); nil on failure.
+    static func home(admin: String, _ settings: [(String, String)]) -> String? {
+        var template = Array("/tmp/warden-bench-home.XXXXXX".utf8CString)
+        guard let created = mkdtemp(&template) else { return nil }
+        let home = String(cString: created)
+        for (key, value) in settings {
+            guard measure([admin, "set", key, value, "--home", home], directory: ".").status == 0 else {
+                _ = system("rm -rf '\(home)'")
+                return nil
+            }
+        }
+        return home
     }
 
     /// Numbers after "result" on the client's last line.
@@ -186,6 +210,9 @@ enum GuardBench {
         let input: Int32
         let subnet: Int
         var server: String { "10.203.\(subnet).2" }
+        /// The fixture's directory (named after the bench's own pid) and network namespace.
+        var state: String { "/tmp/warden-bench-net-\(getpid())" }
+        var netns: String { "wdt-b\(subnet)" }
 
         static func start(_ script: String) -> Fixture? {
             // Should the fixture die, its addresses must not route out of this machine.

@@ -308,6 +308,8 @@ print("\nSummary: launch ratio \(ratio(median(wardenTimes), median(bwrapTimes)))
       + "added connection latency p50 \(GuardBench.round3(guardFigures.addedLatencyP50Milliseconds)) ms (< 0.5: \(guardFigures.addedLatencyP50Milliseconds < 0.5 ? "met" : "not met")), "
       + "1000 held connections \(GuardBench.round3(guardFigures.heldMemoryMiB)) MiB (<= 64: \(guardFigures.heldMemoryMiB > 0 && guardFigures.heldMemoryMiB <= 64 ? "met" : "not met")), "
       + "audit ingest \(Int(guardFigures.auditPerSecond)) records/s (>= 50,000: \(guardFigures.auditPerSecond >= 50_000 ? "met" : "not met")); "
+      + "HTTPS inspected/tunnelled \(ratio(TLSBench.summary.throughputRatio, 1)) (>= 0.6: \(TLSBench.summary.throughputRatio >= 0.6 ? "met" : "not met")), "
+      + "added per HTTPS connection p50 \(GuardBench.round3(TLSBench.summary.addedConnectionP50Milliseconds)) ms (< 2: \(TLSBench.summary.throughputRatio > 0 && TLSBench.summary.addedConnectionP50Milliseconds < 2 ? "met" : "not met")); "
       + "agent start -> program excluding clone \(agentFigures.startMedianMilliseconds) ms (<= 300: \(agentFigures.startMedianMilliseconds > 0 && agentFigures.startMedianMilliseconds <= 300 ? "met" : "not met")), "
       + "\(agentFigures.idleAgents) idle agents \(agentFigures.perAgentMiB) MiB each (<= 10: \(agentFigures.perAgentMiB > 0 && agentFigures.perAgentMiB <= 10 ? "met" : "not met"))")
 

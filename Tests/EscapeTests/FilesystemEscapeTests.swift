@@ -5,11 +5,21 @@ import Testing
 /// symlinks, git hooks, set-id binaries, /proc.
 @Suite("Escape: file system", .enabled(if: Warden.isRoot))
 struct FilesystemEscapeTests {
-    @Test("host secrets and home directories are absent", arguments: ["/etc/shadow", "/root", "/home/agent/../../root", "/var/lib", "/run", "/etc/sudoers", "/sys"])
+    @Test("host secrets and home directories are absent", arguments: ["/etc/shadow", "/root", "/home/agent/../../root", "/var/lib", "/run/user", "/etc/sudoers", "/sys"])
     func hostPathsAbsent(_ path: String) {
         let workspace = Workspace()
         let result = Warden.run([], ["sh", "-c", "cat \(path) >/dev/null 2>&1 || ls \(path) >/dev/null 2>&1 && echo VISIBLE || echo ABSENT"], in: workspace)
         #expect(result.lastLine == "ABSENT", "\(path): \(result.stdout) \(result.stderr)")
+    }
+
+    @Test("/run holds only Warden's own files (the TLS trust bundle), never the host's sockets")
+    func runIsWardens() {
+        let workspace = Workspace()
+        let result = Warden.run([], ["sh", "-c", "find /run -mindepth 1 | sort; echo END"], in: workspace)
+        let entries = result.stdout.split(separator: "\n").map(String.init).filter { $0 != "END" }
+        #expect(result.lastLine == "END", "\(result.stderr)")
+        #expect(entries.allSatisfy { $0 == "/run/warden" || $0.hasPrefix("/run/warden/") }, "\(entries)")
+        #expect(access("/run", F_OK) != 0 || !FileManager.default.fileExists(atPath: "/run/warden/tls"), "nothing was made on the host")
     }
 
     @Test("writes outside the workspace fail and leave the host unchanged", arguments: ["/usr/warden-escape", "/etc/warden-escape", "/warden-escape", "/proc/warden-escape", "/dev/warden-escape"])

@@ -60,13 +60,15 @@ struct NetworkGuardTests {
         #expect(!net.log("dns.log").contains { $0["name"] as? String == "denied.test" }, "the refused query left the machine")
     }
 
-    @Test func httpsIsJudgedByItsServerName() {
-        workspace.write("ca.pem", (try? String(contentsOfFile: net.caPath, encoding: .utf8)) ?? "")
-        let result = guarded.run([], ["curl", "-sS", "--cacert", "ca.pem", "-o", "/dev/null", "-w", "%{http_code}", "https://allowed.test/"], in: workspace)
+    @Test func httpsIsJudgedByItsServerNameThenRequestByRequest() {
+        let result = guarded.run([], ["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "https://allowed.test/"], in: workspace)
         #expect(result.stdout == "200", "\(result.stderr)")
-        let connection = record(records(result), kind: "connection", name: "allowed.test")
+        let log = records(result)
+        let connection = record(log, kind: "connection", name: "allowed.test")
         #expect(connection?["nameSource"] as? String == "sni")
         #expect(connection?["decision"] as? String == "allow")
+        #expect((connection?["detail"] as? String ?? "").contains("tls=inspected"), "\(log)")
+        #expect(record(log, kind: "request", name: "allowed.test", decision: "allow")?["method"] as? String == "GET")
     }
 
     @Test func aNameNotFromThisSandboxsDNSIsRefused() {
@@ -180,7 +182,8 @@ struct NetworkGuardTests {
         let (plain, plainFields) = probe(["urllib", "http://allowed.test/"])
         #expect(plainFields["status"] as? Int == 200, "\(plain.stdout) \(plain.stderr)")
         #expect(record(records(plain), kind: "request", name: "allowed.test", decision: "allow") != nil)
-        let (tls, tlsFields) = probe(["urllib", "https://allowed.test/", "ca.pem"])
+        // No CA named: Python's default store, which in the sandbox includes its own CA.
+        let (tls, tlsFields) = probe(["urllib", "https://allowed.test/"])
         #expect(tlsFields["status"] as? Int == 200, "\(tls.stdout)")
         #expect(records(tls).contains { $0["kind"] as? String == "connection" && $0["nameSource"] as? String == "sni" && $0["decision"] as? String == "allow" })
         let (denied, deniedFields) = probe(["urllib", "https://denied.test/", "ca.pem"])

@@ -46,6 +46,8 @@ struct PolicyFileTests {
         policy.network.mode = .monitor
         policy.network.rules = [try Fixture.rule(.allow, "*.example.com", ports: [443], methods: NetworkRule.readOnlyMethods, gitFetch: true),
                                 try Fixture.rule(.deny, "2001:db8::/32"), try Fixture.rule(.allow, "10.0.0.0/8", id: "corp net")]
+        policy.network.tls.exclude = ["pinned.example.com", "10.9.0.0/16"]
+        policy.network.tls.trustedCAs = ["/etc/warden/corp-ca.pem"]
         policy.sandbox.cpus = 1.5
         policy.sandbox.timeout = PolicyDuration(seconds: 7_200)
         policy.sandbox.weakening[.readWriteBind] = WeakeningGrant(roles: [.admin], users: ["alice"])
@@ -63,16 +65,19 @@ struct PolicyFileTests {
         (edited("  teamFollowUps: true", "  teamFollowUps: maybe"), 24, "expected true or false"),
         (edited("  teamFollowUps: true", "  teamFollowUps: true\n  colour: blue"), 25, "unknown key \"colour\""),
         (edited("  agentData: 3d", "  agentData: 3 days"), 38, "expected a duration"),
-        (edited("  rules: []", "  rules:\n    - {action: allow, domain: \"*.com\"}"), 49, "too broad"),
-        (edited("  rules: []", "  rules:\n    - {action: allow, cidr: 10.0.0.1/8}"), 49, "host bits"),
-        (edited("  rules: []", "  rules:\n    - {action: allow, domain: \"exa mple.com\"}"), 49, "expected a domain name"),
+        (edited("  rules: []", "  rules:\n    - {action: allow, domain: \"*.com\"}"), 57, "too broad"),
+        (edited("  rules: []", "  rules:\n    - {action: allow, cidr: 10.0.0.1/8}"), 57, "host bits"),
+        (edited("  rules: []", "  rules:\n    - {action: allow, domain: \"exa mple.com\"}"), 57, "expected a domain name"),
         (edited("  allowedUsers: []", "  allowedUsers: [mallory]"), 22, "unknown user \"mallory\""),
         (edited("\nusers: []", "\nusers:\n  - {name: alice, uid: lots, role: member}"), 12, "numeric OS uid"),
-        (edited("  pids: 1024", "  pids: [1024]"), 51, "expected a single value"),
+        (edited("  pids: 1024", "  pids: [1024]"), 59, "expected a single value"),
         (edited("version: 1", "version: 2"), 9, "unsupported format version"),
         (edited("  dnsUpstream: none", "  dnsUpstream: resolver.example"), 46, "expected an IP address"),
         (edited("  branch: main", "  branch: main\n  model: again"), 13, "given twice"),
         (edited("  webhook: \"\"", "  webhook: http://hooks.example/x"), 30, "plain http only to loopback"),
+        (edited("    exclude: []", "    exclude: [\"bad host\"]"), 53, "domain pattern or a network"),
+        (edited("    trustedCAs: []", "    trustedCAs: [ca.pem]"), 54, "absolute path"),
+        (edited("    exclude: []\n", ""), 52, "missing key \"exclude\""),
     ])
     func errors(_ text: String, _ line: Int, _ expected: String) {
         #expect(text != Self.valid)

@@ -43,7 +43,8 @@ struct ValueTests {
             "security.allowedUsers": "", "security.webhook": "https://hooks.example/warden", "network.mode": "monitor", "sandbox.memory": "2G", "sandbox.minFreeDisk": "512M", "sandbox.pids": "512", "sandbox.cpus": "1.5",
             "sandbox.timeout": "2h", "sandbox.seccompProfile": "strict", "sandbox.requiredLayers": "seccomp,landlock",
             "retention.agentData": "5d", "retention.audit": "30d", "visibility.agents": "team", "visibility.content": "own",
-            "network.dnsUpstream": "192.0.2.53:5353",
+            "network.dnsUpstream": "192.0.2.53:5353", "network.tlsExclude": "pinned.example.com,10.9.0.0/16",
+            "network.tlsTrustedCAs": "/etc/warden/corp-ca.pem",
         ]
         var policy = OrgPolicy()
         for descriptor in PolicySettings.descriptors {

@@ -46,11 +46,19 @@ public enum PolicyFileReader {
         policy.retention.agentData = try tree.parse(retention.node("agentData"), "retention.agentData", PolicyDuration.parse)
         policy.retention.audit = try tree.parse(retention.node("audit"), "retention.audit", PolicyDuration.parse)
 
-        let network = try tree.mapping(root.node("network"), "network", allowed: ["mode", "repositoryMayWiden", "dnsUpstream", "rules"])
+        let network = try tree.mapping(root.node("network"), "network", allowed: ["mode", "repositoryMayWiden", "dnsUpstream", "tls", "rules"],
+                                       required: ["mode", "repositoryMayWiden", "dnsUpstream", "rules"])
         policy.network.mode = try tree.enumeration(network.node("mode"), "network.mode", NetworkPolicy.Mode.self)
         policy.network.repositoryMayWiden = try tree.bool(network.node("repositoryMayWiden"), "network.repositoryMayWiden")
         policy.network.rules = try rules(tree, network.node("rules"), path: "network.rules", preset: nil)
         policy.network.dnsUpstream = try tree.parse(network.node("dnsUpstream"), "network.dnsUpstream", IPEndpoint.parseUpstream)
+        if let tls = network["tls"] {
+            // Optional as a whole (files written before inspection existed); complete when present.
+            let fields = try tree.mapping(tls, "network.tls", allowed: ["inspect", "exclude", "trustedCAs"])
+            policy.network.tls.inspect = try tree.bool(fields.node("inspect"), "network.tls.inspect")
+            policy.network.tls.exclude = try tree.strings(fields.node("exclude"), "network.tls.exclude")
+            policy.network.tls.trustedCAs = try tree.strings(fields.node("trustedCAs"), "network.tls.trustedCAs")
+        }
 
         policy.sandbox = try sandbox(tree, root.node("sandbox"))
         let visibility = try tree.mapping(root.node("visibility"), "visibility", allowed: ["agents", "content"])

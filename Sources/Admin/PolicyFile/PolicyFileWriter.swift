@@ -23,6 +23,8 @@ public enum PolicyFileWriter {
         out += "retention:\n  agentData: \(policy.retention.agentData)\n  audit: \(policy.retention.audit)\n"
         out += "network:\n  mode: \(policy.network.mode.rawValue)\n  repositoryMayWiden: \(policy.network.repositoryMayWiden)\n"
         out += "  dnsUpstream: \(scalar(policy.network.dnsUpstream ?? "none"))\n"
+        let tls = policy.network.tls
+        out += "  tls:\n    inspect: \(tls.inspect)\n    exclude: \(list(tls.exclude))\n    trustedCAs: \(list(tls.trustedCAs))\n"
         out += "  rules:" + (policy.network.rules.isEmpty ? " []\n" : "\n")
         for rule in policy.network.rules {
             out += "    - id: \(scalar(rule.id))\n      action: \(rule.action.rawValue)\n"

@@ -14,14 +14,18 @@ public struct GuardPlan {
     public var owner: UInt32
     public var auditPath: String
     public var home: String
+    /// The sandbox's TLS authority and upstream CAs; nil when the policy turns inspection off.
+    public var tls: TLSInspection?
 
-    public init(policy: EgressPolicy, mode: NetworkPolicy.Mode, upstream: SocketAddress, owner: UInt32, auditPath: String, home: String) {
+    public init(policy: EgressPolicy, mode: NetworkPolicy.Mode, upstream: SocketAddress, owner: UInt32, auditPath: String, home: String,
+                tls: TLSInspection? = nil) {
         self.policy = policy
         self.mode = mode
         self.upstream = upstream
         self.owner = owner
         self.auditPath = auditPath
         self.home = home
+        self.tls = tls
     }
 
     /// The plan for `mode` under the organisation's network policy: deny rules first, then
@@ -29,9 +33,10 @@ public struct GuardPlan {
     /// policy's, else the host's first resolver. Nil for an unguarded mode.
     /// `repositoryAllowlist`: the repository's environment.json `egressAllowlist`, which
     /// narrows the policy (and widens it only where the policy lets repositories widen).
+    /// With TLS inspection on, a fresh authority is made for this sandbox (`label` names it).
     public static func make(org: NetworkPolicy, mode: NetworkMode, deny: [NetworkRule] = [], allow: [NetworkRule] = [],
                             upstream: SocketAddress? = nil, owner: UInt32, home: String,
-                            repositoryAllowlist: [DomainPattern]? = nil) throws(GuardError) -> GuardPlan? {
+                            repositoryAllowlist: [DomainPattern]? = nil, label: String = "run") throws(GuardError) -> GuardPlan? {
         guard mode.guarded, let policyMode = NetworkPolicy.Mode(rawValue: mode.rawValue) else { return nil }
         var effective = org
         effective.mode = policyMode
@@ -40,8 +45,35 @@ public struct GuardPlan {
         guard let resolver = upstream ?? orgUpstream ?? HostResolver.first() else {
             throw GuardError(.invalid, "no DNS upstream: give --dns-upstream ADDRESS, or set network.dnsUpstream (the host's /etc/resolv.conf names none)")
         }
+        let tls = org.tls.inspect ? TLSInspection(authority: try TLSAuthority.generate(label: label), trustedCAs: org.tls.trustedCAs) : nil
         return GuardPlan(policy: EgressPolicy(network: effective, repositoryAllowlist: repositoryAllowlist), mode: policyMode, upstream: resolver, owner: owner,
-                         auditPath: SQLiteAuditStore.path(home: home), home: home)
+                         auditPath: SQLiteAuditStore.path(home: home), home: home, tls: tls)
+    }
+
+    /// What the sandbox's programs are given to use the guard: the explicit proxy's variables
+    /// and, with inspection, the trust bundle (the system's CAs, the policy's, the sandbox's
+    /// authority) at its own path and over the system bundle, with the variables clients read.
+    /// Offered first so that the caller's own variables can still change them.
+    public func prepare(_ request: inout SandboxRequest, systemRoot: String = "/") throws(GuardError) {
+        var environment = NetworkGuard.proxyEnvironment
+        if let tls {
+            let system = (try? Files.readText(joinPath(systemRoot, String(TLSInspection.systemBundlePath.dropFirst())), limit: 16 << 20)) ?? ""
+            var trusted: [String] = []
+            for path in tls.trustedCAs {
+                do {
+                    trusted.append(try Files.readText(path, limit: 1 << 20))
+                } catch {
+                    throw GuardError(.invalid, "TLS inspection: the trusted CA \(path) (network.tls.trustedCAs) cannot be read: \(error.description)")
+                }
+            }
+            request.generatedFiles += [
+                GeneratedFile(path: TLSInspection.certificatePath, contents: Array(tls.authority.certificatePEM.utf8), mode: 0o644),
+                GeneratedFile(path: TLSInspection.bundlePath, contents: Array(tls.bundle(systemBundle: system, trusted: trusted).utf8), mode: 0o644,
+                              covers: TLSInspection.systemBundlePath),
+            ]
+            environment += TLSInspection.environment
+        }
+        request.environment.insert(contentsOf: environment, at: 0)
     }
 }
 
@@ -61,8 +93,9 @@ public final class GuardAttachment: NetworkAttachment {
         } catch {
             throw SandboxError(.setupFailed, "network guard: cannot create \(plan.home): \(error.description)")
         }
-        let configuration = GuardConfiguration(policy: plan.policy, upstreamResolver: plan.upstream, owner: plan.owner,
+        var configuration = GuardConfiguration(policy: plan.policy, upstreamResolver: plan.upstream, owner: plan.owner,
                                                auditPath: plan.auditPath)
+        configuration.tls = plan.tls
         do {
             running = try NetworkGuard.start(pid: pid, runID: runID, configuration: configuration, pingGroups: hostIDs)
         } catch {

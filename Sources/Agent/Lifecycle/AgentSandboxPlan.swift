@@ -75,8 +75,8 @@ struct AgentSandboxPlan {
         }
         request.network = NetworkMode(rawValue: policy.network.mode.rawValue) ?? .none
         let plan = try GuardPlan.make(org: policy.network, mode: request.network, owner: record.ownerUID, home: layout.home,
-                                      repositoryAllowlist: egressAllowlist)
-        if plan != nil { request.environment.insert(contentsOf: NetworkGuard.proxyEnvironment, at: 0) }
+                                      repositoryAllowlist: egressAllowlist, label: record.id)
+        try plan?.prepare(&request)
         return AgentSandboxPlan(request: request, guardPlan: plan)
     }
 
@@ -116,8 +116,8 @@ struct AgentSandboxPlan {
                                 ("PATH", sudoDirectory + ":/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")]
         request.network = NetworkMode(rawValue: policy.network.mode.rawValue) ?? .none
         let plan = try GuardPlan.make(org: policy.network, mode: request.network, owner: record.ownerUID, home: layout.home,
-                                      repositoryAllowlist: egressAllowlist)
-        if plan != nil { request.environment.insert(contentsOf: NetworkGuard.proxyEnvironment, at: 0) }
+                                      repositoryAllowlist: egressAllowlist, label: record.id)
+        try plan?.prepare(&request)
         return AgentSandboxPlan(request: request, guardPlan: plan)
     }
 

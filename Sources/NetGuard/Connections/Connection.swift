@@ -77,6 +77,10 @@ final class Connection {
     var upstreamInterest: UInt32 = 0
     /// A WebSocket upgrade was forwarded: the next response decides whether the stream stays HTTP.
     var awaitingUpgrade = false
+    /// Set while the guard terminates this connection's TLS (inspection).
+    var tls: TLSInterception?
+    /// The ClientHello offered application protocols (ALPN).
+    var clientOfferedProtocols = false
 
     init(id: Int, owner: SandboxGuard, client: FileDescriptor, destination: SocketAddress, explicitProxy: Bool = false, now: UInt64) {
         self.id = id
@@ -116,8 +120,12 @@ final class Connection {
             case .peeking: progressed = peek(now: now)
             case .connecting: break
             case .open:
-                progressed = pumpUp(now: now)
-                if phase == .open { progressed = pumpDown(now: now) || progressed }
+                if tls != nil {
+                    progressed = pumpTLS(now: now)
+                } else {
+                    progressed = pumpUp(now: now)
+                    if phase == .open { progressed = pumpDown(now: now) || progressed }
+                }
                 if phase == .open && finishedBothWays { close(now: now, note: nil) }
             case .draining: progressed = drainClient(now: now)
             case .closed: break
@@ -143,7 +151,13 @@ final class Connection {
             // The lookups have their own deadline; this one only guards against a lost answer.
             if now >= deadline { upstreamFailed("the lookup of \(proxy?.host ?? "") did not finish", now: now) }
         case .peeking:
-            if inbound.isEmpty && now - peekingSince >= limits.firstByteMilliseconds * 1_000_000 {
+            if inbound.isEmpty && now - peekingSince >= limits.firstByteMilliseconds * 1_000_000 && waitsForFirstBytes() {
+                // A connection opened ahead of use (a pool): it may only speak HTTP or TLS, so
+                // the guard waits for it, up to the idle limit, without dialling anything.
+                if now - peekingSince >= limits.idleTimeoutMilliseconds * 1_000_000 {
+                    close(now: now, note: "nothing sent within \(limits.idleTimeoutMilliseconds / 1000) s")
+                }
+            } else if inbound.isEmpty && now - peekingSince >= limits.firstByteMilliseconds * 1_000_000 {
                 // Nothing sent: judged by address (a server-speaks-first protocol).
                 kind = .opaque
                 decideStream(ConnectionFacts(destination: destination, claimedName: nil, nameSource: .none), now: now)
@@ -154,7 +168,11 @@ final class Connection {
         case .connecting:
             if now >= deadline { upstreamFailed("connect timed out after \(limits.connectTimeoutMilliseconds) ms", now: now) }
         case .open:
-            if let started = http.headStartedAt, now - started >= limits.headerTimeoutMilliseconds * 1_000_000 {
+            if let tls, !tls.established, deadline != 0, now >= deadline {
+                verdict = verdict?.allowed == false ? verdict : .deny("limits.tls-handshake", "the TLS handshakes with \(tls.serverName) did not finish within \(limits.headerTimeoutMilliseconds) ms",
+                                                                   name: tls.serverName, source: .sni)
+                close(now: now, note: nil)
+            } else if let started = http.headStartedAt, now - started >= limits.headerTimeoutMilliseconds * 1_000_000 {
                 refuseHTTP(.deny("limits.header-timeout", "the request head did not arrive within \(limits.headerTimeoutMilliseconds) ms (slow client)"), now: now, recorded: false)
             } else if now - lastActivity >= limits.idleTimeoutMilliseconds * 1_000_000 {
                 close(now: now, note: "closed after \(limits.idleTimeoutMilliseconds / 1000) s idle")
@@ -188,7 +206,12 @@ final class Connection {
 
     /// Judges a stream (TLS or other) and dials or refuses it.
     func decideStream(_ facts: ConnectionFacts, now: UInt64) {
+        var facts = facts
+        if kind == .tls, owner.tls != nil, !facts.encryptedClientHello, let name = facts.claimedName, IPAddress(name) == nil {
+            facts.inspected = owner.judge.policy.tlsTreatment(host: name, address: facts.destination.address) == .inspect
+        }
         var verdict = proxyRefusal(claimedName: facts.claimedName) ?? owner.judge.judge(facts)
+        if verdict.allowed, let refusal = opaqueRefusal(verdict, facts) { verdict = refusal }
         if verdict.allowed && !owner.recorder.mayAllow {
             verdict = .deny("audit.unavailable", "audit records cannot be written (\(owner.recorder.failure ?? "")); egress is refused (R19)", name: verdict.name, source: verdict.nameSource)
         }
@@ -197,10 +220,44 @@ final class Connection {
             refuseStream(verdict, now: now)
             return
         }
+        if facts.inspected, let name = facts.claimedName {
+            startInspection(serverName: name.lowercased(), offeredProtocols: clientOfferedProtocols, now: now)
+            return
+        }
+        if kind == .tls {
+            let excluded = owner.judge.policy.tlsTreatment(host: verdict.name, address: destination.address) == .excluded
+            detail.append(owner.tls == nil ? "tls=not inspected (inspection off)" : excluded ? "tls=excluded (tunnelled opaquely)" : "tls=opaque (cannot be inspected)")
+        }
         pendingUp = inbound
         inbound = []
         upward = .opaque
         dial(now: now)
+    }
+
+    /// With inspection on, in allowlist mode, only destinations on the TLS exclusion list are
+    /// relayed without being read (R22): any other stream the guard cannot inspect (TLS it
+    /// cannot terminate, a protocol that is neither HTTP nor TLS) is refused.
+    func opaqueRefusal(_ verdict: Verdict, _ facts: ConnectionFacts) -> Verdict? {
+        guard owner.tls != nil, owner.judge.mode == .allowlist, !facts.inspected, kind == .tls || kind == .opaque else { return nil }
+        guard owner.judge.policy.tlsTreatment(host: verdict.name, address: facts.destination.address) != .excluded else { return nil }
+        let what = kind == .tls ? "a TLS connection the guard cannot inspect" : "a stream that is neither HTTP nor TLS"
+        return .deny("tls.opaque", "\(what) to \(verdict.name ?? "\(facts.destination.address)") would pass unread; in allowlist mode only destinations on the TLS exclusion list (network.tls.exclude) are tunnelled opaquely (R22)",
+                     name: verdict.name, source: verdict.nameSource)
+    }
+
+    /// Whether a connection that has sent nothing yet must wait for its first bytes rather
+    /// than be judged as a server-speaks-first stream: where such a stream would be refused
+    /// as opaque (allowlist mode, inspection on, destination not excluded) but the address is
+    /// allowed, it can still become HTTP or TLS.
+    func waitsForFirstBytes() -> Bool {
+        guard owner.tls != nil, owner.judge.mode == .allowlist else { return false }
+        let facts = ConnectionFacts(destination: destination, claimedName: nil, nameSource: .none)
+        let verdict = owner.judge.judge(facts)
+        guard verdict.allowed else { return false }
+        let kindBefore = kind
+        kind = .opaque
+        defer { kind = kindBefore }
+        return opaqueRefusal(verdict, facts) != nil
     }
 
     /// Refuses a TLS or opaque connection: recorded, then reset.
@@ -259,6 +316,14 @@ final class Connection {
         var head = "HTTP/1.1 \(status)\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: \(line.utf8.count + 1)\r\nConnection: close\r\n"
         if let block { head += "X-Warden-Block: \(Self.printable(block))\r\n" }
         let bytes = Array((head + "\r\n" + line + "\n").utf8)
+        if let session = tls?.client {
+            // Inside inspected TLS: only over a completed handshake; otherwise nothing can be said.
+            if session.handshakeDone {
+                sendReplyTLS(bytes, session: session)
+                bytesDown += Int64(bytes.count)
+            }
+            return
+        }
         _ = bytes.withUnsafeBytes { send(client.raw, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL) | Int32(MSG_DONTWAIT)) }
         bytesDown += Int64(bytes.count)
     }
@@ -306,6 +371,10 @@ final class Connection {
         case .connecting:
             wantUpstream = EventLoop.writable
         case .open:
+            if let tls {
+                (wantClient, wantUpstream) = tlsInterest(tls)
+                break
+            }
             if !clientDone && !upShut && pendingUp.isEmpty && (upPipe?.held ?? 0) == 0 && !awaitingUpgrade { wantClient |= EventLoop.readable }
             if !pendingUp.isEmpty || (upPipe?.held ?? 0) > 0 { wantUpstream |= EventLoop.writable }
             if (downPipe?.held ?? 0) > 0 { wantClient |= EventLoop.writable } else if !upstreamDone && !downShut { wantUpstream |= EventLoop.readable }
@@ -334,7 +403,7 @@ final class Connection {
         record.durationMilliseconds = Int64((now - acceptedAt) / 1_000_000)
         record.flags = verdict.flags.joined(separator: ",")
         var details = ["protocol=\(kind.rawValue)"] + (proxy.map { ["via=proxy \($0.tunnel ? "CONNECT" : "absolute-form")"] } ?? []) + detail
-        if kind == .http { details.append("requests=\(http.requests)") }
+        if kind == .http || tls != nil { details.append("requests=\(http.requests)") }
         record.detail = details.joined(separator: "; ")
         return record
     }

@@ -110,6 +110,8 @@ extension Connection {
                             name: head.host, source: .host)
         } else if let refusal = proxyRefusal(head) {
             verdict = refusal
+        } else if let tls {
+            verdict = judgeInsideTLS(head, serverName: tls.serverName)
         } else {
             let facts = ConnectionFacts(destination: destination, claimedName: head.host.map(Self.trimDot), nameSource: head.host == nil ? .none : .host,
                                         method: head.method, path: head.path)
@@ -130,6 +132,18 @@ extension Connection {
         return true
     }
 
+    /// A request inside inspected TLS: its Host must name the server the TLS was opened for
+    /// (R22), then it is judged like plain HTTP (method and path rules, git fetch as a read).
+    private func judgeInsideTLS(_ head: HTTPRequestHead, serverName: String) -> Verdict {
+        let host = head.host.map { Self.trimDot($0.lowercased()) }
+        if let host, host != serverName {
+            return .deny("tls.host-mismatch", "the request names Host \(host.prefix(80)) inside TLS opened for \(serverName) (R22)", name: host, source: .host)
+        }
+        let facts = ConnectionFacts(destination: destination, claimedName: host ?? serverName, nameSource: host == nil ? .sni : .host,
+                                    method: head.method, path: head.path, encrypted: true, inspected: true)
+        return owner.judge.judge(facts)
+    }
+
     /// Writes the record of one request; false when it could not be written.
     func recordRequest(_ head: HTTPRequestHead, _ verdict: Verdict, now: UInt64) -> Bool {
         var record = owner.recorder.make(.request, proto: "tcp", allowed: verdict.allowed, rule: verdict.rule, reason: verdict.reason)
@@ -139,7 +153,7 @@ extension Connection {
         record.method = head.method
         record.path = head.method == "CONNECT" ? "" : QueryRedaction.path(head.path)
         record.flags = verdict.flags.joined(separator: ",")
-        record.detail = proxy?.request == head ? "request to the explicit proxy" : "request \(http.requests) on the connection"
+        record.detail = proxy?.request == head ? "request to the explicit proxy" : "request \(http.requests) on the connection" + (tls != nil ? " (inside inspected TLS)" : "")
         return owner.recorder.record(record, now: now)
     }
 

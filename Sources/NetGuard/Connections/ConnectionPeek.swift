@@ -40,7 +40,8 @@ extension Connection {
             case .malformed(let why):
                 refuseStream(.deny("tls.malformed", "not a well-formed TLS ClientHello: \(why)"), now: now)
             case .clientHello(let hello, _):
-                if !hello.alpn.isEmpty { detail.append("alpn=" + hello.alpn.joined(separator: ",")) }
+                if !hello.alpn.isEmpty { detail.append("offered alpn=" + hello.alpn.joined(separator: ",")) }
+                clientOfferedProtocols = !hello.alpn.isEmpty
                 let facts = ConnectionFacts(destination: destination, claimedName: hello.serverName.map(Self.trimDot), nameSource: .sni,
                                             encrypted: true, encryptedClientHello: hello.encryptedClientHello)
                 decideStream(facts, now: now)

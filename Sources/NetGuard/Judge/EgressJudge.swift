@@ -29,8 +29,11 @@ struct ConnectionFacts: Sendable {
     var nameSource: NameSource
     var method: String?
     var path: String?
-    /// A TLS connection whose requests the guard cannot read (no inspection yet, #6).
+    /// A TLS connection.
     var encrypted = false
+    /// A TLS connection the guard terminates: its requests are judged one by one, so method
+    /// rules can wait for them.
+    var inspected = false
     var encryptedClientHello = false
 }
 
@@ -92,9 +95,9 @@ struct EgressJudge {
             return .deny("tls.ech", "an encrypted ClientHello hides the server name; refused in allowlist mode (R22)", name: name, source: source)
         }
         let decision = policy.evaluate(request(host: name, facts))
-        if decision.allowed && decision.methodsPending && facts.encrypted {
+        if decision.allowed && decision.methodsPending && facts.encrypted && !facts.inspected {
             return Verdict(allowed: false, rule: decision.rule,
-                           reason: "rule \(decision.rule) allows only some HTTP methods, and requests inside TLS are not inspected (TLS inspection is off), so none can be judged",
+                           reason: "rule \(decision.rule) allows only some HTTP methods, and the requests inside this TLS connection are not inspected (inspection off or host excluded), so none can be judged",
                            name: name, nameSource: source, flags: flags)
         }
         return Verdict(allowed: decision.allowed, rule: decision.rule, reason: decision.sentence, name: name, nameSource: source, flags: flags)

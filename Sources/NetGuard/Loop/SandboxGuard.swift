@@ -14,6 +14,10 @@ final class SandboxGuard {
     let limits: GuardLimits
     let sockets: NamespaceSockets
     let upstreamResolver: SocketAddress
+    /// TLS inspection's contexts and leaves; nil when inspection is off.
+    let tls: TLSContexts?
+    /// Where inspected connections decrypt one record at a time (one loop thread: one buffer).
+    let tlsScratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 16_384, alignment: 16)
     private let wake: FileDescriptor
     private var handlers: [Int32: Handler] = [:]
     private var connections: [Int: Connection] = [:]
@@ -36,21 +40,34 @@ final class SandboxGuard {
     }
 
     init(sockets: NamespaceSockets, policy: EgressPolicy, hostAddresses: Set<IPAddress>, recorder: AuditRecorder,
-         limits: GuardLimits, upstreamResolver: SocketAddress) throws(SystemError) {
-        loop = try EventLoop()
+         limits: GuardLimits, upstreamResolver: SocketAddress, tls: TLSContexts?) throws(GuardError) {
+        do {
+            loop = try EventLoop()
+            wake = FileDescriptor(try check("eventfd") { eventfd(0, Int32(EFD_CLOEXEC) | Int32(EFD_NONBLOCK)) })
+        } catch {
+            throw GuardError.setup("start the guard's loop", error)
+        }
+        self.tls = tls
         self.sockets = sockets
         judge = EgressJudge(policy: policy, hostAddresses: hostAddresses)
         self.recorder = recorder
         self.limits = limits
         self.upstreamResolver = upstreamResolver
-        wake = FileDescriptor(try check("eventfd") { eventfd(0, Int32(EFD_CLOEXEC) | Int32(EFD_NONBLOCK)) })
         dnsBucket = TokenBucket(rate: limits.dnsPerSecond, burst: limits.dnsBurst, now: monotonicNanoseconds())
-        try add(sockets.proxy.raw, .listener, EventLoop.readable)
-        for socket in sockets.explicitProxy { try add(socket.raw, .explicitProxy, EventLoop.readable) }
-        for socket in sockets.dnsUDP { try add(socket.raw, .dnsUDP, EventLoop.readable) }
-        try add(sockets.dnsTCP.raw, .dnsTCPListener, EventLoop.readable)
-        if let packets = sockets.packetLog { try add(packets.socket.raw, .packetLog, EventLoop.readable) }
-        try add(wake.raw, .wake, EventLoop.readable)
+        do throws(SystemError) {
+            try add(sockets.proxy.raw, .listener, EventLoop.readable)
+            for socket in sockets.explicitProxy { try add(socket.raw, .explicitProxy, EventLoop.readable) }
+            for socket in sockets.dnsUDP { try add(socket.raw, .dnsUDP, EventLoop.readable) }
+            try add(sockets.dnsTCP.raw, .dnsTCPListener, EventLoop.readable)
+            if let packets = sockets.packetLog { try add(packets.socket.raw, .packetLog, EventLoop.readable) }
+            try add(wake.raw, .wake, EventLoop.readable)
+        } catch {
+            throw GuardError.setup("start the guard's loop", error)
+        }
+    }
+
+    deinit {
+        tlsScratch.deallocate()
     }
 
     private func add(_ fd: Int32, _ handler: Handler, _ interest: UInt32) throws(SystemError) {

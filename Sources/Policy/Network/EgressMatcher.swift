@@ -20,7 +20,8 @@ public struct EgressMatcher: Sendable {
         /// More than one port range: checked through the rule itself.
         let morePorts: Bool
         let methods: UInt16
-        let gitFetch: Bool
+        /// Some POSTs are reads on this rule (git fetch, npm audit): checked through the rule.
+        let postReads: Bool
 
         init(_ rule: NetworkRule) {
             action = rule.action
@@ -28,7 +29,7 @@ public struct EgressMatcher: Sendable {
             portHigh = rule.ports.first?.upper ?? .max
             morePorts = rule.ports.count > 1
             methods = rule.methods.map { $0.reduce(0) { $0 | MethodMask.bit($1) } } ?? MethodMask.any
-            gitFetch = rule.gitFetch
+            postReads = rule.gitFetch || rule.isReadOnly
         }
     }
 
@@ -66,7 +67,7 @@ public struct EgressMatcher: Sendable {
     private func methodMatches(_ index: Int32, _ method: UInt16, _ request: EgressRequest) -> Bool {
         let rule = compiled[Int(index)]
         if rule.methods & method != 0 { return true }
-        return rule.gitFetch && rules[Int(index)].allowsMethod(request.method, path: request.path)
+        return rule.postReads && rules[Int(index)].allowsMethod(request.method, path: request.path)
     }
 
     /// Judges one request. Order: network off; forbidden address classes; deny rules (deny

@@ -8,11 +8,16 @@ public struct EgressPolicy: Sendable {
     public let repositoryMayWiden: Bool
     /// Deny rules of the policy in force now, for an agent that started under an older one.
     public let liveDenies: EgressMatcher?
+    /// TLS inspection as the agent started with it (a running agent keeps its snapshot's).
+    public let tls: TLSInspectionPolicy
+    private let tlsExclusions: [NetworkRule.Destination]
 
     public init(network: NetworkPolicy, repositoryAllowlist: [DomainPattern]? = nil, current: NetworkPolicy? = nil) {
         matcher = EgressMatcher(network)
         self.repositoryAllowlist = repositoryAllowlist
         repositoryMayWiden = network.repositoryMayWiden
+        tls = network.tls
+        tlsExclusions = network.tls.exclusions
         liveDenies = current.map { current in
             var denies = current
             denies.rules = current.rules.filter { $0.action == .deny }
@@ -39,6 +44,11 @@ public struct EgressPolicy: Sendable {
             if denial.reason == .denyRule || denial.reason == .networkOff { return denial }
         }
         return applyRepository(matcher.evaluateName(request), request)
+    }
+
+    /// Whether the guard terminates an allowed TLS connection to `host` at `address`.
+    public func tlsTreatment(host: String?, address: IPAddress) -> TLSTreatment {
+        tls.treatment(host: host, address: address, exclusions: tlsExclusions)
     }
 
     /// Whether some allow rule's network contains `address` (internal answers need one).

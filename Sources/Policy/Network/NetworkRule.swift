@@ -66,12 +66,23 @@ public struct NetworkRule: Codable, Sendable, Equatable, Hashable {
     public func allowsMethod(_ method: String?, path: String?) -> Bool {
         guard let methods, let method else { return true }
         if methods.contains(method) { return true }
-        if gitFetch, method == "POST", let path {
-            let route = path.split(separator: "?", maxSplits: 1).first.map(String.init) ?? path
-            return route.hasSuffix("/git-upload-pack")
-        }
-        return false
+        guard method == "POST", let path else { return false }
+        let route = path.split(separator: "?", maxSplits: 1).first.map(String.init) ?? path
+        if gitFetch && route.hasSuffix("/git-upload-pack") { return true }
+        return isReadOnly && Self.npmAuditRoutes.contains(route)
     }
+
+    /// Restricted to reads (GET, HEAD, OPTIONS or fewer).
+    public var isReadOnly: Bool {
+        guard let methods else { return false }
+        return methods.allSatisfy { Self.readOnlyMethods.contains($0) }
+    }
+
+    /// `npm audit` asks the registry with a POST of the dependency tree: a read of the
+    /// advisories, which read-only registry rules let through.
+    public static let npmAuditRoutes: Set<String> = [
+        "/-/npm/v1/security/audits", "/-/npm/v1/security/audits/quick", "/-/npm/v1/security/advisories/bulk",
+    ]
 
     // Stored and exported as plain fields: `domain` or `cidr`.
     enum CodingKeys: String, CodingKey {
@@ -185,6 +196,20 @@ public struct NetworkPolicy: Codable, Sendable, Equatable {
     /// Where guards forward allowed DNS queries (`ADDRESS[:PORT]`); nil: the host's resolver.
     /// `warden run --dns-upstream` overrides it for one run.
     public var dnsUpstream: String?
+    /// TLS inspection: on by default, with the admin's exclusions and extra upstream CAs.
+    public var tls = TLSInspectionPolicy()
 
     public init() {}
+
+    enum CodingKeys: String, CodingKey { case mode, rules, repositoryMayWiden, dnsUpstream, tls }
+
+    /// Policies stored before TLS inspection existed decode with its defaults.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        mode = try container.decode(Mode.self, forKey: .mode)
+        rules = try container.decode([NetworkRule].self, forKey: .rules)
+        repositoryMayWiden = try container.decode(Bool.self, forKey: .repositoryMayWiden)
+        dnsUpstream = try container.decodeIfPresent(String.self, forKey: .dnsUpstream)
+        tls = try container.decodeIfPresent(TLSInspectionPolicy.self, forKey: .tls) ?? TLSInspectionPolicy()
+    }
 }

@@ -51,6 +51,20 @@ public enum PolicySettings {
                   policy.network.dnsUpstream = try IPEndpoint.parseUpstream(value)
               }),
         bool("network.repositoryMayWiden", "a repository's egressAllowlist may add destinations", { $0.network.repositoryMayWiden }, { $0.network.repositoryMayWiden = $1 }),
+        bool("network.tlsInspection", "the guard terminates TLS and judges every HTTPS request (off: server name only)",
+             { $0.network.tls.inspect }, { $0.network.tls.inspect = $1 }),
+        .init(key: "network.tlsExclude", help: "destinations tunnelled without TLS inspection: pinned or mutual-TLS hosts (comma-separated)",
+              read: { $0.network.tls.exclude.joined(separator: ",") }, write: { policy, value throws(PolicyError) in
+                  let entries = SettingValue.list(value)
+                  try TLSInspectionPolicy.checkExclusions(entries)
+                  policy.network.tls.exclude = entries
+              }),
+        .init(key: "network.tlsTrustedCAs", help: "PEM files of CAs trusted for upstream certificates besides the system store (comma-separated)",
+              read: { $0.network.tls.trustedCAs.joined(separator: ",") }, write: { policy, value throws(PolicyError) in
+                  let paths = SettingValue.list(value)
+                  try TLSInspectionPolicy.checkTrustedCAs(paths)
+                  policy.network.tls.trustedCAs = paths
+              }),
         .init(key: "sandbox.memory", help: "default memory limit", read: { $0.sandbox.memory.description }, write: { policy, value throws(PolicyError) in
             policy.sandbox.memory = try ByteSize.parse(value)
         }),

@@ -22,6 +22,12 @@ public enum PolicyValidator {
         for option in WeakeningOption.allCases {
             for (index, name) in policy.sandbox.grant(for: option).users.enumerated() { known(name, "sandbox.weakening.\(option.rawValue).users[\(index)]") }
         }
+        for (index, entry) in policy.network.tls.exclude.enumerated() {
+            do throws(PolicyError) { try TLSInspectionPolicy.checkExclusions([entry]) } catch { problem("network.tls.exclude[\(index)]", error.code, error.message) }
+        }
+        for (index, path) in policy.network.tls.trustedCAs.enumerated() {
+            do throws(PolicyError) { try TLSInspectionPolicy.checkTrustedCAs([path]) } catch { problem("network.tls.trustedCAs[\(index)]", error.code, error.message) }
+        }
         var ids = Set<String>()
         for (index, rule) in policy.network.rules.enumerated() {
             let path = "network.rules[\(index)]"

@@ -63,10 +63,15 @@ public struct GeneratedFile: Sendable, Equatable {
     public var path: String
     public var contents: [UInt8]
     public var mode: UInt32
+    /// A file of the system tree this one is also shown at (bound over it, read-only), e.g.
+    /// the trust bundle over /etc/ssl/certs/ca-certificates.crt. Skipped when that file does
+    /// not exist.
+    public var covers: String?
 
-    public init(path: String, contents: [UInt8], mode: UInt32) {
+    public init(path: String, contents: [UInt8], mode: UInt32, covers: String? = nil) {
         self.path = path
         self.contents = contents
         self.mode = mode
+        self.covers = covers
     }
 }

@@ -68,6 +68,12 @@ public struct MountPlanBuilder {
                 plan.add(.writeFile(path: String(file.path.drop { $0 == "/" }), contents: file.contents, mode: file.mode),
                          record: MountRecord(target: file.path, source: "generated", mode: "ro"))
             }
+            for file in generatedFiles {
+                guard let covered = file.covers else { continue }
+                plan.add(.rebind(source: String(file.path.drop { $0 == "/" }), path: String(covered.drop { $0 == "/" }), attributes: .sealedReadOnly,
+                                 directory: false, optional: true, create: false),
+                         record: MountRecord(target: covered, source: file.path, mode: "ro"))
+            }
             try addDevices(&plan)
             addProc(&plan)
             try addBinds(&plan)

@@ -91,10 +91,18 @@ final class GuardedRun: Sendable {
     let home: String
     let net: TestNetwork
 
-    init(_ net: TestNetwork) {
+    /// `settings`: policy keys set in this home before any run. The guard always trusts the
+    /// test CA for upstream certificates (the test hosts' certificates are signed by it).
+    init(_ net: TestNetwork, settings: [(String, String)] = [], allows: [String]? = nil) {
         self.net = net
+        self.allows = allows ?? ["allowed.test", "pypi.test", "git.test", "v6.test", "alias.test", "rebind.test", "metadata.test", "private.test",
+                                 "webhook.test", "\(net.server)/32", "[\(net.serverV6)/128]"]
         home = NSTemporaryDirectory() + "warden-home-" + UUID().uuidString
         try? FileManager.default.createDirectory(atPath: home, withIntermediateDirectories: true)
+        for (key, value) in [("network.tlsTrustedCAs", net.caPath)] + settings {
+            let result = Warden.execute(Warden.adminBinary, ["set", key, value, "--home", home])
+            precondition(result.status == 0, "warden-admin set \(key): \(result.stderr)")
+        }
     }
 
     deinit { try? FileManager.default.removeItem(atPath: home) }
@@ -103,11 +111,13 @@ final class GuardedRun: Sendable {
     /// explicit proxy the sandbox is offered is bypassed (no_proxy=*), so that these tests
     /// exercise transparent capture; the proxy's own tests clear it (`viaProxy`).
     var options: [String] {
-        ["--net", "allowlist", "--dns-upstream", net.server, "--env", "no_proxy=*", "--env", "NO_PROXY=*",
-         "--allow", "allowed.test", "--allow", "pypi.test", "--allow", "git.test", "--allow", "v6.test", "--allow", "alias.test",
-         "--allow", "rebind.test", "--allow", "metadata.test", "--allow", "private.test", "--allow", "webhook.test",
-         "--allow", "\(net.server)/32", "--allow", "[\(net.serverV6)/128]", "--deny", "denied.test"]
+        ["--net", "allowlist", "--dns-upstream", net.server, "--env", "no_proxy=*", "--env", "NO_PROXY=*"]
+            + allows.flatMap { ["--allow", $0] } + ["--deny", "denied.test"]
     }
+
+    /// The allow rules of every run (`--allow`); the default covers the test zone's names and
+    /// the test host's addresses.
+    let allows: [String]
 
     /// Extra options that leave the offered HTTP_PROXY/HTTPS_PROXY in effect.
     static let viaProxy = ["--env", "no_proxy=localhost", "--env", "NO_PROXY=localhost"]
