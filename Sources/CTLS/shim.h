@@ -63,3 +63,10 @@ static int wd_tls_select_alpn(SSL *ssl, const unsigned char **out, unsigned char
 static inline void wd_tls_ctx_use_alpn_choice(SSL_CTX *ctx) {
     SSL_CTX_set_alpn_select_cb(ctx, wd_tls_select_alpn, NULL);
 }
+
+static inline void wd_tls_ctx_set_read_ahead(SSL_CTX *ctx) {
+    SSL_CTX_set_read_ahead(ctx, 1);
+}
+static inline void wd_tls_ctx_prefer_own_ciphers(SSL_CTX *ctx) {
+    SSL_CTX_set_options(ctx, SSL_OP_CIPHER_SERVER_PREFERENCE);
+}

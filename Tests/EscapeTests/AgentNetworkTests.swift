@@ -22,13 +22,16 @@ final class AgentNetworkTests {
         for host in allowed.test pypi.test; do
           code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 "http://$host/hello"); echo "$host: status $code exit $?"
         done
+        code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 "https://allowed.test/secure"); echo "https: status $code"
+        python3 -c 'import urllib.request; print("python https:", urllib.request.urlopen("https://allowed.test/py").status)'
         """
 
     init() throws {
         net = try TestNetwork.shared.get()
         guard net.alive else { throw TestNetworkError(message: "the test network fixture is not running") }
         agents = try AgentFixture(files: [".cursor/environment.json": Self.environment, "agent.sh": Self.program],
-                                  policy: [("network.mode", "allowlist"), ("network.dnsUpstream", net.server)])
+                                  policy: [("network.mode", "allowlist"), ("network.dnsUpstream", net.server),
+                                           ("network.tlsTrustedCAs", net.caPath)])
         // The test hosts live in a private range: a cidr rule lets their answers through (R20).
         for host in ["allowed.test", "pypi.test", "\(net.server)/32"] {
             let added = Warden.execute(Warden.adminBinary, ["network", "allow", "add", host, "--home", agents.home])
@@ -46,6 +49,11 @@ final class AgentNetworkTests {
         let records = (try? JSONSerialization.jsonObject(with: Data(audit.stdout.utf8)) as? [[String: Any]]) ?? []
         #expect(records.contains { $0["name"] as? String == "pypi.test" && $0["decision"] as? String == "deny"
                                    && $0["rule"] as? String == "repository.egressAllowlist" }, "\(records)")
+        // HTTPS from the agent is inspected by its owner's guard: each request is judged and
+        // recorded under the agent's id, and the agent's clients trust its sandbox's CA.
+        #expect(log.contains("https: status 200") && log.contains("python https: 200"), "\(log)")
+        #expect(records.contains { $0["kind"] as? String == "request" && $0["path"] as? String == "/secure"
+                                   && ($0["detail"] as? String ?? "").contains("inside inspected TLS") }, "\(records)")
         let history = agents.history(id)
         #expect(history.contains { $0.contains("egressMode") && $0.contains("allow_all") }, "\(history)")
         #expect(history.contains { $0.contains("egressAllowlist") && $0.contains("not a pattern!") }, "\(history)")

@@ -75,31 +75,37 @@ struct TLSAuthorityTests {
         #expect(cache.certificate(for: "z", now: now) != nil)
     }
 
+    /// A non-blocking socket pair: the two ends of one connection.
+    func pair() -> (Int32, Int32) {
+        var fds: [Int32] = [-1, -1]
+        _ = socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0, &fds)
+        return (fds[0], fds[1])
+    }
+
+    /// Runs both handshakes until each is done or one fails (bounded).
+    func shake(_ client: TLSSession, _ server: TLSSession) -> (TLSSession.Step, TLSSession.Step) {
+        var clientStep = TLSSession.Step.more, serverStep = TLSSession.Step.more
+        for _ in 0..<100 where clientStep == .more || serverStep == .more {
+            if clientStep == .more { clientStep = client.handshake() }
+            if serverStep == .more { serverStep = server.handshake() }
+        }
+        return (clientStep, serverStep)
+    }
+
     @Test func theGuardsTwoSessionsShakeHandsAndAgreeOnHTTP11() throws {
         let authority = try TLSAuthority.generate(label: "pair")
         let ca = write("ca.pem", authority.certificatePEM)
         let contexts = try TLSContexts(inspection: TLSInspection(authority: authority, trustedCAs: [ca]))
-        let server = try #require(contexts.clientSession(serverName: "svc.example", now: Int64(Date().timeIntervalSince1970)))
-        let client = try contexts.upstreamSession(serverName: "svc.example", offerHTTP11: true).get()
-        var fds: [Int32] = [0, 0]
-        #expect(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &fds) == 0)
-        defer { close(fds[0]); close(fds[1]) }
-        var clientStep = TLSSession.Step.more, serverStep = TLSSession.Step.more
-        for _ in 0..<50 where clientStep != .done || serverStep != .done {
-            clientStep = client.handshake()
-            _ = client.send(to: fds[0])
-            _ = server.receive(from: fds[1])
-            serverStep = server.handshake()
-            _ = server.send(to: fds[1])
-            _ = client.receive(from: fds[0])
-        }
+        let (near, far) = pair()
+        defer { close(near); close(far) }
+        let server = try #require(contexts.clientSession(serverName: "svc.example", now: Int64(Date().timeIntervalSince1970), fd: far, clientHello: nil))
+        let client = try contexts.upstreamSession(serverName: "svc.example", offerHTTP11: true, fd: near).get()
+        let (clientStep, serverStep) = shake(client, server)
         #expect(clientStep == .done && serverStep == .done, "\(clientStep) \(serverStep)")
         #expect(client.alpn == "http/1.1" && server.alpn == "http/1.1")
         #expect(client.verifyFailure == nil)
         let request = Array("GET / HTTP/1.1\r\nHost: svc.example\r\n\r\n".utf8)
         #expect(request.withUnsafeBytes { client.write($0) } == request.count)
-        _ = client.send(to: fds[0])
-        _ = server.receive(from: fds[1])
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 16_384, alignment: 1)
         defer { buffer.deallocate() }
         guard case .bytes(let n) = server.read(into: buffer) else {
@@ -109,27 +115,35 @@ struct TLSAuthorityTests {
         #expect(Array(buffer[0..<n]) == request)
     }
 
+    @Test func theClientHelloAlreadyReadIsHandedOverFirst() throws {
+        let authority = try TLSAuthority.generate(label: "prefix")
+        let ca = write("ca.pem", authority.certificatePEM)
+        let contexts = try TLSContexts(inspection: TLSInspection(authority: authority, trustedCAs: [ca]))
+        let (near, far) = pair()
+        defer { close(near); close(far) }
+        let client = try contexts.upstreamSession(serverName: "svc.example", offerHTTP11: true, fd: near).get()
+        #expect(client.handshake() == .more)
+        // The guard's peek: the ClientHello is read off the socket before the session exists.
+        var hello = [UInt8](repeating: 0, count: 16_384)
+        let n = hello.withUnsafeMutableBytes { recv(far, $0.baseAddress, $0.count, 0) }
+        #expect(n > 0)
+        let server = try #require(contexts.clientSession(serverName: "svc.example", now: Int64(Date().timeIntervalSince1970), fd: far,
+                                                         clientHello: Array(hello[0..<max(0, n)])))
+        let (clientStep, serverStep) = shake(client, server)
+        #expect(clientStep == .done && serverStep == .done, "\(clientStep) \(serverStep)")
+    }
+
     @Test func anUpstreamNotVouchedForFailsVerification() throws {
         let authority = try TLSAuthority.generate(label: "one")
         let stranger = try TLSAuthority.generate(label: "two")
         // The guard's upstream side trusts only the system store: a leaf of a sandbox CA fails.
         let contexts = try TLSContexts(inspection: TLSInspection(authority: authority, trustedCAs: []))
         let strangerContexts = try TLSContexts(inspection: TLSInspection(authority: stranger, trustedCAs: []))
-        let server = try #require(strangerContexts.clientSession(serverName: "svc.example", now: Int64(Date().timeIntervalSince1970)))
-        let client = try contexts.upstreamSession(serverName: "svc.example", offerHTTP11: true).get()
-        var fds: [Int32] = [0, 0]
-        #expect(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &fds) == 0)
-        defer { close(fds[0]); close(fds[1]) }
-        var clientStep = TLSSession.Step.more
-        for _ in 0..<50 {
-            clientStep = client.handshake()
-            if case .failed = clientStep { break }
-            _ = client.send(to: fds[0])
-            _ = server.receive(from: fds[1])
-            _ = server.handshake()
-            _ = server.send(to: fds[1])
-            _ = client.receive(from: fds[0])
-        }
+        let (near, far) = pair()
+        defer { close(near); close(far) }
+        let server = try #require(strangerContexts.clientSession(serverName: "svc.example", now: Int64(Date().timeIntervalSince1970), fd: far, clientHello: nil))
+        let client = try contexts.upstreamSession(serverName: "svc.example", offerHTTP11: true, fd: near).get()
+        let (clientStep, _) = shake(client, server)
         guard case .failed = clientStep else {
             Issue.record("the handshake did not fail: \(clientStep)")
             return

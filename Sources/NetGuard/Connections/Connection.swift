@@ -118,7 +118,7 @@ final class Connection {
             case .proxyRequest: progressed = readProxyRequest(now: now)
             case .resolving: break
             case .peeking: progressed = peek(now: now)
-            case .connecting: break
+            case .connecting: progressed = tls != nil && pumpTLS(now: now)
             case .open:
                 if tls != nil {
                     progressed = pumpTLS(now: now)
@@ -318,7 +318,7 @@ final class Connection {
         let bytes = Array((head + "\r\n" + line + "\n").utf8)
         if let session = tls?.client {
             // Inside inspected TLS: only over a completed handshake; otherwise nothing can be said.
-            if session.handshakeDone {
+            if tls?.clientReady == true {
                 sendReplyTLS(bytes, session: session)
                 bytesDown += Int64(bytes.count)
             }
@@ -370,6 +370,7 @@ final class Connection {
             break
         case .connecting:
             wantUpstream = EventLoop.writable
+            if let tls { (wantClient, wantUpstream) = tlsInterest(tls) }
         case .open:
             if let tls {
                 (wantClient, wantUpstream) = tlsInterest(tls)

@@ -96,6 +96,12 @@ final class SandboxGuard {
 
     /// Runs until `requestStop`; then closes every connection and flushes the records.
     func run() {
+        // OpenSSL writes to sockets with write(2): a peer gone must be EPIPE for this thread,
+        // never a SIGPIPE for the process (the mask is this thread's alone).
+        var pipeSignal = sigset_t()
+        sigemptyset(&pipeSignal)
+        sigaddset(&pipeSignal, SIGPIPE)
+        pthread_sigmask(SIG_BLOCK, &pipeSignal, nil)
         var stopping = false
         while !stopping {
             let ready = loop.wait(milliseconds: 100)

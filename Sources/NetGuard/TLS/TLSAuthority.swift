@@ -18,7 +18,8 @@ public final class TLSAuthority: @unchecked Sendable {
     /// Seconds since the epoch after which the authority is no longer valid.
     public let notAfter: Int64
 
-    /// Eight days: longer than the longest agent run the default policy allows.
+    /// Eight days: agents run for hours. A sandbox still running when its CA lapses gets
+    /// certificate errors from its clients (never an unverified connection) and is restarted.
     public static let defaultLifetime: Int64 = 8 * 86_400
 
     private init(key: OpaquePointer, certificate: OpaquePointer, leafKey: OpaquePointer, pem: String, notAfter: Int64) {

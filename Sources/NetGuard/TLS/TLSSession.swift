@@ -1,14 +1,16 @@
 import CTLS
 import Glibc
+import WardenSystem
 
-/// One TLS endpoint of an inspected connection: an OpenSSL session whose transport is a BIO
-/// pair the guard drives itself, so that it fits the guard's non-blocking loop and so that the
-/// ClientHello already read (to judge the server name) can be handed to it. Socket bytes are
-/// received straight into the pair's buffer and sent straight out of it (no extra copy).
+/// One TLS endpoint of an inspected connection: an OpenSSL session reading and writing its
+/// non-blocking socket directly (records go from the socket into OpenSSL's buffer and back
+/// with no copy of the guard's own). The program's ClientHello, already read to judge the
+/// connection, is handed over first through a memory BIO; once OpenSSL has taken it, the
+/// session reads the socket itself.
 final class TLSSession {
     enum Step: Equatable {
         case done
-        /// Needs bytes from the peer (or room to write to it).
+        /// Needs the socket readable (or writable: `wantsWrite`).
         case more
         case failed(String)
     }
@@ -21,126 +23,92 @@ final class TLSSession {
         case failed(String)
     }
 
-    enum Transfer: Equatable {
-        case moved(Int)
-        case wouldBlock
-        case endOfStream
-        case failed(Int32)
-    }
-
     let ssl: OpaquePointer
-    /// The guard's end of the BIO pair (the session holds the other).
-    private let network: OpaquePointer
-    /// Each direction of the pair buffers this much ciphertext.
-    static let pairBuffer = 1 << 17
+    private let socket: OpaquePointer
+    /// The ClientHello, until OpenSSL has read all of it.
+    private var prefix: OpaquePointer?
+    /// The last operation waits for the socket to be writable (else readable).
+    private(set) var wantsWrite = false
     private(set) var handshakeDone = false
 
-    init?(context: OpaquePointer, accepting: Bool) {
+    /// `prefix`: bytes already read from the socket that the session must see first.
+    init?(context: OpaquePointer, accepting: Bool, fd: Int32, prefix bytes: [UInt8]? = nil) {
         guard let ssl = SSL_new(context) else { return nil }
-        var inner: OpaquePointer?
-        var outer: OpaquePointer?
-        guard BIO_new_bio_pair(&inner, Self.pairBuffer, &outer, Self.pairBuffer) == 1, let inner, let outer else {
+        guard let socket = BIO_new_socket(fd, BIO_NOCLOSE) else {
             SSL_free(ssl)
             return nil
         }
-        SSL_set_bio(ssl, inner, inner)
+        if let bytes {
+            guard let memory = BIO_new(BIO_s_mem()),
+                  bytes.withUnsafeBytes({ BIO_write(memory, $0.baseAddress, Int32($0.count)) }) == Int32(bytes.count) else {
+                BIO_free(socket)
+                SSL_free(ssl)
+                return nil
+            }
+            wd_tls_bio_set_retry_when_empty(memory)
+            SSL_set0_rbio(ssl, memory)
+            SSL_set0_wbio(ssl, socket)
+            prefix = memory
+        } else {
+            SSL_set_bio(ssl, socket, socket)
+        }
         if accepting { SSL_set_accept_state(ssl) } else { SSL_set_connect_state(ssl) }
         self.ssl = ssl
-        self.network = outer
+        self.socket = socket
     }
 
     deinit {
         SSL_free(ssl)
-        BIO_free(network)
     }
 
-    // MARK: - Ciphertext (the socket side)
-
-    /// Bytes already read from the peer (the peeked ClientHello).
-    func feed(_ bytes: [UInt8]) -> Bool {
-        bytes.withUnsafeBytes { BIO_write(network, $0.baseAddress, Int32($0.count)) } == Int32(bytes.count)
+    /// Once the ClientHello is all inside OpenSSL, the session reads the socket.
+    private func dropPrefixWhenRead() {
+        guard let prefix, BIO_ctrl_pending(prefix) == 0 else { return }
+        BIO_up_ref(socket)
+        SSL_set0_rbio(ssl, socket)
+        self.prefix = nil
     }
 
-    /// Ciphertext waiting to go to the peer.
-    var outputPending: Int { Int(BIO_ctrl_pending(network)) }
-    /// Room for ciphertext from the peer.
-    var inputRoom: Int { Int(BIO_ctrl_get_write_guarantee(network)) }
+    /// Decrypted records waiting inside OpenSSL (read ahead of the guard's reads): epoll cannot
+    /// see them, so the connection runs again while there are some.
+    var hasPending: Bool { SSL_has_pending(ssl) == 1 }
 
-    /// Reads from `fd` into the session's input, as much as there is room for.
-    func receive(from fd: Int32) -> Transfer {
-        var total = 0
-        while true {
-            var area: UnsafeMutablePointer<CChar>?
-            let room = BIO_nwrite0(network, &area)
-            guard room > 0, let start = area else { return total > 0 ? .moved(total) : .wouldBlock }
-            let n = recv(fd, start, Int(room), Int32(MSG_DONTWAIT))
-            if n > 0 {
-                _ = BIO_nwrite(network, &area, Int32(n))
-                total += n
-                if n < Int(room) { return .moved(total) }
-                continue
-            }
-            if total > 0 { return .moved(total) }
-            if n == 0 { return .endOfStream }
-            let code = errno
-            if code == EAGAIN || code == EWOULDBLOCK || code == EINTR { return .wouldBlock }
-            return .failed(code)
-        }
-    }
-
-    /// Writes the session's pending output to `fd`.
-    func send(to fd: Int32) -> Transfer {
-        var total = 0
-        while true {
-            var area: UnsafeMutablePointer<CChar>?
-            let available = BIO_nread0(network, &area)
-            guard available > 0, let start = area else { return .moved(total) }
-            let n = Glibc.send(fd, start, Int(available), Int32(MSG_NOSIGNAL) | Int32(MSG_DONTWAIT))
-            if n > 0 {
-                _ = BIO_nread(network, &area, Int32(n))
-                total += n
-                if n < Int(available) { return .moved(total) }
-                continue
-            }
-            if total > 0 { return .moved(total) }
-            let code = errno
-            if code == EAGAIN || code == EWOULDBLOCK || code == EINTR { return .wouldBlock }
-            return .failed(code)
-        }
-    }
-
-    /// The peer's socket reached its end: nothing more will be fed.
-    func peerClosed() {
-        _ = BIO_ctrl(network, BIO_C_SHUTDOWN_WR, 0, nil)
-    }
-
-    // MARK: - The TLS layer
+    // MARK: - Operations
 
     func handshake() -> Step {
         guard !handshakeDone else { return .done }
         let result = SSL_do_handshake(ssl)
+        // The reason is read before the ClientHello's BIO is replaced: SSL_get_error looks at
+        // the current BIO's retry flags.
+        let error = result == 1 ? SSL_ERROR_NONE : SSL_get_error(ssl, result)
+        let code = errno
+        dropPrefixWhenRead()
         if result == 1 {
             handshakeDone = true
+            wantsWrite = false
             return .done
         }
-        switch SSL_get_error(ssl, result) {
-        case SSL_ERROR_WANT_READ, SSL_ERROR_WANT_WRITE:
+        if waits(error) { return .more }
+        switch error {
+        case SSL_ERROR_SYSCALL:
             ERR_clear_error()
-            return .more
+            return .failed(code == 0 ? "the peer closed the connection during the TLS handshake" : "TLS handshake failed: \(errnoDescription(code))")
         default:
             return .failed(failure("handshake"))
         }
     }
 
-    /// Decrypts into `buffer` (at most one record: 16 KiB).
+    /// Decrypts one record at most into `buffer`.
     func read(into buffer: UnsafeMutableRawBufferPointer) -> ReadResult {
         guard let base = buffer.baseAddress, buffer.count > 0 else { return .more }
         let n = SSL_read(ssl, base, Int32(min(buffer.count, Int(Int32.max))))
-        if n > 0 { return .bytes(Int(n)) }
-        switch SSL_get_error(ssl, n) {
-        case SSL_ERROR_WANT_READ, SSL_ERROR_WANT_WRITE:
-            ERR_clear_error()
-            return .more
+        if n > 0 {
+            wantsWrite = false
+            return .bytes(Int(n))
+        }
+        let error = SSL_get_error(ssl, n)
+        if waits(error) { return .more }
+        switch error {
         case SSL_ERROR_ZERO_RETURN:
             return .ended(clean: true)
         case SSL_ERROR_SYSCALL:
@@ -153,22 +121,29 @@ final class TLSSession {
         }
     }
 
-    /// Encrypts as much of `bytes` as the pair takes; 0 when it is full, nil on failure.
+    /// Encrypts and sends as much of `bytes` as the socket takes: the count, 0 when it must
+    /// wait (then retried with the same bytes first), nil on failure.
     func write(_ bytes: UnsafeRawBufferPointer) -> Int? {
         guard !bytes.isEmpty else { return 0 }
         let n = SSL_write(ssl, bytes.baseAddress, Int32(min(bytes.count, Int(Int32.max))))
-        if n > 0 { return Int(n) }
-        switch SSL_get_error(ssl, n) {
-        case SSL_ERROR_WANT_READ, SSL_ERROR_WANT_WRITE:
-            ERR_clear_error()
-            return 0
-        default:
-            ERR_clear_error()
-            return nil
+        if n > 0 {
+            wantsWrite = false
+            return Int(n)
         }
+        if waits(SSL_get_error(ssl, n)) { return 0 }
+        ERR_clear_error()
+        return nil
     }
 
-    /// Queues close_notify (the flush sends it).
+    /// WANT_READ or WANT_WRITE: the operation waits for the socket (which way is noted).
+    private func waits(_ error: Int32) -> Bool {
+        guard error == SSL_ERROR_WANT_READ || error == SSL_ERROR_WANT_WRITE else { return false }
+        wantsWrite = error == SSL_ERROR_WANT_WRITE
+        ERR_clear_error()
+        return true
+    }
+
+    /// Sends close_notify (best effort: the connection is ending).
     func close() {
         _ = SSL_shutdown(ssl)
         ERR_clear_error()

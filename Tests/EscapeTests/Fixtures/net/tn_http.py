@@ -201,6 +201,12 @@ class Handler(BaseHTTPRequestHandler):
     def git(self, path):
         app = self.server.app
         u = urlsplit(self.path)
+        if path.endswith("/git-receive-pack"):
+            # Pushes are advertised (so a client gets as far as sending its pack) but refused
+            # here: the repository never changes. The request is still logged.
+            self.drain_body()
+            self.reply(403, b"pushes are refused by the test host\n", "text/plain")
+            return
         env = {
             "PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
             "HOME": app.git_root, "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull,
@@ -212,6 +218,8 @@ class Handler(BaseHTTPRequestHandler):
             "QUERY_STRING": u.query, "REMOTE_ADDR": client_ip(self.client_address),
             "CONTENT_TYPE": self.headers.get("Content-Type", ""),
         }
+        if "service=git-receive-pack" in u.query:
+            env["REMOTE_USER"] = "tester"  # http-backend advertises receive-pack only to a user
         if "chunked" not in self.headers.get("Transfer-Encoding", "").lower():
             env["CONTENT_LENGTH"] = self.headers.get("Content-Length") or "0"
         for k, v in self.headers.items():
