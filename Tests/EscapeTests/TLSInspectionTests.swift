@@ -94,6 +94,28 @@ struct TLSInspectionTests {
         #expect(log.contains { $0["method"] as? String == "POST" && ($0["path"] as? String ?? "").hasSuffix("git-receive-pack") && $0["decision"] as? String == "deny" }, "\(log)")
     }
 
+    @Test func http2RequestsAreJudgedOneByOneOnTheirStreams() {
+        let guarded = GuardedRun(net, allows: ["allowed.test@read-only", "pypi.test", "\(net.server)/32@read-only"])
+        let before = net.log("http.log").count
+        let script = """
+            curl -sS --http2 -o /dev/null -o /dev/null -w '%{http_version} %{http_code}\\n' https://allowed.test:8443/h2-one https://allowed.test:8443/h2-two
+            curl -sS --http2 -D - -o /dev/null -X POST --data-binary 'secret=hunter2' https://allowed.test:8443/h2-post | tr -d '\\r' | grep -i -e '^HTTP/' -e '^x-warden-block'
+            curl -sS --http2 -o /dev/null -w '%{http_version} %{http_code}\\n' -H 'Host: pypi.test' https://allowed.test:8443/h2-fronted
+            """
+        let result = guarded.run([], ["sh", "-c", script], in: workspace)
+        let lines = result.stdout.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
+        #expect(lines.prefix(2) == ["2 200", "2 200"], "both GETs over HTTP/2 on one connection: \(result.stdout) \(result.stderr)")
+        #expect(lines.contains("HTTP/2 403"), "\(lines)")
+        #expect(lines.contains { $0.lowercased().hasPrefix("x-warden-block: run:allow:allowed.test") }, "\(lines)")
+        #expect(lines.last == "2 403", "an :authority other than the server name: \(lines)")
+        let seen = net.log("http.log").dropFirst(before).filter { $0["protocol"] as? String == "h2" }.compactMap { $0["path"] as? String }
+        #expect(seen == ["/h2-one", "/h2-two"], "only the allowed requests reached the server: \(seen)")
+        let log = requests(guarded.audit(run: result.runID), host: "allowed.test") + requests(guarded.audit(run: result.runID), host: "pypi.test")
+        #expect(log.contains { $0["path"] as? String == "/h2-two" && ($0["detail"] as? String ?? "") == "request 2 on the connection (inside inspected TLS, HTTP/2)" }, "\(log)")
+        #expect(log.contains { $0["method"] as? String == "POST" && $0["path"] as? String == "/h2-post" && $0["decision"] as? String == "deny" })
+        #expect(log.contains { $0["path"] as? String == "/h2-fronted" && $0["rule"] as? String == "tls.host-mismatch" })
+    }
+
     @Test func pipInstallsOverHTTPSThroughTheGuard() {
         let guarded = GuardedRun(net)
         let result = guarded.run([], ["sh", "-c", "python3 -m pip install -q --no-cache-dir --target /tmp/site --index-url https://pypi.test/simple/ wardendemo && PYTHONPATH=/tmp/site python3 -c 'import wardendemo; print(wardendemo.VALUE)'"],

@@ -33,6 +33,8 @@ final class Connection {
         case http
         /// Spliced as they come (TLS, other protocols, an upgraded WebSocket).
         case opaque
+        /// HTTP/2 inside inspected TLS: frames read, every request's header block judged.
+        case http2
     }
 
     enum StreamKind: String {
@@ -79,8 +81,9 @@ final class Connection {
     var awaitingUpgrade = false
     /// Set while the guard terminates this connection's TLS (inspection).
     var tls: TLSInterception?
-    /// The ClientHello offered application protocols (ALPN).
+    /// The ClientHello offered application protocols (ALPN), HTTP/2 among them.
     var clientOfferedProtocols = false
+    var clientOffersHTTP2 = false
 
     init(id: Int, owner: SandboxGuard, client: FileDescriptor, destination: SocketAddress, explicitProxy: Bool = false, now: UInt64) {
         self.id = id

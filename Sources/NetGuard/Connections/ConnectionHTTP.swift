@@ -103,6 +103,17 @@ extension Connection {
 
     /// Judges and records one request; false when it was refused (and answered).
     private func judge(_ head: HTTPRequestHead, now: UInt64) -> Bool {
+        let verdict = judgeAndRecord(head, now: now)
+        guard verdict.allowed else {
+            refuseHTTP(verdict, now: now, recorded: true)
+            return false
+        }
+        return true
+    }
+
+    /// The verdict on one request (HTTP/1.x, or HTTP/2 in the same shape), recorded before
+    /// anything of it goes upstream.
+    func judgeAndRecord(_ head: HTTPRequestHead, now: UInt64) -> Verdict {
         http.requests += 1
         var verdict: Verdict
         if head.method == "CONNECT" {
@@ -125,11 +136,7 @@ extension Connection {
             verdict = .deny("audit.unavailable", "the audit record of this request cannot be written; refused (R19)", name: verdict.name, source: verdict.nameSource)
         }
         if self.verdict == nil || !(self.verdict?.allowed ?? false) { self.verdict = verdict }
-        guard verdict.allowed else {
-            refuseHTTP(verdict, now: now, recorded: true)
-            return false
-        }
-        return true
+        return verdict
     }
 
     /// A request inside inspected TLS: its Host must name the server the TLS was opened for
@@ -153,7 +160,7 @@ extension Connection {
         record.method = head.method
         record.path = head.method == "CONNECT" ? "" : QueryRedaction.path(head.path)
         record.flags = verdict.flags.joined(separator: ",")
-        record.detail = proxy?.request == head ? "request to the explicit proxy" : "request \(http.requests) on the connection" + (tls != nil ? " (inside inspected TLS)" : "")
+        record.detail = proxy?.request == head ? "request to the explicit proxy" : "request \(http.requests) on the connection" + (tls != nil ? " (inside inspected TLS\(upward == .http2 ? ", HTTP/2" : ""))" : "")
         return owner.recorder.record(record, now: now)
     }
 

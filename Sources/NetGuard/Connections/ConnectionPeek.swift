@@ -42,6 +42,7 @@ extension Connection {
             case .clientHello(let hello, _):
                 if !hello.alpn.isEmpty { detail.append("offered alpn=" + hello.alpn.joined(separator: ",")) }
                 clientOfferedProtocols = !hello.alpn.isEmpty
+                clientOffersHTTP2 = hello.alpn.contains("h2")
                 let facts = ConnectionFacts(destination: destination, claimedName: hello.serverName.map(Self.trimDot), nameSource: .sni,
                                             encrypted: true, encryptedClientHello: hello.encryptedClientHello)
                 decideStream(facts, now: now)

@@ -29,7 +29,8 @@ extension Connection {
         }
         guard !upShut && !clientDone else { return false }
         switch upward {
-        case .peek:
+        case .peek, .http2:
+            // HTTP/2 exists only inside inspected TLS (ConnectionTLS).
             return false
         case .opaque:
             return fillUp(limit: SplicePipe.chunk, now: now)

@@ -28,11 +28,13 @@ extension Connection {
         deadline = 0
         dial(now: now)
         guard phase != .closed, let upstream else { return }
-        switch contexts.upstreamSession(serverName: serverName, offerHTTP11: offeredProtocols, fd: upstream.raw) {
+        switch contexts.upstreamSession(serverName: serverName, offerHTTP11: offeredProtocols, offerHTTP2: clientOffersHTTP2, fd: upstream.raw) {
         case .failure(let error):
             refuseStream(.deny("tls.setup", error.message, name: serverName, source: .sni), now: now)
         case .success(let upstreamSession):
-            tls = TLSInterception(serverName: serverName, upstream: upstreamSession, client: clientSession, now: now)
+            let interception = TLSInterception(serverName: serverName, upstream: upstreamSession, client: clientSession, now: now)
+            interception.offersHTTP2 = clientOffersHTTP2
+            tls = interception
         }
     }
 
@@ -42,8 +44,10 @@ extension Connection {
         guard let tls else { return false }
         if !tls.established {
             if phase == .open && deadline == 0 { deadline = now + limits.headerTimeoutMilliseconds * 1_000_000 }
-            var progressed = clientHandshake(tls, now: now)
-            if phase == .open && !tls.upstreamReady && tls.refusal == nil { progressed = upstreamHandshake(tls, now: now) || progressed }
+            var progressed = false
+            if phase == .open && !tls.upstreamReady && tls.refusal == nil { progressed = upstreamHandshake(tls, now: now) }
+            // A program that offers HTTP/2 hears the protocol only once the server chose it.
+            if !tls.offersHTTP2 || tls.upstreamReady || tls.refusal != nil { progressed = clientHandshake(tls, now: now) || progressed }
             if phase == .open && tls.clientReady, let refusal = tls.refusal {
                 sendReply(status: "502 Bad Gateway", block: "\(refusal.rule): \(refusal.reason)", body: "warden: refused by \(refusal.rule): \(refusal.reason)")
                 startDraining(now: now)
@@ -52,6 +56,10 @@ extension Connection {
             guard tls.established else { return progressed }
             deadline = 0
             if let alpn = tls.client.alpn { detail.append("alpn=\(alpn)") }
+            if tls.client.alpn == "h2" {
+                upward = .http2
+                tls.http2 = HTTP2ClientStream(maxBlockBytes: limits.maxHeaderBytes)
+            }
         }
         var progressed = relayUpTLS(tls, now: now)
         if phase == .open { progressed = relayDownTLS(tls, now: now) || progressed }
@@ -68,6 +76,7 @@ extension Connection {
         case .done:
             detail.append("upstream \(tls.upstream.version)")
             tls.upstreamReady = true
+            if tls.offersHTTP2 && tls.upstream.alpn == "h2" { owner.tls?.offerHTTP2(tls.client) }
             return true
         case .failed(let reason):
             let why = tls.upstream.verifyFailure.map { "the certificate of \(tls.serverName) does not verify: \($0)" }
@@ -123,6 +132,7 @@ extension Connection {
                 bytesUp += Int64(n)
                 progressed = true
                 if pendingUp.isEmpty && upward == .http { processHTTP(now: now) }
+                if pendingUp.isEmpty && upward == .http2 { processHTTP2(tls, now: now) }
                 if phase != .open { return true }
             }
             guard pendingUp.count < Self.tlsBacklog, !clientDone, !awaitingUpgrade else { break }
@@ -138,6 +148,9 @@ extension Connection {
                 if upward == .http {
                     processHTTP(now: now)
                     if phase != .open { return true }
+                } else if upward == .http2 {
+                    processHTTP2(tls, now: now)
+                    if phase != .open { return true }
                 } else {
                     pendingUp += inbound
                     inbound.removeAll(keepingCapacity: true)
@@ -145,7 +158,9 @@ extension Connection {
             case .ended(let clean):
                 clientDone = true
                 tls.clientEndedCleanly = clean
-                if upward == .http, !inbound.isEmpty || !isBetweenRequests {
+                if upward == .http2, !inbound.isEmpty {
+                    close(now: now, note: "the program ended TLS in the middle of an HTTP/2 frame")
+                } else if upward == .http, !inbound.isEmpty || !isBetweenRequests {
                     close(now: now, note: "the program ended TLS in the middle of a request")
                 }
                 return true
@@ -181,16 +196,8 @@ extension Connection {
                 progressed = true
                 let plaintext = UnsafeRawBufferPointer(rebasing: scratch[0..<n])
                 if awaitingUpgrade { checkUpgrade(plaintext) }
-                // Straight on to the program's session; what it cannot take yet waits.
-                guard let taken = tls.client.write(plaintext) else {
-                    close(now: now, note: "the TLS session to the program failed")
-                    return true
-                }
-                bytesDown += Int64(taken)
-                if taken < n {
-                    tls.pendingDown.append(contentsOf: UnsafeRawBufferPointer(rebasing: plaintext[taken...]).bindMemory(to: UInt8.self))
-                    return true
-                }
+                guard deliverDown(tls, plaintext, now: now) else { return true }
+                if !tls.pendingDown.isEmpty { return true }
             case .ended(let clean):
                 upstreamDone = true
                 tls.upstreamEndedCleanly = clean
@@ -232,6 +239,44 @@ extension Connection {
         return progressed
     }
 
+    /// Hands plaintext from the server to the program's session, straight on while it takes it
+    /// (what it cannot take yet waits in order). With HTTP/2, the server's frames are followed,
+    /// and frames of the guard's own go in at the first boundary. False when the session failed.
+    func deliverDown(_ tls: TLSInterception, _ plaintext: UnsafeRawBufferPointer, now: UInt64) -> Bool {
+        var rest = plaintext
+        repeat {
+            if tls.injection != nil && tls.serverFrames.atSafePoint, let frames = tls.injection {
+                tls.injection = nil
+                guard frames.withUnsafeBytes({ commitDown(tls, $0, now: now) }) else { return false }
+            }
+            let n = tls.http2 == nil ? rest.count : tls.serverFrames.follow(rest, stopAtSafePoint: tls.injection != nil)
+            guard commitDown(tls, UnsafeRawBufferPointer(rebasing: rest[0..<n]), now: now) else { return false }
+            rest = UnsafeRawBufferPointer(rebasing: rest[n...])
+        } while !rest.isEmpty
+        if tls.injection != nil && tls.serverFrames.atSafePoint, let frames = tls.injection {
+            tls.injection = nil
+            return frames.withUnsafeBytes { commitDown(tls, $0, now: now) }
+        }
+        return true
+    }
+
+    private func commitDown(_ tls: TLSInterception, _ bytes: UnsafeRawBufferPointer, now: UInt64) -> Bool {
+        guard !bytes.isEmpty else { return true }
+        var taken = 0
+        if tls.pendingDown.isEmpty {
+            guard let n = tls.client.write(bytes) else {
+                close(now: now, note: "the TLS session to the program failed")
+                return false
+            }
+            taken = n
+            bytesDown += Int64(n)
+        }
+        if taken < bytes.count {
+            tls.pendingDown.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[taken...]).bindMemory(to: UInt8.self))
+        }
+        return true
+    }
+
     /// A request is complete (no head or body in progress).
     private var isBetweenRequests: Bool {
         if case .none = http.body { return true }
@@ -264,7 +309,7 @@ extension Connection {
         } else {
             if !clientDone && !awaitingUpgrade && pendingUp.count < Self.tlsBacklog { wantClient |= EventLoop.readable }
             if !upstreamDone && tls.pendingDown.isEmpty { wantUpstream |= EventLoop.readable }
-            if !tls.pendingDown.isEmpty || client.wantsWrite { wantClient |= EventLoop.writable }
+            if !tls.pendingDown.isEmpty || client.wantsWrite || (tls.injection != nil && tls.serverFrames.atSafePoint) { wantClient |= EventLoop.writable }
             if (!pendingUp.isEmpty && !upShut) || upstream.wantsWrite { wantUpstream |= EventLoop.writable }
             // Records OpenSSL read ahead and the guard has not taken (the round ended first):
             // epoll cannot see them; being writable, the other side's socket wakes the loop.

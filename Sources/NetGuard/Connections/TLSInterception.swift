@@ -23,6 +23,16 @@ final class TLSInterception {
     var upstreamEndedCleanly = false
     /// close_notify was sent to the program.
     var clientNotified = false
+    /// The program offered HTTP/2: its handshake waits for the server's choice, so that both
+    /// sides speak the same protocol and the guard can read it.
+    var offersHTTP2 = false
+    /// HTTP/2 agreed: the program's frames as read, the server's frame boundaries, and frames
+    /// of the guard's own waiting for a boundary.
+    var http2: HTTP2ClientStream?
+    var serverFrames = HTTP2ServerStream()
+    var injection: [UInt8]?
+    /// A request was refused: the program was told GOAWAY, and no new request is taken.
+    var http2Refused = false
     let startedAt: UInt64
 
     init(serverName: String, upstream: TLSSession, client: TLSSession, now: UInt64) {

@@ -20,12 +20,16 @@ final class TLSContexts {
 
     /// The only application protocol the guard speaks inside TLS (wire format, zero-terminated,
     /// as the ALPN callback reads it): HTTP/1.1, whose requests it judges one by one.
-    nonisolated(unsafe) static let clientProtocols: UnsafeMutablePointer<UInt8> = {
-        let wire: [UInt8] = [8] + Array("http/1.1".utf8) + [0]
+    nonisolated(unsafe) static let clientProtocols = wireList(["http/1.1"])
+    /// HTTP/2, agreed with the program only when the server agreed to it with the guard.
+    nonisolated(unsafe) static let clientProtocolsHTTP2 = wireList(["h2"])
+
+    private static func wireList(_ names: [String]) -> UnsafeMutablePointer<UInt8> {
+        let wire: [UInt8] = names.flatMap { [UInt8($0.utf8.count)] + Array($0.utf8) } + [0]
         let pointer = UnsafeMutablePointer<UInt8>.allocate(capacity: wire.count)
         pointer.initialize(from: wire, count: wire.count)
         return pointer
-    }()
+    }
 
     init(inspection: TLSInspection) throws(GuardError) {
         authority = inspection.authority
@@ -148,7 +152,7 @@ extension TLSContexts {
     /// The guard's client session toward `serverName`: SNI, hostname verification, and HTTP/1.1
     /// offered when the program offered any protocol (so the server answers in what the guard
     /// judges).
-    func upstreamSession(serverName: String, offerHTTP11: Bool, fd: Int32) -> Result<TLSSession, GuardError> {
+    func upstreamSession(serverName: String, offerHTTP11: Bool, offerHTTP2: Bool = false, fd: Int32) -> Result<TLSSession, GuardError> {
         let context: OpaquePointer
         switch upstream() {
         case .failure(let error): return .failure(error)
@@ -160,7 +164,7 @@ extension TLSContexts {
             return .failure(GuardError(.setupFailed, OpenSSLFailure.drain("TLS inspection: cannot prepare the session to \(serverName)")))
         }
         if offerHTTP11 {
-            let wire: [UInt8] = [8] + Array("http/1.1".utf8)
+            let wire: [UInt8] = (offerHTTP2 ? [2] + Array("h2".utf8) : []) + [8] + Array("http/1.1".utf8)
             // SSL_set_alpn_protos returns 0 on success.
             guard wire.withUnsafeBufferPointer({ SSL_set_alpn_protos(session.ssl, $0.baseAddress, UInt32($0.count)) }) == 0 else {
                 return .failure(GuardError(.setupFailed, OpenSSLFailure.drain("TLS inspection: cannot offer HTTP/1.1 to \(serverName)")))
@@ -179,5 +183,10 @@ extension TLSContexts {
             return nil
         }
         return session
+    }
+
+    /// Before the program's handshake: agree on HTTP/2 with it (the server chose it).
+    func offerHTTP2(_ session: TLSSession) {
+        _ = SSL_set_ex_data(session.ssl, 0, UnsafeMutableRawPointer(Self.clientProtocolsHTTP2))
     }
 }

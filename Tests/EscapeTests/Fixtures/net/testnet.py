@@ -29,7 +29,7 @@ import time  # noqa: E402
 from tn_common import MAX_CONNECTIONS, JsonLog, addresses, warn  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-PORTS = {"dns": 53, "http": 80, "https": 443, "bulk": 9000, "sink": 9001}
+PORTS = {"dns": 53, "http": 80, "https": 443, "h2": 8443, "bulk": 9000, "sink": 9001}
 STARTUP_TIMEOUT = 90.0
 LOCK_DIR = "/run/wdt-testnet"
 
@@ -367,6 +367,7 @@ def serve(args):
     from tn_assets import make_certs, make_git, make_wheel
     from tn_bulk import Bulk
     from tn_dns import DnsServer, Zone
+    from tn_h2 import H2Server
     from tn_http import App, HttpServers, tls_context
 
     stop = Stop()
@@ -393,12 +394,14 @@ def serve(args):
         ca, cert, key = make_certs(state, args.name, names, a["v4"] + [a["v6"]])
         git_root, commit = make_git(state)
         wheel, wheel_sha = make_wheel(state)
-        app = App(JsonLog(logs["http"]), git_root, os.path.join(state, "git-http-backend.err"),
+        http_log = JsonLog(logs["http"])
+        app = App(http_log, git_root, os.path.join(state, "git-http-backend.err"),
                   wheel, wheel_sha)
         for s in (
             DnsServer([a["v4"][0], a["v6"]], zone, JsonLog(logs["dns"]),
                       threading.BoundedSemaphore(MAX_CONNECTIONS)),
             HttpServers(app, tls_context(cert, key), threading.BoundedSemaphore(MAX_CONNECTIONS)),
+            H2Server(http_log, cert, key, threading.BoundedSemaphore(MAX_CONNECTIONS)),
             Bulk(JsonLog(logs["bulk"]), threading.BoundedSemaphore(MAX_CONNECTIONS)),
         ):
             s.start()
