@@ -70,3 +70,7 @@ static inline void wd_tls_ctx_set_read_ahead(SSL_CTX *ctx) {
 static inline void wd_tls_ctx_prefer_own_ciphers(SSL_CTX *ctx) {
     SSL_CTX_set_options(ctx, SSL_OP_CIPHER_SERVER_PREFERENCE);
 }
+/// TLS 1.2 renegotiation costs the guard a signature each time a program asks: refused.
+static inline void wd_tls_ctx_no_renegotiation(SSL_CTX *ctx) {
+    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION);
+}

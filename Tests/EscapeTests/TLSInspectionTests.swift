@@ -56,7 +56,7 @@ struct TLSInspectionTests {
         let before = net.log("http.log").count
         let script = """
             curl -sS -o /dev/null -w '%{http_code}\\n' https://pypi.test/simple/
-            curl -sS -D - -o /dev/null -X POST --data-binary 'secret=hunter2' https://pypi.test/upload | tr -d '\\r' | grep -i -e '^HTTP/' -e '^x-warden-block'
+            curl -sS -D - -o /dev/null -X POST --data-binary 'secret=hunter2' https://pypi.test/ro-upload | tr -d '\\r' | grep -i -e '^HTTP/' -e '^x-warden-block'
             """
         let result = guarded.run([], ["sh", "-c", script], in: workspace)
         let lines = result.stdout.split(separator: "\n").map(String.init)
@@ -64,9 +64,9 @@ struct TLSInspectionTests {
         #expect(lines.contains("HTTP/1.1 403 Forbidden"), "\(lines)")
         #expect(lines.contains { $0.lowercased().hasPrefix("x-warden-block: run:allow:pypi.test") }, "the read-only rule refused it: \(lines)")
         #expect(serverSaw(since: before, method: "GET", path: "/simple/"))
-        #expect(!serverSaw(since: before, method: "POST", path: "/upload"), "the refused POST reached the server")
+        #expect(!serverSaw(since: before, method: "POST", path: "/ro-upload"), "the refused POST reached the server")
         let refused = requests(guarded.audit(run: result.runID), host: "pypi.test").first { $0["decision"] as? String == "deny" }
-        #expect(refused?["method"] as? String == "POST" && refused?["path"] as? String == "/upload", "\(String(describing: refused))")
+        #expect(refused?["method"] as? String == "POST" && refused?["path"] as? String == "/ro-upload", "\(String(describing: refused))")
     }
 
     @Test func gitCloneAndFetchPassOnAReadOnlyHostWhilePushIsRefused() {

@@ -67,6 +67,7 @@ struct HTTP2InspectionTests {
             switch step {
             case .forward(let n), .drop(let n): rest = rest.dropFirst(n)
             case .request(_, _, let n): rest = rest.dropFirst(n)
+            case .credit: continue
             case .needMore, .malformed: return steps
             }
         }
@@ -94,8 +95,40 @@ struct HTTP2InspectionTests {
         _ = run(&reader, HTTP2ClientStream.preface)
         _ = run(&reader, frame(1, 0x4, 1, bytes("8387448962dae838e4ff3cc01f41891d141fc1645d25427f5f87497ca58ae819aa")))
         reader.refuse(1)
-        #expect(run(&reader, frame(0, 0x1, 1, Array("secret".utf8))).prefix(2) == [.drop(9), .drop(6)])
-        #expect(run(&reader, frame(8, 0, 0, [0, 0, 1, 0])).first == .forward(9), "connection-level frames still pass")
+        #expect(run(&reader, frame(0, 0x1, 1, Array("secret".utf8))).prefix(3) == [.drop(9), .drop(6), .credit(6)],
+                "dropped, and the program's flow-control credit given back")
+        #expect(run(&reader, frame(8, 0, 0, [0, 0, 1, 0])).first == .forward(13), "connection-level frames still pass")
+        // Any later header block is refused: the server's HPACK table no longer matches (a
+        // block the guard reads as trailers could be a request to the server).
+        let later = run(&reader, frame(1, 0x5, 3, bytes("8287448560730cd57fc0")))
+        #expect(later.contains { if case .malformed = $0 { return true } else { return false } }, "\(later)")
+    }
+
+    @Test func bodiesKeepToOpenStreamsAndTheirContentLength() {
+        func opened(_ contentLength: String?) -> HTTP2ClientStream {
+            var reader = HTTP2ClientStream(maxBlockBytes: 32_768)
+            _ = run(&reader, HTTP2ClientStream.preface)
+            var block: [UInt8] = [0x83, 0x87, 0x84, 0x41, 0x06] + Array("a.test".utf8)
+            if let contentLength { block += [0x0F, 0x0D, UInt8(contentLength.utf8.count)] + Array(contentLength.utf8) }
+            _ = run(&reader, frame(1, 0x4, 1, block))
+            return reader
+        }
+        func malformed(_ steps: [HTTP2ClientStream.Step]) -> Bool { steps.contains { if case .malformed = $0 { return true } else { return false } } }
+        var fine = opened("5")
+        #expect(!malformed(run(&fine, frame(0, 0x1, 1, Array("hello".utf8)))))
+        var short = opened("5")
+        #expect(malformed(run(&short, frame(0, 0x1, 1, Array("hi".utf8)))), "ends before its content-length")
+        var long = opened("5")
+        #expect(malformed(run(&long, frame(0, 0x0, 1, Array("hello, world".utf8)))), "more than its content-length")
+        var idle = opened(nil)
+        #expect(malformed(run(&idle, frame(0, 0x1, 9, Array("x".utf8)))), "DATA on a stream never opened")
+        var ended = opened(nil)
+        _ = run(&ended, frame(0, 0x1, 1, Array("x".utf8)))
+        #expect(malformed(run(&ended, frame(0, 0x1, 1, Array("y".utf8)))), "DATA after the stream ended")
+        var unknown = opened(nil)
+        #expect(run(&unknown, frame(0xEE, 0, 0, Array("anything".utf8))).first == .drop(17), "an unknown frame type is dropped")
+        var goaway = opened(nil)
+        #expect(malformed(run(&goaway, frame(7, 0, 0, [0, 0, 0, 1, 0, 0, 0, 0] + Array("debug".utf8)))))
     }
 
     static let preface: [UInt8] = HTTP2ClientStream.preface

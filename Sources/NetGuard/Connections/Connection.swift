@@ -175,6 +175,8 @@ final class Connection {
                 verdict = verdict?.allowed == false ? verdict : .deny("limits.tls-handshake", "the TLS handshakes with \(tls.serverName) did not finish within \(limits.headerTimeoutMilliseconds) ms",
                                                                    name: tls.serverName, source: .sni)
                 close(now: now, note: nil)
+            } else if let started = http.headStartedAt, now - started >= limits.headerTimeoutMilliseconds * 1_000_000, upward == .http2 {
+                close(now: now, note: "an HTTP/2 frame did not complete within \(limits.headerTimeoutMilliseconds) ms (slow client)")
             } else if let started = http.headStartedAt, now - started >= limits.headerTimeoutMilliseconds * 1_000_000 {
                 refuseHTTP(.deny("limits.header-timeout", "the request head did not arrive within \(limits.headerTimeoutMilliseconds) ms (slow client)"), now: now, recorded: false)
             } else if now - lastActivity >= limits.idleTimeoutMilliseconds * 1_000_000 {
@@ -321,10 +323,7 @@ final class Connection {
         let bytes = Array((head + "\r\n" + line + "\n").utf8)
         if let session = tls?.client {
             // Inside inspected TLS: only over a completed handshake; otherwise nothing can be said.
-            if tls?.clientReady == true {
-                sendReplyTLS(bytes, session: session)
-                bytesDown += Int64(bytes.count)
-            }
+            if tls?.clientReady == true, sendReplyTLS(bytes, session: session) { bytesDown += Int64(bytes.count) }
             return
         }
         _ = bytes.withUnsafeBytes { send(client.raw, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL) | Int32(MSG_DONTWAIT)) }

@@ -92,6 +92,13 @@ extension Connection {
                 }
                 if upstream == nil { dial(now: now) }
                 if head.upgrade == "websocket" {
+                    // Only as the connection's first request, so that the next response bytes
+                    // are its answer and nothing earlier can pass for a 101.
+                    guard http.requests == 1 else {
+                        refuseHTTP(.deny("http.framing", "a WebSocket upgrade must be the first request on its connection", name: head.host, source: .host),
+                                   now: now, recorded: false)
+                        return
+                    }
                     // Nothing more is read from the program until the response says whether
                     // the stream is still HTTP.
                     awaitingUpgrade = true

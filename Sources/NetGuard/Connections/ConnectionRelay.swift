@@ -140,16 +140,16 @@ extension Connection {
     /// stream becomes opaque (101) or stays HTTP. False while the status line is incomplete.
     private func checkUpgrade() -> Bool {
         guard let upstream else { return false }
-        var head = [UInt8](repeating: 0, count: 12)
-        let n = head.withUnsafeMutableBytes { recv(upstream.raw, $0.baseAddress, 12, Int32(MSG_PEEK) | Int32(MSG_DONTWAIT)) }
+        var head = [UInt8](repeating: 0, count: 13)
+        let n = head.withUnsafeMutableBytes { recv(upstream.raw, $0.baseAddress, 13, Int32(MSG_PEEK) | Int32(MSG_DONTWAIT)) }
         if n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
             awaitingUpgrade = false
             return true
         }
-        guard n == 12 else { return false }
+        guard n == 13 else { return false }
         awaitingUpgrade = false
-        let status = String(decoding: head[9..<12], as: UTF8.self)
-        if status == "101" {
+        // The upgrade was the connection's first request: these are its status line's bytes.
+        if head.elementsEqual("HTTP/1.1 101 ".utf8) {
             upward = .opaque
             detail.append("upgraded to websocket")
         }

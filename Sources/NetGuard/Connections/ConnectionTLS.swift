@@ -132,14 +132,16 @@ extension Connection {
                 bytesUp += Int64(n)
                 progressed = true
                 if pendingUp.isEmpty && upward == .http { processHTTP(now: now) }
-                if pendingUp.isEmpty && upward == .http2 { processHTTP2(tls, now: now) }
+                if pendingUp.count < Self.tlsBacklog && upward == .http2 { processHTTP2(tls, now: now) }
                 if phase != .open { return true }
             }
             guard pendingUp.count < Self.tlsBacklog, !clientDone, !awaitingUpgrade else { break }
             let scratch = owner.tlsScratch
             let room = min(tlsReadLimit - inbound.count, scratch.count)
             guard room > 0 else { break }
-            switch tls.client.read(into: UnsafeMutableRawBufferPointer(rebasing: scratch[0..<room])) {
+            let read = tls.client.read(into: UnsafeMutableRawBufferPointer(rebasing: scratch[0..<room]))
+            tls.moreFromClient = read != .more
+            switch read {
             case .more:
                 return progressed
             case .bytes(let n):
@@ -189,7 +191,9 @@ extension Connection {
             }
             guard !upstreamDone else { break }
             let scratch = owner.tlsScratch
-            switch tls.upstream.read(into: scratch) {
+            let read = tls.upstream.read(into: scratch)
+            tls.moreFromUpstream = read != .more
+            switch read {
             case .more:
                 return progressed
             case .bytes(let n):
@@ -285,10 +289,12 @@ extension Connection {
 
     /// After a WebSocket upgrade request: the response's status line (first plaintext from the
     /// server) says whether the stream stays HTTP.
+    /// The upgrade was the connection's first request (`processHTTP` allows no other), so the
+    /// first response bytes are its status line; anything but `HTTP/1.1 101 ` (also a line
+    /// split over records) keeps the connection HTTP.
     private func checkUpgrade(_ plaintext: UnsafeRawBufferPointer) {
-        guard plaintext.count >= 12 else { return }
         awaitingUpgrade = false
-        if String(decoding: plaintext[9..<12], as: UTF8.self) == "101" {
+        if plaintext.count >= 13, plaintext[0..<13].elementsEqual("HTTP/1.1 101 ".utf8) {
             upward = .opaque
             detail.append("upgraded to websocket")
         }
@@ -300,29 +306,39 @@ extension Connection {
         var wantClient: UInt32 = 0
         var wantUpstream: UInt32 = 0
         if !tls.established {
-            if !tls.clientReady { wantClient = client.wantsWrite ? EventLoop.writable : EventLoop.readable }
+            // The program's handshake waits for the server's protocol choice: nothing to read yet.
+            let deferred = tls.offersHTTP2 && !tls.upstreamReady && tls.refusal == nil
+            if !tls.clientReady && !deferred { wantClient = client.wantsWrite ? EventLoop.writable : EventLoop.readable }
             if phase == .connecting {
                 wantUpstream = EventLoop.writable
             } else if !tls.upstreamReady {
                 wantUpstream = upstream.wantsWrite ? EventLoop.writable : EventLoop.readable
             }
         } else {
-            if !clientDone && !awaitingUpgrade && pendingUp.count < Self.tlsBacklog { wantClient |= EventLoop.readable }
+            if !clientDone && !awaitingUpgrade && pendingUp.count < Self.tlsBacklog && inbound.count < tlsReadLimit { wantClient |= EventLoop.readable }
             if !upstreamDone && tls.pendingDown.isEmpty { wantUpstream |= EventLoop.readable }
             if !tls.pendingDown.isEmpty || client.wantsWrite || (tls.injection != nil && tls.serverFrames.atSafePoint) { wantClient |= EventLoop.writable }
             if (!pendingUp.isEmpty && !upShut) || upstream.wantsWrite { wantUpstream |= EventLoop.writable }
-            // Records OpenSSL read ahead and the guard has not taken (the round ended first):
-            // epoll cannot see them; being writable, the other side's socket wakes the loop.
-            if upstream.hasPending && !upstreamDone && tls.pendingDown.isEmpty { wantClient |= EventLoop.writable }
-            if client.hasPending && !clientDone && !awaitingUpgrade && pendingUp.count < Self.tlsBacklog { wantUpstream |= EventLoop.writable }
+            // Whole records OpenSSL read ahead and the guard has not taken (the round ended
+            // after a read that returned data): epoll cannot see them; being writable, the
+            // other side's socket wakes the loop. After WANT_READ only a partial record can
+            // wait there, and the socket's own readiness is what matters.
+            if tls.moreFromUpstream && upstream.hasPending && !upstreamDone && tls.pendingDown.isEmpty { wantClient |= EventLoop.writable }
+            if tls.moreFromClient && client.hasPending && !clientDone && !awaitingUpgrade && pendingUp.count < Self.tlsBacklog
+                && inbound.count < tlsReadLimit { wantUpstream |= EventLoop.writable }
         }
         return (wantClient, self.upstream == nil ? 0 : wantUpstream)
     }
 
-    /// A reply through the program's TLS session (with close_notify after it).
-    func sendReplyTLS(_ bytes: [UInt8], session: TLSSession) {
-        _ = bytes.withUnsafeBytes { session.write($0) }
+    /// A reply through the program's TLS session, with close_notify after it, written only
+    /// where nothing else is still queued toward the program (a half-written record would be
+    /// taken for its start); otherwise the connection just ends. False when not written.
+    @discardableResult
+    func sendReplyTLS(_ bytes: [UInt8], session: TLSSession) -> Bool {
+        guard let tls, tls.pendingDown.isEmpty, !session.wantsWrite else { return false }
+        guard bytes.withUnsafeBytes({ session.write($0) }) == bytes.count else { return false }
         session.close()
-        tls?.clientNotified = true
+        tls.clientNotified = true
+        return true
     }
 }

@@ -31,8 +31,10 @@ final class TLSInterception {
     var http2: HTTP2ClientStream?
     var serverFrames = HTTP2ServerStream()
     var injection: [UInt8]?
-    /// A request was refused: the program was told GOAWAY, and no new request is taken.
-    var http2Refused = false
+    /// The last read on each side returned data (not WANT_READ): records OpenSSL read ahead
+    /// may wait inside the session, where epoll cannot see them.
+    var moreFromClient = false
+    var moreFromUpstream = false
     let startedAt: UInt64
 
     init(serverName: String, upstream: TLSSession, client: TLSSession, now: UInt64) {

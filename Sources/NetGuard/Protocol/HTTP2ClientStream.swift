@@ -1,15 +1,19 @@
 /// The frames a program sends on an inspected HTTP/2 connection (RFC 9113), read as they come:
 /// the connection preface, then frame by frame. A request's header block (HEADERS and its
-/// CONTINUATION frames, up to a bound) is held until it is complete, decoded with the
-/// connection's HPACK state and handed over to be judged; nothing of it goes up before that.
-/// Every other frame (DATA, SETTINGS, WINDOW_UPDATE, PING, RST_STREAM, PRIORITY, GOAWAY) is
-/// passed on as it arrives, bodies included, so buffering stays bounded whatever the frame size.
+/// CONTINUATION frames, bounded) is held until it is complete, decoded with the connection's
+/// HPACK state and handed over to be judged; nothing of it goes up before that. DATA passes as
+/// it arrives (bounded buffering whatever the frame size), but only on a stream whose request
+/// was judged and is still open, and never more than its `content-length`. Small control
+/// frames are read whole and checked; frame types the guard does not know are dropped.
 struct HTTP2ClientStream {
     enum Step: Equatable {
         /// Pass on this many bytes from the front of the input.
         case forward(Int)
-        /// Drop this many bytes: a frame of a refused stream, which the server never opened.
+        /// Drop this many bytes: a frame of a refused stream, or one the guard does not pass.
         case drop(Int)
+        /// DATA of a refused stream was dropped: the program's flow-control window lost this
+        /// many bytes the server never saw, and must get them back (WINDOW_UPDATE).
+        case credit(Int)
         /// A new request: judge it; its header block is this many bytes from the front.
         case request(stream: UInt32, head: HTTP2RequestHead, bytes: Int)
         /// Not valid HTTP/2 (or a block the guard cannot read): the connection is refused.
@@ -19,16 +23,26 @@ struct HTTP2ClientStream {
 
     static let preface = Array("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".utf8)
     static let frameHeaderLength = 9
+    /// Streams open at once (servers announce 100 to 250).
+    static let maxOpenStreams = 1_000
 
     private var prefaceSeen = false
-    /// Bytes of the current pass-through frame still to come, and whether they are dropped.
+    /// Bytes of the current streamed DATA frame still to come, and whether they are dropped.
     private var passing = 0
     private var dropping = false
-    /// Streams whose request was refused: their later frames never reach the server.
-    private var refused: Set<UInt32> = []
+    /// Payload bytes of a dropped DATA frame, returned to the program once the frame is done.
+    private var owedCredit = 0
     private var decoder: HPACKDecoder
     /// The highest stream the program opened (new streams must go up, RFC 9113 §5.1.1).
     private(set) var highestStream: UInt32 = 0
+    /// Streams whose request went up and whose body has not ended: the bytes their
+    /// `content-length` still allows (nil: none given).
+    private var open: [UInt32: Int?] = [:]
+    /// Streams whose request was refused: what else the program sends on them is dropped.
+    private var refused: Set<UInt32> = []
+    /// After a refusal no header block is taken at all (the server's HPACK table no longer
+    /// matches the program's).
+    private var closedToHeaders = false
     let maxBlockBytes: Int
 
     init(maxBlockBytes: Int) {
@@ -51,6 +65,10 @@ struct HTTP2ClientStream {
             passing -= n
             return dropping ? .drop(n) : .forward(n)
         }
+        if owedCredit > 0 {
+            defer { owedCredit = 0 }
+            return .credit(owedCredit)
+        }
         guard let header = FrameHeader(input) else { return .needMore }
         switch header.type {
         case FrameType.headers:
@@ -59,29 +77,99 @@ struct HTTP2ClientStream {
             return .malformed("a CONTINUATION frame outside a header block")
         case FrameType.pushPromise:
             return .malformed("a client may not send PUSH_PROMISE")
+        case FrameType.data:
+            return data(header, input)
+        case FrameType.settings, FrameType.ping, FrameType.goaway, FrameType.windowUpdate, FrameType.rstStream, FrameType.priority:
+            return control(header, input)
         default:
-            // Bodies and connection control pass through, streamed.
-            passing = header.length
-            dropping = header.stream != 0 && refused.contains(header.stream)
-            return dropping ? .drop(Self.frameHeaderLength) : .forward(Self.frameHeaderLength)
+            // An extension the guard does not know: ignored, as RFC 9113 §4.1 allows.
+            guard header.length <= 16_384 else { return .malformed("an unknown frame larger than 16384 bytes") }
+            guard input.count >= Self.frameHeaderLength + header.length else { return .needMore }
+            return .drop(Self.frameHeaderLength + header.length)
         }
     }
 
-    /// The request on `stream` was refused: what else the program sends on it is dropped.
+    /// The request on `stream` was refused: what else the program sends on it is dropped, and
+    /// no later header block is taken on this connection.
     mutating func refuse(_ stream: UInt32) {
         refused.insert(stream)
+        open[stream] = nil
+        closedToHeaders = true
+    }
+
+    /// DATA: only on an open, judged stream, within its content-length; streamed.
+    private mutating func data(_ header: FrameHeader, _ input: ArraySlice<UInt8>) -> Step {
+        var pad = 0
+        if header.flags & Flags.padded != 0 {
+            guard input.count > Self.frameHeaderLength else { return .needMore }
+            pad = Int(input[input.startIndex + Self.frameHeaderLength]) + 1
+            guard pad <= header.length else { return .malformed("a DATA frame with more padding than payload") }
+        }
+        let body = header.length - pad
+        passing = header.length
+        if refused.contains(header.stream) {
+            dropping = true
+            owedCredit = header.length
+            return .drop(Self.frameHeaderLength)
+        }
+        guard let limit = open[header.stream] else {
+            return .malformed("DATA on stream \(header.stream), which has no open request")
+        }
+        if let limit {
+            guard body <= limit else { return .malformed("stream \(header.stream) sends more than its content-length") }
+            guard header.flags & Flags.endStream == 0 || body == limit else { return .malformed("stream \(header.stream) ends before its content-length") }
+            open[header.stream] = .some(limit - body)
+        }
+        if header.flags & Flags.endStream != 0 { open[header.stream] = nil }
+        dropping = false
+        return .forward(Self.frameHeaderLength)
+    }
+
+    /// Connection and stream control frames: small, read whole, checked, passed (a GOAWAY
+    /// without its debug data, which nothing needs and could carry anything).
+    private mutating func control(_ header: FrameHeader, _ input: ArraySlice<UInt8>) -> Step {
+        let onStream = header.stream != 0
+        switch header.type {
+        case FrameType.settings:
+            guard !onStream, header.length % 6 == 0, header.length <= 6 * 32 else { return .malformed("a bad SETTINGS frame") }
+        case FrameType.ping:
+            guard !onStream, header.length == 8 else { return .malformed("a bad PING frame") }
+        case FrameType.goaway:
+            guard !onStream, header.length >= 8, header.length <= 16_384 else { return .malformed("a bad GOAWAY frame") }
+        case FrameType.windowUpdate:
+            guard header.length == 4 else { return .malformed("a bad WINDOW_UPDATE frame") }
+        case FrameType.rstStream:
+            guard onStream, header.length == 4 else { return .malformed("a bad RST_STREAM frame") }
+        default:
+            guard onStream, header.length == 5 else { return .malformed("a bad PRIORITY frame") }
+        }
+        let total = Self.frameHeaderLength + header.length
+        guard input.count >= total else { return .needMore }
+        if onStream {
+            // Only streams the server knows: refused or idle ones are the guard's to drop.
+            if refused.contains(header.stream) || header.stream > highestStream {
+                if header.type == FrameType.priority || refused.contains(header.stream) { return .drop(total) }
+                return .malformed("a frame on stream \(header.stream), which was never opened")
+            }
+            if header.type == FrameType.rstStream { open[header.stream] = nil }
+        }
+        if header.type == FrameType.goaway && header.length > 8 {
+            // Debug data could carry anything to the server; the program is leaving anyway.
+            return .malformed("GOAWAY with debug data")
+        }
+        return .forward(total)
     }
 
     /// A HEADERS frame and its CONTINUATION frames, whole: a new request, or trailers.
     private mutating func headerBlock(_ first: FrameHeader, _ input: ArraySlice<UInt8>) -> Step {
+        guard !closedToHeaders else { return .malformed("a header block after a refused request (the connection is ending)") }
         var fragments: [UInt8] = []
         var offset = 0
         var header = first
         while true {
             let frameEnd = offset + Self.frameHeaderLength + header.length
-            guard frameEnd - offset <= maxBlockBytes + Self.frameHeaderLength + 256, fragments.count + header.length <= maxBlockBytes else {
-                return .malformed("a header block larger than \(maxBlockBytes) bytes")
-            }
+            // The whole block, framing included, is bounded (empty CONTINUATION frames too).
+            guard frameEnd <= maxBlockBytes + 1_024 else { return .malformed("a header block larger than \(maxBlockBytes) bytes") }
             guard input.count >= frameEnd else { return .needMore }
             let payload = input[(input.startIndex + offset + Self.frameHeaderLength)..<(input.startIndex + frameEnd)]
             guard header.stream == first.stream, header.stream != 0 else { return .malformed("a header block frame on the wrong stream") }
@@ -103,20 +191,30 @@ struct HTTP2ClientStream {
         } catch {
             return .malformed("HPACK: \(error.reason)")
         }
+        let endsStream = first.flags & Flags.endStream != 0
         if first.stream <= highestStream {
-            // Trailers of an open stream: no pseudo-header may appear, and the stream ends.
-            guard first.flags & Flags.endStream != 0, !fields.contains(where: { $0.name.first == UInt8(ascii: ":") }) else {
-                return .malformed("a second header block on stream \(first.stream) that is not trailers")
+            // Trailers: only on an open stream, ending it, without pseudo-headers.
+            guard open[first.stream] != nil, endsStream, !fields.contains(where: { $0.name.first == UInt8(ascii: ":") }) else {
+                return .malformed("a header block on stream \(first.stream) that is not the trailers of an open request")
             }
-            return refused.contains(first.stream) ? .drop(offset) : .forward(offset)
+            if case .some(.some(let remaining)) = open[first.stream], remaining != 0 {
+                return .malformed("stream \(first.stream) ends before its content-length")
+            }
+            open[first.stream] = nil
+            return .forward(offset)
         }
         guard first.stream & 1 == 1 else { return .malformed("a client stream with an even id") }
+        guard open.count < Self.maxOpenStreams else { return .malformed("more than \(Self.maxOpenStreams) streams open at once") }
         highestStream = first.stream
+        let head: HTTP2RequestHead
         do {
-            return .request(stream: first.stream, head: try HTTP2RequestHead.parse(fields), bytes: offset)
+            head = try HTTP2RequestHead.parse(fields)
         } catch {
             return .malformed(error.message)
         }
+        if let length = head.contentLength, endsStream, length != 0 { return .malformed("a request that ends before its content-length") }
+        if !endsStream { open[first.stream] = .some(head.contentLength) }
+        return .request(stream: first.stream, head: head, bytes: offset)
     }
 
     /// The block fragment of a HEADERS payload: without padding and priority fields.
@@ -149,8 +247,8 @@ struct HTTP2ClientStream {
     }
 
     enum FrameType {
-        static let data: UInt8 = 0, headers: UInt8 = 1, rstStream: UInt8 = 3, settings: UInt8 = 4, pushPromise: UInt8 = 5
-        static let goaway: UInt8 = 7, continuation: UInt8 = 9
+        static let data: UInt8 = 0, headers: UInt8 = 1, priority: UInt8 = 2, rstStream: UInt8 = 3, settings: UInt8 = 4
+        static let pushPromise: UInt8 = 5, ping: UInt8 = 6, goaway: UInt8 = 7, windowUpdate: UInt8 = 8, continuation: UInt8 = 9
     }
 
     enum Flags {

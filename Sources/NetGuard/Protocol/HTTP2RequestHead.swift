@@ -9,6 +9,8 @@ struct HTTP2RequestHead: Equatable {
     /// Lower-cased, without port or trailing dot; nil when neither :authority nor host is sent.
     var host: String?
     var port: UInt16?
+    /// The `content-length` field, if sent: DATA must add up to it exactly (RFC 9113 §8.1.1).
+    var contentLength: Int? = nil
 
     static let connectionSpecific: Set<String> = ["connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade"]
 
@@ -16,6 +18,7 @@ struct HTTP2RequestHead: Equatable {
         var pseudo: [String: String] = [:]
         var regularSeen = false
         var hostHeader: String?
+        var contentLength: Int?
         for (rawName, rawValue) in fields {
             guard !rawName.isEmpty else { throw malformed("an empty field name") }
             guard rawValue.allSatisfy({ $0 != 0 && $0 != 0x0A && $0 != 0x0D }),
@@ -37,6 +40,13 @@ struct HTTP2RequestHead: Equatable {
             }
             if connectionSpecific.contains(name) { throw malformed("connection-specific field \(name) (RFC 9113 §8.2.2)") }
             if name == "te" && value != "trailers" { throw malformed("te other than trailers") }
+            if name == "content-length" {
+                guard contentLength == nil, !rawValue.isEmpty, rawValue.count <= 15, rawValue.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }),
+                      let length = Int(value) else {
+                    throw HTTPFramingError(.invalidContentLength, "malformed HTTP/2 request: content-length \(value.prefix(20)) (one, all digits)")
+                }
+                contentLength = length
+            }
             if name == "host" {
                 guard hostHeader == nil else { throw HTTPFramingError(.duplicateHost, "two host fields") }
                 hostHeader = value
@@ -64,7 +74,7 @@ struct HTTP2RequestHead: Equatable {
             authority = authority ?? fromHost
         }
         let host = authority.map { $0.host.hasSuffix(".") ? String($0.host.dropLast()) : $0.host }
-        return HTTP2RequestHead(method: method, path: path, host: host, port: authority?.port)
+        return HTTP2RequestHead(method: method, path: path, host: host, port: authority?.port, contentLength: contentLength)
     }
 
     private static func malformed(_ what: String) -> HTTPFramingError {

@@ -62,6 +62,11 @@ enum HTTP2Frames {
         return frame(type: HTTP2ClientStream.FrameType.goaway, flags: 0, stream: 0, payload: payload)
     }
 
+    /// WINDOW_UPDATE for the whole connection: gives back flow-control credit.
+    static func windowUpdate(increment: Int) -> [UInt8] {
+        frame(type: 8, flags: 0, stream: 0, payload: bigEndian(UInt32(min(increment, 0x7FFF_FFFF))))
+    }
+
     static let noError: UInt32 = 0, protocolError: UInt32 = 1, refusedStream: UInt32 = 7
 
     private static func frame(type: UInt8, flags: UInt8, stream: UInt32, payload: [UInt8]) -> [UInt8] {

@@ -5,8 +5,9 @@ import Glibc
 /// sides, and the leaves it minted. Lives on the guard's thread.
 final class TLSContexts {
     let authority: TLSAuthority
-    /// The context that faces the sandbox's programs (the guard as server).
-    let server: OpaquePointer
+    /// The context that faces the sandbox's programs (the guard as server), made at first use
+    /// like the upstream one: a sandbox that makes no HTTPS connection pays for neither.
+    private var serverContext: OpaquePointer?
     /// PEM files trusted for upstream certificates besides the system store.
     let trustedCAs: [String]
     /// The context that faces upstream servers (the guard as client), made at first use: loading
@@ -35,13 +36,6 @@ final class TLSContexts {
         authority = inspection.authority
         trustedCAs = inspection.trustedCAs
         leaves = LeafCertificateCache(capacity: 512)
-        guard let server = SSL_CTX_new(TLS_server_method()) else {
-            throw GuardError(.setupFailed, OpenSSLFailure.drain("TLS inspection: cannot create the server context"))
-        }
-        self.server = server
-        _ = wd_tls_ctx_set_min_tls12(server)
-        Self.tune(server)
-        wd_tls_ctx_use_alpn_choice(server)
         // Every readable trusted CA must load now: a policy naming a CA that is not there
         // stops the sandbox rather than failing its connections one by one later.
         for path in trustedCAs {
@@ -63,12 +57,24 @@ final class TLSContexts {
         SSL_CTX_set_default_read_buffer_len(context, 1 << 16)
         _ = SSL_CTX_set_ciphersuites(context, "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256")
         wd_tls_ctx_prefer_own_ciphers(context)
+        wd_tls_ctx_no_renegotiation(context)
     }
 
     deinit {
         leaves.removeAll()
-        SSL_CTX_free(server)
+        if let serverContext { SSL_CTX_free(serverContext) }
         if let upstreamContext { SSL_CTX_free(upstreamContext) }
+    }
+
+    /// The context for the programs' side: TLS 1.2 at least, ALPN chosen per connection.
+    func server() -> OpaquePointer? {
+        if let serverContext { return serverContext }
+        guard let context = SSL_CTX_new(TLS_server_method()) else { return nil }
+        _ = wd_tls_ctx_set_min_tls12(context)
+        Self.tune(context)
+        wd_tls_ctx_use_alpn_choice(context)
+        serverContext = context
+        return context
     }
 
     /// The context for upstream connections: peer verification on, the system store and the
@@ -176,7 +182,8 @@ extension TLSContexts {
     /// The guard's server session toward the program: a leaf for `serverName`, HTTP/1.1 the
     /// only protocol it agrees to.
     func clientSession(serverName: String, now: Int64, fd: Int32, clientHello: [UInt8]?) -> TLSSession? {
-        guard let leaf = leaf(for: serverName, now: now), let session = TLSSession(context: server, accepting: true, fd: fd, prefix: clientHello),
+        guard let leaf = leaf(for: serverName, now: now), let context = server(),
+              let session = TLSSession(context: context, accepting: true, fd: fd, prefix: clientHello),
               SSL_use_certificate(session.ssl, leaf) == 1, SSL_use_PrivateKey(session.ssl, authority.leafKey) == 1,
               SSL_set_ex_data(session.ssl, 0, UnsafeMutableRawPointer(Self.clientProtocols)) == 1 else {
             ERR_clear_error()

@@ -39,8 +39,13 @@ final class TLSSession {
             return nil
         }
         if let bytes {
-            guard let memory = BIO_new(BIO_s_mem()),
-                  bytes.withUnsafeBytes({ BIO_write(memory, $0.baseAddress, Int32($0.count)) }) == Int32(bytes.count) else {
+            guard let memory = BIO_new(BIO_s_mem()) else {
+                BIO_free(socket)
+                SSL_free(ssl)
+                return nil
+            }
+            guard bytes.withUnsafeBytes({ BIO_write(memory, $0.baseAddress, Int32($0.count)) }) == Int32(bytes.count) else {
+                BIO_free(memory)
                 BIO_free(socket)
                 SSL_free(ssl)
                 return nil
