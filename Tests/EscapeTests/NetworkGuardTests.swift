@@ -118,6 +118,19 @@ struct NetworkGuardTests {
         #expect(records(result).contains { $0["kind"] as? String == "request" && $0["rule"] as? String == "http.framing" }, "\(name)")
     }
 
+    @Test func aWebSocketUpgradeIsTakenOnlyAsAConnectionsFirstRequest() {
+        // Otherwise bytes of an earlier response could pass for its "101" and open the stream.
+        let first = "GET /first HTTP/1.1\r\nHost: allowed.test\r\n\r\n"
+        let upgrade = "GET /ws HTTP/1.1\r\nHost: allowed.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        let hex = [first, upgrade].map { $0.utf8.map { String(format: "%02x", $0) }.joined() }
+        let (result, fields) = probe(["raw", "allowed.test", "80"] + hex)
+        let results = fields["results"] as? [Any] ?? []
+        #expect((results.first as? [String: Any])?["status"] as? String == "200", "\(result.stdout) \(result.stderr)")
+        let second = results.dropFirst().first as? [String: Any]
+        #expect(second?["status"] as? String == "403", "\(results)")
+        #expect((second?["block"] as? String ?? "").hasPrefix("http.framing"), "\(results)")
+    }
+
     @Test(arguments: [
         ("cloud metadata", "169.254.169.254", "address-class"),
         ("IPv4-mapped metadata", "::ffff:169.254.169.254", "address-class"),

@@ -58,9 +58,10 @@ def main():
             reqs = [f"GET / HTTP/1.1\r\nHost: {h}\r\n\r\n".encode() for h in args[2:]]
             out(results=http_exchange(s, reqs))
         elif kind == "raw":
-            # raw HOST PORT HEX: sends the bytes, reports the response head.
+            # raw HOST PORT HEX...: sends each request's bytes in turn on one connection,
+            # reading one response each; reports their heads.
             s = connect(args[0], int(args[1]))
-            out(results=http_exchange(s, [bytes.fromhex(args[2])]))
+            out(results=http_exchange(s, [bytes.fromhex(h) for h in args[2:]]))
         elif kind == "udp":
             s = socket.socket(socket.AF_INET6 if ":" in args[0] else socket.AF_INET, socket.SOCK_DGRAM)
             s.settimeout(2)
