@@ -39,6 +39,7 @@ public final class TLSAuthority: @unchecked Sendable {
     /// A fresh authority named after `label` (the run or agent id, so that a certificate seen
     /// in a client's error says which sandbox it belongs to).
     public static func generate(label: String, lifetime: Int64 = defaultLifetime) throws(GuardError) -> TLSAuthority {
+        _ = initialised
         guard let key = newKey(), let leafKey = newKey() else {
             throw GuardError(.setupFailed, OpenSSLFailure.drain("TLS inspection: cannot generate the sandbox's CA key"))
         }
@@ -65,6 +66,9 @@ public final class TLSAuthority: @unchecked Sendable {
         CertificateBuilder.make(subject: String(name.prefix(64)), publicKey: leafKey, issuer: certificate, signer: key,
                                 notBefore: now - 3_600, notAfter: min(notAfter, now + 86_400), names: [name])
     }
+
+    /// OpenSSL set up once per process, before its first use (see `wd_tls_initialise`).
+    private static let initialised: Bool = wd_tls_initialise() == 1
 
     private static func newKey() -> OpaquePointer? {
         guard let context = EVP_PKEY_CTX_new_from_name(nil, "EC", nil) else { return nil }
