@@ -318,7 +318,9 @@ final class DNSStreamClient {
     private var buffer: [UInt8] = []
     private var unsent: [UInt8] = []
     private var waitingToWrite = false
-    static let maxUnsent = 1 << 20
+    /// Room for a late reader's answers beyond the socket's own buffer: 512 queries in flight
+    /// of ~10 KB each fit (1 MiB did not, when the kernel's buffer was smaller under load).
+    static let maxUnsent = 8 << 20
 
     init(_ socket: FileDescriptor, owner: SandboxGuard, deadline: UInt64) {
         self.socket = socket
