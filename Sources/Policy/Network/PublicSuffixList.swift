@@ -1,0 +1,60 @@
+/// The Public Suffix List (publicsuffix.org), for registered domains (eTLD+1): `a.b.example.co.uk`
+/// belongs to `example.co.uk`, `x.user.github.io` to `user.github.io`. Detection groups names by
+/// registered domain; taking the last two labels instead would lump every `*.co.uk` together.
+/// Parsed from the list's text (Debian: /usr/share/publicsuffix/public_suffix_list.dat), ICANN
+/// and private sections both, with the list's own algorithm: the longest matching rule wins,
+/// an exception rule (`!www.ck`) beats its wildcard (`*.ck`), and an unlisted TLD is a suffix.
+public struct PublicSuffixList: Sendable {
+    private var rules: Set<String> = []
+    /// `*.ck` is kept as `ck`: any one label to its left is a public suffix.
+    private var wildcards: Set<String> = []
+    private var exceptions: Set<String> = []
+
+    public var count: Int { rules.count + wildcards.count + exceptions.count }
+
+    /// Debian's copy of the list.
+    public static let debianPath = "/usr/share/publicsuffix/public_suffix_list.dat"
+
+    public init(text: String) {
+        for line in text.split(whereSeparator: { $0 == "\n" || $0 == "\r" }) {
+            // A rule is the line's first word; comments start with //.
+            guard let word = line.split(whereSeparator: { $0 == " " || $0 == "\t" }).first, !word.hasPrefix("//") else { continue }
+            let rule = word.lowercased()
+            if rule.hasPrefix("!") {
+                exceptions.insert(String(rule.dropFirst()))
+            } else if rule.hasPrefix("*.") {
+                wildcards.insert(String(rule.dropFirst(2)))
+            } else {
+                rules.insert(rule)
+            }
+        }
+    }
+
+    /// The public suffix of a host name (lower-cased, without a trailing dot).
+    public func publicSuffix(of host: String) -> String {
+        let labels = Self.labels(host)
+        guard !labels.isEmpty else { return "" }
+        for start in labels.indices {
+            let candidate = labels[start...].joined(separator: ".")
+            if exceptions.contains(candidate) { return labels[(start + 1)...].joined(separator: ".") }
+            if rules.contains(candidate) { return candidate }
+            if start + 1 < labels.count, wildcards.contains(labels[(start + 1)...].joined(separator: ".")) { return candidate }
+        }
+        return labels[labels.count - 1]
+    }
+
+    /// The registered domain (public suffix plus one label); nil when the name is itself a
+    /// public suffix.
+    public func registeredDomain(of host: String) -> String? {
+        let labels = Self.labels(host)
+        let suffixCount = publicSuffix(of: host).split(separator: ".").count
+        guard labels.count > suffixCount else { return nil }
+        return labels[(labels.count - suffixCount - 1)...].joined(separator: ".")
+    }
+
+    private static func labels(_ host: String) -> [String] {
+        var name = host.lowercased()
+        if name.hasSuffix(".") { name.removeLast() }
+        return name.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
+    }
+}
