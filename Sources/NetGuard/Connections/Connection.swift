@@ -216,7 +216,7 @@ final class Connection {
             facts.inspected = owner.judge.policy.tlsTreatment(host: name, address: facts.destination.address) == .inspect
         }
         var verdict = proxyRefusal(claimedName: facts.claimedName) ?? owner.judge.judge(facts)
-        if verdict.allowed, let refusal = opaqueRefusal(verdict, facts) { verdict = refusal }
+        if verdict.allowed, let refusal = opaqueRefusal(verdict, facts, kind: kind) { verdict = refusal }
         if verdict.allowed && !owner.recorder.mayAllow {
             verdict = .deny("audit.unavailable", "audit records cannot be written (\(owner.recorder.failure ?? "")); egress is refused (R19)", name: verdict.name, source: verdict.nameSource)
         }
@@ -226,7 +226,7 @@ final class Connection {
             return
         }
         if facts.inspected, let name = facts.claimedName {
-            startInspection(serverName: name.lowercased(), offeredProtocols: clientOfferedProtocols, now: now)
+            startInspection(serverName: name.lowercased(), now: now)
             return
         }
         if kind == .tls {
@@ -242,7 +242,7 @@ final class Connection {
     /// With inspection on, in allowlist mode, only destinations on the TLS exclusion list are
     /// relayed without being read (R22): any other stream the guard cannot inspect (TLS it
     /// cannot terminate, a protocol that is neither HTTP nor TLS) is refused.
-    func opaqueRefusal(_ verdict: Verdict, _ facts: ConnectionFacts) -> Verdict? {
+    func opaqueRefusal(_ verdict: Verdict, _ facts: ConnectionFacts, kind: StreamKind) -> Verdict? {
         guard owner.tls != nil, owner.judge.mode == .allowlist, !facts.inspected, kind == .tls || kind == .opaque else { return nil }
         guard owner.judge.policy.tlsTreatment(host: verdict.name, address: facts.destination.address) != .excluded else { return nil }
         let what = kind == .tls ? "a TLS connection the guard cannot inspect" : "a stream that is neither HTTP nor TLS"
@@ -259,10 +259,7 @@ final class Connection {
         let facts = ConnectionFacts(destination: destination, claimedName: nil, nameSource: .none)
         let verdict = owner.judge.judge(facts)
         guard verdict.allowed else { return false }
-        let kindBefore = kind
-        kind = .opaque
-        defer { kind = kindBefore }
-        return opaqueRefusal(verdict, facts) != nil
+        return opaqueRefusal(verdict, facts, kind: .opaque) != nil
     }
 
     /// Refuses a TLS or opaque connection: recorded, then reset.

@@ -146,6 +146,15 @@ extension Connection {
         return verdict
     }
 
+    /// The record of a request refused before it could be judged as one (framing).
+    func recordRefusal(_ verdict: Verdict, detail: String, now: UInt64) {
+        var record = owner.recorder.make(.request, proto: "tcp", allowed: false, rule: verdict.rule, reason: verdict.reason)
+        fillDestination(&record)
+        record.name = verdict.name ?? proxy?.host ?? ""
+        record.detail = detail
+        owner.recorder.record(record, now: now)
+    }
+
     /// A request inside inspected TLS: its Host must name the server the TLS was opened for
     /// (R22), then it is judged like plain HTTP (method and path rules, git fetch as a read).
     private func judgeInsideTLS(_ head: HTTPRequestHead, serverName: String) -> Verdict {
@@ -174,13 +183,7 @@ extension Connection {
     /// Answers 403 with the reason, records it (unless the request record already did), and
     /// closes gently.
     func refuseHTTP(_ verdict: Verdict, now: UInt64, recorded: Bool) {
-        if !recorded {
-            var record = owner.recorder.make(.request, proto: "tcp", allowed: false, rule: verdict.rule, reason: verdict.reason)
-            fillDestination(&record)
-            record.name = verdict.name ?? proxy?.host ?? ""
-            record.detail = "request \(http.requests + 1) on the connection"
-            owner.recorder.record(record, now: now)
-        }
+        if !recorded { recordRefusal(verdict, detail: "request \(http.requests + 1) on the connection", now: now) }
         if self.verdict == nil || self.verdict?.allowed == true && http.requests <= 1 { self.verdict = verdict }
         detail.append("refused: \(verdict.rule)")
         sendReply(status: "403 Forbidden", block: "\(verdict.rule): \(verdict.reason)", body: "warden: refused by \(verdict.rule): \(verdict.reason)")

@@ -10,10 +10,8 @@ import Policy
 /// given back to the program.
 extension Connection {
     func processHTTP2(_ tls: TLSInterception, now: UInt64) {
-        guard var reader = tls.http2 else { return }
-        defer { if tls.http2 != nil { tls.http2 = reader } }
-        while phase == .open && pendingUp.count < Self.tlsBacklog {
-            switch reader.next(inbound[...]) {
+        while phase == .open && pendingUp.count < Self.tlsBacklog, let step = tls.http2?.next(inbound[...]) {
+            switch step {
             case .needMore:
                 // A frame begun but not complete: bounded in time like an HTTP/1 head.
                 http.headStartedAt = inbound.isEmpty ? nil : (http.headStartedAt ?? now)
@@ -33,7 +31,7 @@ extension Connection {
                                            upgrade: nil, connectionClose: false, headers: [], headerLength: n)
                 let verdict = judgeAndRecord(head, now: now)
                 guard verdict.allowed else {
-                    reader.refuse(stream)
+                    tls.http2?.refuse(stream)
                     inbound.removeFirst(n)
                     refuseHTTP2(tls, stream: stream, verdict, now: now)
                     continue
@@ -41,14 +39,12 @@ extension Connection {
                 pendingUp += inbound[..<n]
                 inbound.removeFirst(n)
             case .malformed(let reason):
-                var record = owner.recorder.make(.request, proto: "tcp", allowed: false, rule: "http.framing", reason: reason)
-                fillDestination(&record)
-                record.name = tls.serverName
-                record.detail = "HTTP/2 inside inspected TLS"
-                owner.recorder.record(record, now: now)
-                verdict = .deny("http.framing", reason, name: tls.serverName, source: .sni)
+                let refusal = Verdict.deny("http.framing", reason, name: tls.serverName, source: .sni)
+                recordRefusal(refusal, detail: "HTTP/2 inside inspected TLS", now: now)
+                verdict = refusal
+                let highestStream = tls.http2?.highestStream ?? 0
                 tls.http2 = nil
-                let goaway = HTTP2Frames.goaway(lastStream: reader.highestStream, error: HTTP2Frames.protocolError, debug: "warden: \(reason)")
+                let goaway = HTTP2Frames.goaway(lastStream: highestStream, error: HTTP2Frames.protocolError, debug: "warden: \(reason)")
                 if tls.serverFrames.atSafePoint && tls.pendingDown.isEmpty && !tls.client.wantsWrite { _ = goaway.withUnsafeBytes { tls.client.write($0) } }
                 close(now: now, note: "malformed HTTP/2")
                 return

@@ -16,7 +16,7 @@ extension Connection {
 
     /// After an allowed verdict on a ClientHello: answers it with a leaf for the server name
     /// while it dials and shakes hands with the real server, both at once.
-    func startInspection(serverName: String, offeredProtocols: Bool, now: UInt64) {
+    func startInspection(serverName: String, now: UInt64) {
         guard let contexts = owner.tls else { return }
         guard let clientSession = contexts.clientSession(serverName: serverName, now: Int64(time(nil)), fd: client.raw, clientHello: inbound) else {
             refuseStream(.deny("tls.setup", "the guard could not make a certificate for \(serverName)", name: serverName, source: .sni), now: now)
@@ -28,11 +28,11 @@ extension Connection {
         deadline = 0
         dial(now: now)
         guard phase != .closed, let upstream else { return }
-        switch contexts.upstreamSession(serverName: serverName, offerHTTP11: offeredProtocols, offerHTTP2: clientOffersHTTP2, fd: upstream.raw) {
+        switch contexts.upstreamSession(serverName: serverName, offerHTTP11: clientOfferedProtocols, offerHTTP2: clientOffersHTTP2, fd: upstream.raw) {
         case .failure(let error):
             refuseStream(.deny("tls.setup", error.message, name: serverName, source: .sni), now: now)
         case .success(let upstreamSession):
-            let interception = TLSInterception(serverName: serverName, upstream: upstreamSession, client: clientSession, now: now)
+            let interception = TLSInterception(serverName: serverName, upstream: upstreamSession, client: clientSession)
             interception.offersHTTP2 = clientOffersHTTP2
             tls = interception
         }
@@ -229,7 +229,6 @@ extension Connection {
         if upstreamDone && !downShut && tls.pendingDown.isEmpty {
             if tls.upstreamEndedCleanly {
                 tls.client.close()
-                tls.clientNotified = true
             }
             shutdown(client.raw, Int32(SHUT_WR))
             downShut = true
@@ -338,7 +337,6 @@ extension Connection {
         guard let tls, tls.pendingDown.isEmpty, !session.wantsWrite else { return false }
         guard bytes.withUnsafeBytes({ session.write($0) }) == bytes.count else { return false }
         session.close()
-        tls.clientNotified = true
         return true
     }
 }

@@ -21,8 +21,6 @@ final class TLSInterception {
     /// How each side ended its TLS stream: with close_notify, or by just closing.
     var clientEndedCleanly = false
     var upstreamEndedCleanly = false
-    /// close_notify was sent to the program.
-    var clientNotified = false
     /// The program offered HTTP/2: its handshake waits for the server's choice, so that both
     /// sides speak the same protocol and the guard can read it.
     var offersHTTP2 = false
@@ -35,13 +33,10 @@ final class TLSInterception {
     /// may wait inside the session, where epoll cannot see them.
     var moreFromClient = false
     var moreFromUpstream = false
-    let startedAt: UInt64
-
-    init(serverName: String, upstream: TLSSession, client: TLSSession, now: UInt64) {
+    init(serverName: String, upstream: TLSSession, client: TLSSession) {
         self.serverName = serverName
         self.upstream = upstream
         self.client = client
-        startedAt = now
     }
 
     var established: Bool { clientReady && upstreamReady && refusal == nil }

@@ -67,7 +67,7 @@ enum HTTP2Frames {
         frame(type: 8, flags: 0, stream: 0, payload: bigEndian(UInt32(min(increment, 0x7FFF_FFFF))))
     }
 
-    static let noError: UInt32 = 0, protocolError: UInt32 = 1, refusedStream: UInt32 = 7
+    static let noError: UInt32 = 0, protocolError: UInt32 = 1
 
     private static func frame(type: UInt8, flags: UInt8, stream: UInt32, payload: [UInt8]) -> [UInt8] {
         let length = payload.count
