@@ -8,7 +8,7 @@ PREFIX ?= /usr/local
 RELEASE_FLAGS := -c release --static-swift-stdlib -Xswiftc -static-executable
 BIN := $(CURDIR)/.build/release
 DEBIAN_PACKAGES := libseccomp-dev libcap-dev libsqlite3-dev libssl-dev libcurl4-openssl-dev gcc libc6-dev pkg-config python3 git curl bubblewrap \
-	nftables iproute2 procps util-linux busybox-static python3-pip python3-h2 iputils-ping openssl publicsuffix
+	nftables iproute2 procps util-linux busybox-static python3-pip python3-h2 iputils-ping openssl publicsuffix bind9-dnsutils dns2tcp
 
 .PHONY: deps build test unit-test escape-test demo bench install clean
 

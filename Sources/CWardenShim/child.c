@@ -109,6 +109,30 @@ static int ensure_dir(int dirfd, const char *path, mode_t mode) {
 }
 
 // Splits path into its parent (created when `create` is set) and leaf.
+// A file written into the workload's home (canary credentials): it and the directories made
+// for it below `op->arg` belong to the workload's uid (`op->fd`), so tools can add files
+// beside it. The paths are Warden's own, in a tmpfs nothing else has touched yet.
+static int own_file(int rootfd, int fd, const struct wd_op *op) {
+    uid_t owner = (uid_t)op->fd;
+    if (fchown(fd, owner, owner) != 0) return -1;
+    size_t base = op->arg ? strlen(op->arg) : 0;
+    char buf[PATH_MAX];
+    size_t len = strlen(op->path);
+    if (len >= sizeof buf) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    memcpy(buf, op->path, len + 1);
+    for (size_t i = base + 1; i < len; i++) {
+        if (buf[i] != '/') continue;
+        buf[i] = '\0';
+        int rc = fchownat(rootfd, buf, owner, owner, AT_SYMLINK_NOFOLLOW);
+        buf[i] = '/';
+        if (rc != 0) return -1;
+    }
+    return 0;
+}
+
 static int open_parent(int rootfd, const char *path, int create, const char **leaf) {
     const char *slash = strrchr(path, '/');
     if (slash == NULL) {
@@ -384,6 +408,7 @@ static int run_op(int rootfd, const struct wd_op *op, const struct wd_plan *plan
         }
         int rc = write_all(fd, op->data, op->data_len);
         if (rc == 0) rc = fchmod(fd, op->mode);
+        if (rc == 0 && (op->flags & WD_OPF_OWNED)) rc = own_file(rootfd, fd, op);
         saved = errno;
         close(fd);
         errno = saved;

@@ -15,6 +15,10 @@ public struct GuardConfiguration: Sendable {
     public var auditPath: String
     /// TLS inspection (nil: TLS is judged by its server name alone).
     public var tls: TLSInspection?
+    /// Exfiltration detection (nil: none, as for a guard that only enforces policy).
+    public var detection: GuardDetection?
+    /// The canary set planted in the sandbox, written to the audit log when the guard starts.
+    public var canaryRecord: String?
 
     public init(policy: EgressPolicy, upstreamResolver: SocketAddress, owner: UInt32, auditPath: String) {
         self.policy = policy
@@ -31,6 +35,8 @@ public struct GuardReport: Sendable {
     public var recordsLost: Int64
     public var auditFailure: String?
     public var namespaceInode: UInt64
+    /// Set when a detection rule's action stopped the sandbox: which rule, and why.
+    public var stoppedBy: String?
 }
 
 /// The network guard of one sandbox, from capture to report: `start` makes its sockets in the
@@ -77,10 +83,17 @@ public final class NetworkGuard {
         do {
             sandboxGuard = try SandboxGuard(sockets: sockets, policy: configuration.policy, hostAddresses: HostAddresses.current(),
                                             recorder: recorder, limits: configuration.limits, upstreamResolver: configuration.upstreamResolver,
-                                            tls: configuration.tls.map { inspection throws(GuardError) in try TLSContexts(inspection: inspection) })
+                                            tls: configuration.tls.map { inspection throws(GuardError) in try TLSContexts(inspection: inspection) },
+                                            detection: configuration.detection)
         } catch {
             writer.close()
             throw error
+        }
+        if let canaries = configuration.canaryRecord {
+            var record = recorder.make(.guardEvent, proto: "", allowed: true, rule: "detection.canaries",
+                                       reason: "canary credentials planted in this sandbox: any of them seen leaving it is a critical flag, and a value found elsewhere traces back to this run")
+            record.detail = canaries
+            recorder.record(record, now: now)
         }
         Self.raiseDescriptorLimit()
         // Safe: after `start` only the loop thread touches the guard's state; `requestStop`
@@ -110,7 +123,7 @@ public final class NetworkGuard {
         sandboxGuard.recordRefusedSockets(refusedSockets, now: monotonicNanoseconds())
         let failure = writer.close()
         return GuardReport(statistics: sandboxGuard.stats, recordsWritten: writer.written, recordsLost: writer.lost,
-                           auditFailure: failure, namespaceInode: namespaceInode)
+                           auditFailure: failure, namespaceInode: namespaceInode, stoppedBy: sandboxGuard.detector?.stopReason)
     }
 
     /// Each relayed connection holds up to six descriptors (two sockets, two pipes).

@@ -47,7 +47,7 @@ struct AuditFilters: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("Only this agent.", valueName: "id")) var agent: String?
     @Option(name: .long, help: ArgumentHelp("Only records of the last DURATION (30m, 12h, 7d).", valueName: "duration")) var since: String?
     @Option(name: .long, help: ArgumentHelp("Only allow or deny decisions.", valueName: "allow|deny")) var decision: String?
-    @Flag(name: .long, help: "Only records with a detection flag.") var flagged = false
+    @Flag(name: .long, help: "Only detection flags: rule, severity, action, reason, evidence.") var flagged = false
     @Option(name: .long, help: ArgumentHelp("At most this many, the newest.", valueName: "n")) var limit: Int?
 
     func validate() throws {
@@ -85,7 +85,11 @@ struct AuditListCommand: ParsableCommand {
             return
         }
         guard !records.isEmpty else {
-            print("no audit records match")
+            print(filters.flagged ? "no detection flags match" : "no audit records match")
+            return
+        }
+        if filters.flagged {
+            Swift.print(TextTable.render(AuditFlags.table(records)), terminator: "")
             return
         }
         var rows = [["TIME", "RUN", "KIND", "DECISION", "DESTINATION", "REQUEST", "UP/DOWN", "RULE"]]
@@ -146,22 +150,47 @@ struct AuditVerifyCommand: ParsableCommand {
 }
 
 struct AuditSummaryCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "summary", abstract: "Per destination of one run: events, decisions, bytes each way.")
+    static let configuration = CommandConfiguration(commandName: "summary",
+                                                    abstract: "Detection flags per rule (all runs, or --run/--agent/--since), and per destination of one run: events, decisions, bytes.")
     @OptionGroup var options: AuditOptions
-    @Option(name: .customLong("run"), help: ArgumentHelp("The run.", valueName: "id")) var runID: String
+    @Option(name: .customLong("run"), help: ArgumentHelp("The run.", valueName: "id")) var runID: String?
+    @Option(name: .long, help: ArgumentHelp("Only this agent's flags.", valueName: "id")) var agent: String?
+    @Option(name: .long, help: ArgumentHelp("Only flags of the last DURATION (30m, 12h, 7d).", valueName: "duration")) var since: String?
+
+    func validate() throws {
+        if let since {
+            do { _ = try PolicyDuration.parse(since) } catch { throw ValidationError("--since \(since): \(error.message)") }
+        }
+    }
 
     func run() throws {
-        let rows = try options.store()?.summary(runID: runID) ?? []
+        let store = try options.store()
+        var query = AuditQuery(runID: runID, agentID: agent, flaggedOnly: true)
+        if let since, let duration = try? PolicyDuration.parse(since) { query.since = wallMilliseconds() - Int64(duration.seconds) * 1000 }
+        let perRule = AuditFlags.perRule(try store?.records(query) ?? [])
+        let rows = try runID.map { try store?.summary(runID: $0) ?? [] } ?? []
         if options.json {
             struct Row: Encodable { var destination: String; var port: Int; var proto: String; var events: Int64; var allowed: Int64; var denied: Int64; var bytesUp: Int64; var bytesDown: Int64 }
-            AuditJSON.emit(rows.map { Row(destination: $0.destination, port: $0.port, proto: $0.proto, events: $0.events, allowed: $0.allowed,
-                                          denied: $0.denied, bytesUp: $0.bytesUp, bytesDown: $0.bytesDown) }, pretty: true)
+            struct Output: Encodable { var flags: [AuditFlags.RuleCount]; var destinations: [Row] }
+            AuditJSON.emit(Output(flags: perRule, destinations: rows.map { Row(destination: $0.destination, port: $0.port, proto: $0.proto, events: $0.events, allowed: $0.allowed,
+                                                                              denied: $0.denied, bytesUp: $0.bytesUp, bytesDown: $0.bytesDown) }), pretty: true)
             return
         }
+        if perRule.isEmpty {
+            print("no detection flags" + (runID.map { " for run \($0)" } ?? ""))
+        } else {
+            var table = [["RULE", "TITLE", "FLAGS", "BLOCKED", "WORST", "RUNS"]]
+            for row in perRule {
+                table.append([row.rule, row.title, "\(row.flags)", "\(row.blocked)", row.worst, "\(row.runs)"])
+            }
+            Swift.print(TextTable.render(table), terminator: "")
+        }
+        guard let runID else { return }
         guard !rows.isEmpty else {
             print("no audit records for run \(runID)")
             return
         }
+        print("")
         var table = [["DESTINATION", "PORT", "PROTO", "EVENTS", "ALLOWED", "DENIED", "UP", "DOWN"]]
         for row in rows {
             table.append([row.destination, row.port > 0 ? "\(row.port)" : "", row.proto, "\(row.events)", "\(row.allowed)", "\(row.denied)",

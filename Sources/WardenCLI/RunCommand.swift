@@ -288,6 +288,7 @@ public enum RunExecution {
         if let guardPlan, request.network.guarded { launcher.network = GuardAttachment(plan: guardPlan) }
         let outcome = launcher.run()
         if let message = outcome.message { printError(message.hasPrefix("warden:") ? message : "warden: \(message)") }
+        if let stopped = outcome.manifest.network?.stoppedBy { printError("warden: \(stopped)") }
         if request.verbose { printError(RunSummary.text(outcome.manifest)) }
         if let path = request.manifestPath {
             do { try Files.writeAtomically(path, outcome.manifest.encoded()) } catch {

@@ -22,6 +22,9 @@ enum RunSummary {
             let denials = manifest.seccompDenials.sorted { $0.key < $1.key }.map { "\($0.key) x\($0.value)" }
             lines.append("  syscalls denied: \(denials.joined(separator: ", "))")
         }
+        if let network = manifest.network {
+            lines.append("  network: \(network.mode), \(network.connections) connections (\(network.refused) refused), \(network.dnsQueries) DNS queries, \(network.flags) detection flags")
+        }
         if let peak = manifest.peakMemoryBytes { lines.append("  peak memory: \(peak) bytes") }
         return lines.joined(separator: "\n")
     }

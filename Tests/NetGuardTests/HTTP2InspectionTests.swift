@@ -83,7 +83,7 @@ struct HTTP2InspectionTests {
         let data = frame(0, 0x1, 1, Array("hello".utf8))
         let steps = run(&reader, HTTP2ClientStream.preface + settings + headers + data)
         #expect(steps.first == .forward(24))
-        #expect(steps.contains(.request(stream: 1, head: HTTP2RequestHead(method: "POST", path: "/upload?x=1", host: "allowed.test", port: nil), bytes: headers.count)))
+        #expect(steps.contains(.request(stream: 1, head: HTTP2RequestHead(method: "POST", path: "/upload?x=1", host: "allowed.test", port: nil, headers: [HTTPHeader(name: "content-type", value: "text/plain")]), bytes: headers.count)))
         #expect(steps.contains(.forward(5)), "the DATA payload passes as it comes")
         // The next block uses the dynamic table the first one filled.
         let second = run(&reader, frame(1, 0x5, 3, bytes("8287448560730cd57fc0")))

@@ -44,11 +44,13 @@ struct ValueTests {
             "sandbox.timeout": "2h", "sandbox.seccompProfile": "strict", "sandbox.requiredLayers": "seccomp,landlock",
             "retention.agentData": "5d", "retention.audit": "30d", "visibility.agents": "team", "visibility.content": "own",
             "network.dnsUpstream": "192.0.2.53:5353", "network.tlsExclude": "pinned.example.com,10.9.0.0/16",
-            "network.tlsTrustedCAs": "/etc/warden/corp-ca.pem",
+            "network.tlsTrustedCAs": "/etc/warden/corp-ca.pem", "detection.allowedPorts": "80,443,8443",
+            "detection.publishTargets": "upload.pypi.org,*.registry.example", "detection.services": "paste.example,hooks.example/api/",
         ]
         var policy = OrgPolicy()
         for descriptor in PolicySettings.descriptors {
-            let value = samples[descriptor.key] ?? (descriptor.key.hasPrefix("sandbox.weakening.") ? "role:admin,role:member" : "off")
+            let value = samples[descriptor.key] ?? (descriptor.key.hasPrefix("sandbox.weakening.") ? "role:admin,role:member"
+                : descriptor.key.hasPrefix("detection.action.") ? "stop" : descriptor.key.hasPrefix("detection.threshold.") ? "0.5" : "off")
             try PolicySettings.set(&policy, descriptor.key, value)
             #expect(try PolicySettings.get(policy, descriptor.key) == value, "\(descriptor.key)")
         }

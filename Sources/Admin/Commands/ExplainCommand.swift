@@ -19,6 +19,9 @@ struct ExplainCommand: ParsableCommand {
               privacy                           the privacy mode a new agent of USER starts with
               expire --kind K --age DURATION    is a record of this kind (agent-data, private-content, audit) this old past retention?
               egress --host H|--ip A --port P [--method M] [--path P]
+              detect --host H|--ip A [--port P] [--method M] [--path P] [--body-file F]
+                                                which exfiltration rules would fire on this request or
+                                                DNS name, with each rule's action in the policy's mode
             """)
     @OptionGroup var options: AdminOptions
     @Option(name: .long, help: "A Warden user name, root, or uid:N.") var user: String
@@ -37,10 +40,15 @@ struct ExplainCommand: ParsableCommand {
     @Option(name: .long, help: "Destination port (egress).") var port: UInt16?
     @Option(name: .long, help: "HTTP method (egress).") var method: String?
     @Option(name: .long, help: "HTTP path (egress).") var path: String?
+    @Option(name: .long, help: "A file holding a request body (detect).") var bodyFile: String?
 
     func run() throws {
         let session = try AdminSession(options)
         let (version, policy) = try session.current()
+        if action == "detect" {
+            try explainDetection(policy, version: version, session: session)
+            return
+        }
         let principal = try resolve(user, in: policy, session: session)
         let decision = try decide(PolicyEvaluator(policy), principal)
         if options.json {

@@ -46,7 +46,7 @@ public enum PolicyFileReader {
         policy.retention.agentData = try tree.parse(retention.node("agentData"), "retention.agentData", PolicyDuration.parse)
         policy.retention.audit = try tree.parse(retention.node("audit"), "retention.audit", PolicyDuration.parse)
 
-        let network = try tree.mapping(root.node("network"), "network", allowed: ["mode", "repositoryMayWiden", "dnsUpstream", "tls", "rules"],
+        let network = try tree.mapping(root.node("network"), "network", allowed: ["mode", "repositoryMayWiden", "dnsUpstream", "tls", "detection", "rules"],
                                        required: ["mode", "repositoryMayWiden", "dnsUpstream", "rules"])
         policy.network.mode = try tree.enumeration(network.node("mode"), "network.mode", NetworkPolicy.Mode.self)
         policy.network.repositoryMayWiden = try tree.bool(network.node("repositoryMayWiden"), "network.repositoryMayWiden")
@@ -59,6 +59,9 @@ public enum PolicyFileReader {
             policy.network.tls.exclude = try tree.strings(fields.node("exclude"), "network.tls.exclude")
             policy.network.tls.trustedCAs = try tree.strings(fields.node("trustedCAs"), "network.tls.trustedCAs")
         }
+        if let detection = network["detection"] {
+            policy.network.detection = try self.detection(tree, detection)
+        }
 
         policy.sandbox = try sandbox(tree, root.node("sandbox"))
         let visibility = try tree.mapping(root.node("visibility"), "visibility", allowed: ["agents", "content"])
@@ -67,6 +70,50 @@ public enum PolicyFileReader {
 
         if let problem = PolicyValidator.problems(policy).first {
             throw PolicyFileError(file: file, line: tree.line(for: problem.path), path: problem.path, message: problem.message)
+        }
+        return policy
+    }
+
+    /// `network.detection`: optional as a whole (files written before detection existed),
+    /// complete when present; every value through the setter `warden-admin set` uses.
+    static func detection(_ tree: YAMLTree, _ node: Node) throws(PolicyFileError) -> DetectionPolicy {
+        let base = "network.detection"
+        let fields = try tree.mapping(node, base, allowed: ["enabled", "allowedPorts", "publishTargets", "services", "actions", "thresholds"])
+        var policy = DetectionPolicy()
+        policy.enabled = try tree.bool(fields.node("enabled"), base + ".enabled")
+        policy.allowedPorts = []
+        for (index, port) in try tree.sequence(fields.node("allowedPorts"), base + ".allowedPorts").enumerated() {
+            policy.allowedPorts.append(try tree.parse(port, "\(base).allowedPorts[\(index)]") { text throws(PolicyError) in
+                guard let port = UInt16(text), port > 0 else { throw PolicyError(.invalidValue, "\"\(text)\": expected a port 1-65535") }
+                return port
+            })
+        }
+        for (index, item) in try tree.sequence(fields.node("publishTargets"), base + ".publishTargets").enumerated() {
+            policy.publishTargets.append(try tree.parse(item, "\(base).publishTargets[\(index)]") { text throws(PolicyError) in
+                try DetectionPolicy.checkPublishTargets([text])
+                return text
+            })
+        }
+        for (index, item) in try tree.sequence(fields.node("services"), base + ".services").enumerated() {
+            policy.services.append(try tree.parse(item, "\(base).services[\(index)]") { text throws(PolicyError) in
+                try DetectionPolicy.checkServices([text])
+                return text
+            })
+        }
+        for (id, value) in try tree.pairs(fields.node("actions"), base + ".actions") {
+            let path = "\(base).actions.\(id)"
+            try tree.parse(value, path) { text throws(PolicyError) in
+                guard let rule = DetectionRule(id: id) else { throw PolicyError(.unknownKey, "unknown detection rule \"\(id)\"") }
+                try policy.setAction(rule, try SettingValue.enumeration(text, DetectionAction.self))
+            }
+        }
+        for (name, value) in try tree.pairs(fields.node("thresholds"), base + ".thresholds") {
+            let path = "\(base).thresholds.\(name)"
+            try tree.parse(value, path) { text throws(PolicyError) in
+                guard let threshold = DetectionThreshold(rawValue: name) else { throw PolicyError(.unknownKey, "unknown detection threshold \"\(name)\"") }
+                guard let number = Double(text) else { throw PolicyError(.invalidValue, "\"\(text)\": expected a number") }
+                try policy.setThreshold(threshold, number)
+            }
         }
         return policy
     }

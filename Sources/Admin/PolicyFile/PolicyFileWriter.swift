@@ -25,6 +25,11 @@ public enum PolicyFileWriter {
         out += "  dnsUpstream: \(scalar(policy.network.dnsUpstream ?? "none"))\n"
         let tls = policy.network.tls
         out += "  tls:\n    inspect: \(tls.inspect)\n    exclude: \(list(tls.exclude))\n    trustedCAs: \(list(tls.trustedCAs))\n"
+        let detection = policy.network.detection
+        out += "  detection:\n    enabled: \(detection.enabled)\n    allowedPorts: [\(detection.allowedPorts.map(String.init).joined(separator: ", "))]\n"
+        out += "    publishTargets: \(list(detection.publishTargets))\n    services: \(list(detection.services))\n"
+        out += "    actions: {" + detection.actions.keys.sorted().map { "\(scalar($0)): \(detection.actions[$0]?.rawValue ?? "")" }.joined(separator: ", ") + "}\n"
+        out += "    thresholds: {" + detection.thresholds.keys.sorted().map { "\(scalar($0)): \(SettingValue.text(number: detection.thresholds[$0] ?? 0))" }.joined(separator: ", ") + "}\n"
         out += "  rules:" + (policy.network.rules.isEmpty ? " []\n" : "\n")
         for rule in policy.network.rules {
             out += "    - id: \(scalar(rule.id))\n      action: \(rule.action.rawValue)\n"

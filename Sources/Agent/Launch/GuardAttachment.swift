@@ -16,6 +16,9 @@ public struct GuardPlan {
     public var home: String
     /// The sandbox's TLS authority and upstream CAs; nil when the policy turns inspection off.
     public var tls: TLSInspection?
+    /// Exfiltration detection (nil when the policy turns it off) and the canaries it watches.
+    public var detection: GuardDetection?
+    public var canaries: CanaryCredentials?
 
     public init(policy: EgressPolicy, mode: NetworkPolicy.Mode, upstream: SocketAddress, owner: UInt32, auditPath: String, home: String,
                 tls: TLSInspection? = nil) {
@@ -36,7 +39,8 @@ public struct GuardPlan {
     /// With TLS inspection on, a fresh authority is made for this sandbox (`label` names it).
     public static func make(org: NetworkPolicy, mode: NetworkMode, deny: [NetworkRule] = [], allow: [NetworkRule] = [],
                             upstream: SocketAddress? = nil, owner: UInt32, home: String,
-                            repositoryAllowlist: [DomainPattern]? = nil, label: String = "run") throws(GuardError) -> GuardPlan? {
+                            repositoryAllowlist: [DomainPattern]? = nil, label: String = "run",
+                            secrets: [GivenSecret] = [], origin: String? = nil, plantCanaries: Bool = true) throws(GuardError) -> GuardPlan? {
         guard mode.guarded, let policyMode = NetworkPolicy.Mode(rawValue: mode.rawValue) else { return nil }
         var effective = org
         effective.mode = policyMode
@@ -46,8 +50,32 @@ public struct GuardPlan {
             throw GuardError(.invalid, "no DNS upstream: give --dns-upstream ADDRESS, or set network.dnsUpstream (the host's /etc/resolv.conf names none)")
         }
         let tls = org.tls.inspect ? TLSInspection(authority: try TLSAuthority.generate(label: label), trustedCAs: org.tls.trustedCAs) : nil
-        return GuardPlan(policy: EgressPolicy(network: effective, repositoryAllowlist: repositoryAllowlist), mode: policyMode, upstream: resolver, owner: owner,
-                         auditPath: SQLiteAuditStore.path(home: home), home: home, tls: tls)
+        var plan = GuardPlan(policy: EgressPolicy(network: effective, repositoryAllowlist: repositoryAllowlist), mode: policyMode, upstream: resolver, owner: owner,
+                             auditPath: SQLiteAuditStore.path(home: home), home: home, tls: tls)
+        if org.detection.enabled {
+            let canaries = plantCanaries ? CanaryCredentials.generate() : nil
+            plan.canaries = canaries
+            plan.detection = GuardDetection(policy: org.detection, planted: (canaries?.planted ?? []) + Self.planted(secrets),
+                                            pushTargets: Self.pushTargets(org.detection.publishTargets, origin: origin),
+                                            suffixes: try GuardDetection.loadSuffixes())
+        }
+        return plan
+    }
+
+    /// Secrets as detection watches them: a value may reach only its own hosts (R18).
+    static func planted(_ secrets: [GivenSecret]) -> [PlantedValue] {
+        secrets.map { secret in
+            PlantedValue(origin: .secret, label: "secret \(secret.name)", value: secret.value, fingerprint: GuardDetection.fingerprint(secret.value),
+                         hosts: secret.hosts.compactMap { try? DomainPattern.parse($0, forAllow: false) })
+        }
+    }
+
+    /// The hosts expected to receive pushes: the policy's publish targets and the host of the
+    /// agent's own origin (a git URL; a local path has none).
+    static func pushTargets(_ targets: [String], origin: String?) -> [DomainPattern] {
+        var patterns = targets.compactMap { try? DomainPattern.parse($0, forAllow: false) }
+        if let host = origin.flatMap(OriginHost.of), let pattern = try? DomainPattern.parse(host, forAllow: false) { patterns.append(pattern) }
+        return patterns
     }
 
     /// What the sandbox's programs are given to use the guard: the explicit proxy's variables
@@ -73,6 +101,7 @@ public struct GuardPlan {
             ]
             environment += TLSInspection.environment
         }
+        if let canaries { request.generatedFiles += canaries.files }
         request.environment.insert(contentsOf: environment, at: 0)
     }
 }
@@ -96,6 +125,12 @@ public final class GuardAttachment: NetworkAttachment {
         var configuration = GuardConfiguration(policy: plan.policy, upstreamResolver: plan.upstream, owner: plan.owner,
                                                auditPath: plan.auditPath)
         configuration.tls = plan.tls
+        if var detection = plan.detection {
+            // The sandbox's init: killing it ends every process of the sandbox's pid namespace.
+            detection.stopSandbox = { _ in _ = kill(pid, SIGKILL) }
+            configuration.detection = detection
+            configuration.canaryRecord = plan.canaries?.auditText
+        }
         do {
             running = try NetworkGuard.start(pid: pid, runID: runID, configuration: configuration, pingGroups: hostIDs)
         } catch {
@@ -116,7 +151,7 @@ public final class GuardAttachment: NetworkAttachment {
             mode: plan.mode.rawValue, connections: stats.connections, allowed: stats.allowed, refused: stats.refused,
             bytesUp: stats.bytesUp, bytesDown: stats.bytesDown, dnsQueries: stats.dnsQueries, dnsRefused: stats.dnsRefused,
             packetsDropped: stats.packetsDropped, socketsRefused: stats.socketsRefused, auditRecords: report.recordsWritten, auditFailure: failure,
-            namespaceInode: report.namespaceInode)
+            namespaceInode: report.namespaceInode, flags: stats.flags, stoppedBy: report.stoppedBy)
     }
 }
 

@@ -88,13 +88,14 @@ public final class AgentOwner {
         case .success(let read): (environment, environmentText) = (read?.environment, read?.text ?? "")
         }
         let terminals = AgentTerminal.sessions(for: environment?.terminals ?? [])
-        let secrets: [(name: String, value: String)]
-        do { secrets = try AgentSecrets.load(home: layout.home, keys: keys, owner: record.owner, repository: record.repository) } catch {
+        let given: [GivenSecret]
+        do { given = try AgentSecrets.load(home: layout.home, keys: keys, owner: record.owner, repository: record.repository) } catch {
             return Ending(state: .failed, reason: "the secrets cannot be opened: \(error.message)")
         }
+        let secrets = given.map { (name: $0.name, value: $0.value) }
         var overlays: [OverlayRequest] = []
         if let install = environment?.install {
-            switch snapshot(record, install: install, environmentText: environmentText, policy: policy, secrets: secrets,
+            switch snapshot(record, install: install, environmentText: environmentText, policy: policy, secrets: given,
                             egressAllowlist: environment?.egressPatterns) {
             case .failure(let ending): return ending
             case .success(let snapshotOverlays): overlays = snapshotOverlays
@@ -103,7 +104,7 @@ public final class AgentOwner {
         }
         let plan: AgentSandboxPlan
         do {
-            plan = try AgentSandboxPlan.agent(record, policy: policy, layout: layout, secrets: secrets, start: environment?.start,
+            plan = try AgentSandboxPlan.agent(record, policy: policy, layout: layout, secrets: given, start: environment?.start,
                                               terminals: terminals, overlays: overlays, egressAllowlist: environment?.egressPatterns)
         } catch {
             return Ending(state: .failed, reason: error.message)
@@ -151,6 +152,7 @@ public final class AgentOwner {
     /// How the agent's sandbox ended, as its state.
     static func ending(_ outcome: RunOutcome, stop: String?) -> Ending {
         if let stop { return Ending(state: .stopped, reason: stop) }
+        if let detection = outcome.manifest.network?.stoppedBy { return Ending(state: .stopped, reason: detection) }
         let exit = outcome.manifest.exit
         switch exit.reason {
         case "exited" where exit.code == 0: return Ending(state: .finished, reason: "the agent program exited 0")

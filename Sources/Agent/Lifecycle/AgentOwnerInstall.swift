@@ -9,7 +9,7 @@ extension AgentOwner {
     /// same inputs exists, else run under the install profile into a new snapshot, published
     /// only when it succeeded. Returns the overlays the agent's sandbox gets.
     func snapshot(_ record: AgentRecord, install: String, environmentText: String, policy: OrgPolicy,
-                  secrets: [(name: String, value: String)], egressAllowlist: [DomainPattern]?) -> Result<[OverlayRequest], Ending> {
+                  secrets: [GivenSecret], egressAllowlist: [DomainPattern]?) -> Result<[OverlayRequest], Ending> {
         let snapshots = SnapshotStore(home: layout.home)
         let key: String
         do {
@@ -43,7 +43,7 @@ extension AgentOwner {
             return .failure(Ending(state: .failed, reason: "install: \(error.message)"))
         }
         let outcome: RunOutcome
-        do { outcome = try runCaptured(plan, secrets: secrets) } catch {
+        do { outcome = try runCaptured(plan, secrets: secrets.map { (name: $0.name, value: $0.value) }) } catch {
             try? RetentionSweep.removeTree(building)
             return .failure(Ending(state: .failed, reason: "install: the log cannot be captured: \(error.description)"))
         }

@@ -57,7 +57,7 @@ struct AgentSandboxPlan {
     /// The agent's own run: its program (after the environment's `start` and terminals, when
     /// there are any) with the guard the policy's network mode asks for and the secrets it is
     /// given. Its init may fork a shell or a terminal client for `attach` and `terminals`.
-    static func agent(_ record: AgentRecord, policy: OrgPolicy, layout: AgentLayout, secrets: [(name: String, value: String)],
+    static func agent(_ record: AgentRecord, policy: OrgPolicy, layout: AgentLayout, secrets: [GivenSecret],
                       start: String?, terminals: [AgentTerminal] = [], overlays: [OverlayRequest] = [],
                       egressAllowlist: [DomainPattern]? = nil) throws(GuardError) -> AgentSandboxPlan {
         var command = record.command
@@ -65,7 +65,7 @@ struct AgentSandboxPlan {
         var request = base(record, policy: policy, layout: layout, command: command)
         request.allowsSpawn = true
         request.overlays = overlays
-        request.environment += secrets
+        request.environment += secrets.map { ($0.name, $0.value) }
         if let start { request.environment.append(("WARDEN_START", start)) }
         if !terminals.isEmpty {
             request.environment.append(("WARDEN_TERMINAL_COUNT", String(terminals.count)))
@@ -75,7 +75,7 @@ struct AgentSandboxPlan {
         }
         request.network = NetworkMode(rawValue: policy.network.mode.rawValue) ?? .none
         let plan = try GuardPlan.make(org: policy.network, mode: request.network, owner: record.ownerUID, home: layout.home,
-                                      repositoryAllowlist: egressAllowlist, label: record.id)
+                                      repositoryAllowlist: egressAllowlist, label: record.id, secrets: secrets, origin: record.repository)
         try plan?.prepare(&request)
         return AgentSandboxPlan(request: request, guardPlan: plan)
     }
@@ -105,18 +105,21 @@ struct AgentSandboxPlan {
     /// The environment's `install`: root inside the sandbox's own user namespace with the
     /// install profile's few capabilities, the network and secrets the agent would have, and
     /// every system directory and $HOME overlaid onto `building`, which becomes the snapshot.
-    static func install(_ record: AgentRecord, policy: OrgPolicy, layout: AgentLayout, secrets: [(name: String, value: String)],
+    static func install(_ record: AgentRecord, policy: OrgPolicy, layout: AgentLayout, secrets: [GivenSecret],
                         script: String, building: String, egressAllowlist: [DomainPattern]? = nil) throws(GuardError) -> AgentSandboxPlan {
         var request = base(record, policy: policy, layout: layout, command: ["/bin/sh", "-c", "exec /bin/sh -c \"$WARDEN_INSTALL\""])
         request.profile = .install
         request.overlays = SnapshotStore.overlays(building: building)
         request.generatedFiles = [GeneratedFile(path: sudoDirectory + "/sudo", contents: Array(sudo.utf8), mode: 0o755)]
-        request.environment += secrets
+        request.environment += secrets.map { ($0.name, $0.value) }
         request.environment += [("WARDEN_INSTALL", script),
                                 ("PATH", sudoDirectory + ":/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")]
         request.network = NetworkMode(rawValue: policy.network.mode.rawValue) ?? .none
+        // No canaries: what install leaves in $HOME becomes the snapshot, and canaries are
+        // never baked into one.
         let plan = try GuardPlan.make(org: policy.network, mode: request.network, owner: record.ownerUID, home: layout.home,
-                                      repositoryAllowlist: egressAllowlist, label: record.id)
+                                      repositoryAllowlist: egressAllowlist, label: record.id, secrets: secrets, origin: record.repository,
+                                      plantCanaries: false)
         try plan?.prepare(&request)
         return AgentSandboxPlan(request: request, guardPlan: plan)
     }

@@ -57,6 +57,7 @@ enum wd_op_kind {
 #define WD_OPF_OPTIONAL 0x4     // a missing path is skipped, not an error
 #define WD_OPF_CREATE 0x8       // create the mount point if missing (dir or file per WD_OPF_DIR)
 #define WD_OPF_SCRATCH 0x10     // overlay: a fresh tmpfs upper whose changes are discarded
+#define WD_OPF_OWNED 0x20       // write file: owned by uid `fd`, as are the directories made for it below `arg`
 
 struct wd_op {
     uint32_t kind;

@@ -84,6 +84,12 @@ final class Connection {
     /// The ClientHello offered application protocols (ALPN), HTTP/2 among them.
     var clientOfferedProtocols = false
     var clientOffersHTTP2 = false
+    /// Detection: the connection-level rules have run; the flags raised on this connection;
+    /// the body of the current request being scanned; upload volume already judged.
+    var connectionDetected = false
+    var flags: [String] = []
+    var bodyScan: BodyScan?
+    var nextUploadCheck: Int64 = 0
 
     init(id: Int, owner: SandboxGuard, client: FileDescriptor, destination: SocketAddress, explicitProxy: Bool = false, now: UInt64) {
         self.id = id
@@ -217,6 +223,7 @@ final class Connection {
         }
         var verdict = proxyRefusal(claimedName: facts.claimedName) ?? owner.judge.judge(facts)
         if verdict.allowed, let refusal = opaqueRefusal(verdict, facts, kind: kind) { verdict = refusal }
+        verdict = detectConnection(verdict, serverName: kind == .tls ? facts.claimedName : nil, now: now)
         if verdict.allowed && !owner.recorder.mayAllow {
             verdict = .deny("audit.unavailable", "audit records cannot be written (\(owner.recorder.failure ?? "")); egress is refused (R19)", name: verdict.name, source: verdict.nameSource)
         }
@@ -401,8 +408,8 @@ final class Connection {
         record.bytesUp = bytesUp
         record.bytesDown = bytesDown
         record.durationMilliseconds = Int64((now - acceptedAt) / 1_000_000)
-        record.flags = verdict.flags.joined(separator: ",")
-        var details = ["protocol=\(kind.rawValue)"] + (proxy.map { ["via=proxy \($0.tunnel ? "CONNECT" : "absolute-form")"] } ?? []) + detail
+        record.flags = Self.joinedFlags(verdict.flags + flags)
+        var details = ["connection=\(id)", "protocol=\(kind.rawValue)"] + (proxy.map { ["via=proxy \($0.tunnel ? "CONNECT" : "absolute-form")"] } ?? []) + detail
         if kind == .http || tls != nil { details.append("requests=\(http.requests)") }
         record.detail = details.joined(separator: "; ")
         return record

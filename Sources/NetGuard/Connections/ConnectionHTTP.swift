@@ -29,11 +29,13 @@ extension Connection {
                 let step = inbound.withUnsafeBytes { scanner.scan($0) }
                 switch step {
                 case .consumed:
+                    guard scanBody(inbound[...], now: now) else { return }
                     pendingUp += inbound
                     inbound.removeAll()
                     http.body = .chunked(scanner)
                     return
                 case .finished(let n):
+                    guard scanBody(inbound[..<n], now: now) else { return }
                     pendingUp += inbound[..<n]
                     inbound.removeFirst(n)
                     http.body = .none
@@ -43,11 +45,13 @@ extension Connection {
                     return
                 }
             case .length:
+                // A body detection reads is copied through the guard rather than spliced.
                 if inbound.isEmpty {
-                    http.splicingBody = true
+                    http.splicingBody = owner.detector == nil
                     return
                 }
                 let take = Int(min(UInt64(inbound.count), http.bodyRemaining))
+                guard scanBody(inbound[..<take], now: now) else { return }
                 pendingUp += inbound[..<take]
                 inbound.removeFirst(take)
                 http.bodyRemaining -= UInt64(take)
@@ -55,7 +59,7 @@ extension Connection {
                     http.body = .none
                     continue
                 }
-                http.splicingBody = true
+                http.splicingBody = owner.detector == nil
                 return
             case .none:
                 break
@@ -135,6 +139,7 @@ extension Connection {
                                         method: head.method, path: head.path)
             verdict = owner.judge.judge(facts)
         }
+        verdict = detectRequest(head, verdict, now: now)
         if verdict.allowed && !owner.recorder.mayAllow {
             verdict = .deny("audit.unavailable", "audit records cannot be written (\(owner.recorder.failure ?? "")); egress is refused (R19)",
                             name: verdict.name, source: verdict.nameSource)

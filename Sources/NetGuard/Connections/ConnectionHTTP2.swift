@@ -20,6 +20,7 @@ extension Connection {
                 tls.injection = (tls.injection ?? []) + HTTP2Frames.windowUpdate(increment: n)
                 _ = deliverDown(tls, UnsafeRawBufferPointer(start: nil, count: 0), now: now)
             case .forward(let n):
+                guard scanBody(inbound[..<n], now: now) else { return }
                 pendingUp += inbound[..<n]
                 inbound.removeFirst(n)
             case .drop(let n):
@@ -28,7 +29,7 @@ extension Connection {
                 http.headStartedAt = nil
                 let head = HTTPRequestHead(method: request.method, target: request.path, path: request.path, minorVersion: 1,
                                            host: request.host, port: request.port, contentLength: nil, chunked: false,
-                                           upgrade: nil, connectionClose: false, headers: [], headerLength: n)
+                                           upgrade: nil, connectionClose: false, headers: request.headers, headerLength: n)
                 let verdict = judgeAndRecord(head, now: now)
                 guard verdict.allowed else {
                     tls.http2?.refuse(stream)

@@ -10,6 +10,8 @@ extension Connection {
             if n > 0 {
                 pendingUp.removeFirst(n)
                 bytesUp += Int64(n)
+                checkUpload(now: now)
+                if phase == .closed { return true }
                 if pendingUp.isEmpty && upward == .http { processHTTP(now: now) }
                 return true
             }
@@ -21,6 +23,7 @@ extension Connection {
             switch pipe.drain(to: upstream.raw) {
             case .success(let n):
                 bytesUp += Int64(n)
+                checkUpload(now: now)
                 return n > 0
             case .failure(let error):
                 close(now: now, note: "upstream write: \(error.reason)")

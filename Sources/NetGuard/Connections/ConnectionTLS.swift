@@ -131,6 +131,8 @@ extension Connection {
                 pendingUp.removeFirst(n)
                 bytesUp += Int64(n)
                 progressed = true
+                checkUpload(now: now)
+                if phase == .closed { return true }
                 if pendingUp.isEmpty && upward == .http { processHTTP(now: now) }
                 if pendingUp.count < Self.tlsBacklog && upward == .http2 { processHTTP2(tls, now: now) }
                 if phase != .open { return true }

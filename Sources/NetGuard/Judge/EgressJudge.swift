@@ -15,6 +15,10 @@ struct Verdict: Sendable {
     var name: String?
     var nameSource: NameSource
     var flags: [String] = []
+    /// Why the org policy decided, when it did (detection reads it: rules 1, 6, 7).
+    var policyReason: EgressDecision.Reason?
+    var portNamed = false
+    var hostNamed = false
 
     static func deny(_ rule: String, _ reason: String, name: String? = nil, source: NameSource = .none) -> Verdict {
         Verdict(allowed: false, rule: rule, reason: reason, name: name, nameSource: source)
@@ -95,12 +99,13 @@ struct EgressJudge {
             return .deny("tls.ech", "an encrypted ClientHello hides the server name; refused in allowlist mode (R22)", name: name, source: source)
         }
         let decision = policy.evaluate(request(host: name, facts))
+        var verdict = Verdict(allowed: decision.allowed, rule: decision.rule, reason: decision.sentence, name: name, nameSource: source, flags: flags,
+                              policyReason: decision.reason, portNamed: decision.portNamed, hostNamed: decision.hostNamed)
         if decision.allowed && decision.methodsPending && facts.encrypted && !facts.inspected {
-            return Verdict(allowed: false, rule: decision.rule,
-                           reason: "rule \(decision.rule) allows only some HTTP methods, and the requests inside this TLS connection are not inspected (inspection off or host excluded), so none can be judged",
-                           name: name, nameSource: source, flags: flags)
+            verdict.allowed = false
+            verdict.reason = "rule \(decision.rule) allows only some HTTP methods, and the requests inside this TLS connection are not inspected (inspection off or host excluded), so none can be judged"
         }
-        return Verdict(allowed: decision.allowed, rule: decision.rule, reason: decision.sentence, name: name, nameSource: source, flags: flags)
+        return verdict
     }
 
     private func request(host: String?, _ facts: ConnectionFacts) -> EgressRequest {

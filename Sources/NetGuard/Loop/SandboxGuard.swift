@@ -16,6 +16,8 @@ final class SandboxGuard {
     let upstreamResolver: SocketAddress
     /// TLS inspection's contexts and leaves; nil when inspection is off.
     let tls: TLSContexts?
+    /// Exfiltration detection; nil when the policy turns it off.
+    let detector: SandboxDetector?
     /// Where inspected connections decrypt one record at a time (one loop thread: one buffer).
     let tlsScratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 16_384, alignment: 16)
     private let wake: FileDescriptor
@@ -40,7 +42,7 @@ final class SandboxGuard {
     }
 
     init(sockets: NamespaceSockets, policy: EgressPolicy, hostAddresses: Set<IPAddress>, recorder: AuditRecorder,
-         limits: GuardLimits, upstreamResolver: SocketAddress, tls: TLSContexts?) throws(GuardError) {
+         limits: GuardLimits, upstreamResolver: SocketAddress, tls: TLSContexts?, detection: GuardDetection? = nil) throws(GuardError) {
         do {
             loop = try EventLoop()
             wake = FileDescriptor(try check("eventfd") { eventfd(0, Int32(EFD_CLOEXEC) | Int32(EFD_NONBLOCK)) })
@@ -48,6 +50,7 @@ final class SandboxGuard {
             throw GuardError.setup("start the guard's loop", error)
         }
         self.tls = tls
+        detector = detection.flatMap { $0.policy.enabled ? SandboxDetector($0, mode: policy.matcher.mode) : nil }
         self.sockets = sockets
         judge = EgressJudge(policy: policy, hostAddresses: hostAddresses)
         self.recorder = recorder
@@ -197,6 +200,7 @@ final class SandboxGuard {
         }
         if reset { Sockets.reset(connection.client) } else { connection.client.close() }
         connections[connection.id] = nil
+        connection.detectAtClose(now: now)
         let record = connection.record(now: now)
         if record.allowed { stats.allowed += 1 } else { stats.refused += 1 }
         stats.bytesUp += record.bytesUp
@@ -218,4 +222,6 @@ public struct GuardStatistics: Sendable, Equatable {
     public var packetsDropped = 0
     /// Raw, packet and other sockets seccomp refused.
     public var socketsRefused = 0
+    /// Detection flags written.
+    public var flags = 0
 }

@@ -20,6 +20,8 @@ struct PendingQuery {
     var query: DNSQuery
     var socket: FileDescriptor
     var deadline: UInt64
+    /// Detection flags the query raised (carried to the record written with its answer).
+    var flags: [String] = []
     /// TCP: the framed query still to send (sent once the connect completes) and the answer
     /// read so far.
     var stream: UpstreamStream?
@@ -65,7 +67,7 @@ extension SandboxGuard {
         var verdict: Verdict
         if !dnsBucket.take(now: now) {
             verdict = .deny("limits.dns-rate", "this sandbox sent more than \(Int(limits.dnsPerSecond)) DNS queries per second (R19)", name: name, source: .query)
-        } else if query.question.type == DNSRecordType.null || query.question.type == 65399 {
+        } else if detector == nil && (query.question.type == DNSRecordType.null || query.question.type == 65399) {
             verdict = .deny("dns.record-type", "record type \(Self.typeName(query.question.type)) carries DNS tunnels (iodine) and is refused", name: name, source: .query)
         } else {
             verdict = judge.judgeName(name)
@@ -75,6 +77,9 @@ extension SandboxGuard {
             if verdict.allowed && !recorder.mayAllow {
                 verdict = .deny("audit.unavailable", "audit records cannot be written; DNS is refused (R19)", name: name, source: .query)
             }
+        }
+        if verdict.rule != "limits.dns-rate" {
+            verdict = detectQuery(query, proto: proto, verdict: verdict, now: now)
         }
         guard verdict.allowed else {
             answer(query, rcode: 5, to: reply)
@@ -89,7 +94,8 @@ extension SandboxGuard {
             var (storage, length) = upstreamResolver.storage
             let connected = withUnsafePointer(to: &storage) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(socket.raw, $0, length) } }
             if connected != 0 && !(overTCP && errno == EINPROGRESS) { throw SystemError.current("connect(\(upstreamResolver))") }
-            var pending = PendingQuery(reply: reply, query: query, socket: socket, deadline: now + limits.dnsTimeoutMilliseconds * 1_000_000)
+            var pending = PendingQuery(reply: reply, query: query, socket: socket, deadline: now + limits.dnsTimeoutMilliseconds * 1_000_000,
+                                       flags: verdict.flags)
             if overTCP {
                 pending.stream = UpstreamStream(unsent: DNSMessageBuilder.tcpFramed(bytes))
                 try register(socket.raw, .dnsUpstream, interest: EventLoop.writable)
@@ -190,8 +196,10 @@ extension SandboxGuard {
             }
         }
         for address in addresses {
-            let verdict = judge.judgeAnswer(name: name, address: address)
+            var verdict = judge.judgeAnswer(name: name, address: address)
             if !verdict.allowed {
+                verdict.flags = pending.flags
+                verdict = flagAnswer([DetectionFinding(.internalAddress, verdict.reason, evidence: "address=\(address)")], pending, verdict: verdict, now: now)
                 answer(pending.query, rcode: 5, to: pending.reply)
                 recordQuery(pending.query, proto: pending.protoName, verdict: verdict,
                             detail: "rcode=REFUSED; upstream answered " + addresses.map { "\($0)" }.joined(separator: ","), now: now)
@@ -199,12 +207,35 @@ extension SandboxGuard {
                 return
             }
         }
-        judge.cache.remember(name: name, addresses: addresses)
-        deliver(bytes, to: pending.reply)
+        var verdict = judge.judgeName(name)
+        verdict.flags = pending.flags
         var detail = "rcode=\(Self.rcodeName(response.rcode))"
         if !addresses.isEmpty { detail += "; answers=" + addresses.map { "\($0)" }.joined(separator: ",") }
         if response.truncated { detail += "; truncated" }
-        recordQuery(pending.query, proto: pending.protoName, verdict: judge.judgeName(name), detail: detail, now: now)
+        if let detector {
+            var longestTXT = 0, characters = 0
+            for answer in response.answers {
+                switch answer.data {
+                case .a, .aaaa: characters += 8
+                case .cname(let target): characters += target.count
+                case .txt(let length):
+                    longestTXT = max(longestTXT, length)
+                    characters += length
+                case .other(let length): characters += length
+                }
+            }
+            let findings = detector.answer(name: name, rcode: response.rcode, messageBytes: bytes.count, longestTXT: longestTXT, characters: characters, now: now)
+            verdict = flagAnswer(findings, pending, verdict: verdict, now: now)
+            guard verdict.allowed else {
+                answer(pending.query, rcode: 5, to: pending.reply)
+                recordQuery(pending.query, proto: pending.protoName, verdict: verdict, detail: "rcode=REFUSED; the upstream's answer was withheld (\(detail))", now: now)
+                stats.dnsRefused += 1
+                return
+            }
+        }
+        judge.cache.remember(name: name, addresses: addresses)
+        deliver(bytes, to: pending.reply)
+        recordQuery(pending.query, proto: pending.protoName, verdict: verdict, detail: detail, now: now)
     }
 
     func expireQuery(_ fd: Int32, now: UInt64) {
@@ -238,6 +269,37 @@ extension SandboxGuard {
         case .lookup(let connection):
             connection.lookupAnswered(bytes, now: monotonicNanoseconds())
         }
+    }
+
+    /// The rules on a query (DETECTION.md 4, 8, 13–15, 17, 18), before it is forwarded.
+    private func detectQuery(_ query: DNSQuery, proto: String, verdict: Verdict, now: UInt64) -> Verdict {
+        guard let detector else { return verdict }
+        let name = query.question.name
+        let findings = detector.query(name: name, type: query.question.type, now: now)
+        return flagQuery(findings, name: name, type: query.question.type, proto: proto, verdict: verdict, now: now)
+    }
+
+    /// The rules on an answer (2, 16, 17, 19), before it is delivered.
+    private func flagAnswer(_ findings: [DetectionFinding], _ pending: PendingQuery, verdict: Verdict, now: UInt64) -> Verdict {
+        flagQuery(findings, name: pending.query.question.name, type: pending.query.question.type, proto: pending.protoName, verdict: verdict, now: now)
+    }
+
+    private func flagQuery(_ findings: [DetectionFinding], name: String, type: UInt16, proto: String, verdict: Verdict, now: UInt64) -> Verdict {
+        guard let detector, !findings.isEmpty else { return verdict }
+        var context = recorder.make(.flag, proto: proto, allowed: true, rule: "", reason: "")
+        context.name = name
+        context.nameSource = NameSource.query.rawValue
+        context.port = 53
+        let registered = detector.checks.subdomain(of: name).registered
+        let action = flag(findings, context: context, scope: "dns \(registered)", link: "query=\(Self.typeName(type)) \(name.prefix(120))", now: now)
+        var result = verdict
+        result.flags += findings.map(\.rule.recordName).filter { !result.flags.contains($0) }
+        guard action != .record, result.allowed else { return result }
+        let blocking = findings.first { detector.policy.action($0.rule, mode: detector.mode) != .record } ?? findings[0]
+        result.allowed = false
+        result.rule = blocking.rule.recordName
+        result.reason = blocking.reason + (action == .stop ? "; the sandbox is stopped" : "")
+        return result
     }
 
     private func recordQuery(_ query: DNSQuery, proto: String, verdict: Verdict, detail: String, now: UInt64) {

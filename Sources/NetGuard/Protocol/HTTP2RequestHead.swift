@@ -11,6 +11,8 @@ struct HTTP2RequestHead: Equatable {
     var port: UInt16?
     /// The `content-length` field, if sent: DATA must add up to it exactly (RFC 9113 §8.1.1).
     var contentLength: Int? = nil
+    /// The regular fields, for detection (credentials and planted values in headers).
+    var headers: [HTTPHeader] = []
 
     static let connectionSpecific: Set<String> = ["connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade"]
 
@@ -19,6 +21,7 @@ struct HTTP2RequestHead: Equatable {
         var regularSeen = false
         var hostHeader: String?
         var contentLength: Int?
+        var headers: [HTTPHeader] = []
         for (rawName, rawValue) in fields {
             guard !rawName.isEmpty else { throw malformed("an empty field name") }
             guard rawValue.allSatisfy({ $0 != 0 && $0 != 0x0A && $0 != 0x0D }),
@@ -35,6 +38,7 @@ struct HTTP2RequestHead: Equatable {
                 continue
             }
             regularSeen = true
+            headers.append(HTTPHeader(name: name, value: value))
             guard rawName.allSatisfy({ HTTPRequestParser.Syntax.isTChar($0) && !($0 >= 0x41 && $0 <= 0x5A) }) else {
                 throw malformed("field name \(name.prefix(40)) is not a lower-case token")
             }
@@ -74,7 +78,7 @@ struct HTTP2RequestHead: Equatable {
             authority = authority ?? fromHost
         }
         let host = authority.map { $0.host.hasSuffix(".") ? String($0.host.dropLast()) : $0.host }
-        return HTTP2RequestHead(method: method, path: path, host: host, port: authority?.port, contentLength: contentLength)
+        return HTTP2RequestHead(method: method, path: path, host: host, port: authority?.port, contentLength: contentLength, headers: headers)
     }
 
     private static func malformed(_ what: String) -> HTTPFramingError {

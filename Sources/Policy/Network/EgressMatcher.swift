@@ -95,6 +95,7 @@ public struct EgressMatcher: Sendable {
         if denied == nil, let host = request.host {
             (denied, allowed, methodRefused) = matchName(host, request, method)
         }
+        let allowedByName = allowed != nil
         let canonical = request.address?.canonical
         let raw = request.address
         if denied == nil, let canonical {
@@ -127,6 +128,8 @@ public struct EgressMatcher: Sendable {
         if let allowed {
             var decision = decide(true, rules[Int(allowed)].id, .allowRule)
             decision.methodsPending = request.method == nil && compiled[Int(allowed)].methods != MethodMask.any
+            decision.portNamed = compiled[Int(allowed)].portLow != 0
+            decision.hostNamed = allowedByName
             return decision
         }
         if let refused = methodRefused { return decide(false, rules[Int(refused)].id, .methodNotAllowed) }

@@ -66,6 +66,11 @@ public struct EgressDecision: Sendable, Equatable {
     /// connection at ClientHello time): the guard must inspect each request and judge its
     /// method, or refuse. Never a licence to pass an unseen method.
     public var methodsPending = false
+    /// Allowed by a rule that names its ports (so the port is expected, detection rule 6).
+    public var portNamed = false
+    /// Allowed by a domain rule naming this host (not only by a network rule covering its
+    /// address): the host itself is an expected destination, writes included (rule 7).
+    public var hostNamed = false
 
     public init(allowed: Bool, rule: String, reason: Reason, request: EgressRequest) {
         self.allowed = allowed

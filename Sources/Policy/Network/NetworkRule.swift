@@ -198,12 +198,14 @@ public struct NetworkPolicy: Codable, Sendable, Equatable {
     public var dnsUpstream: String?
     /// TLS inspection: on by default, with the admin's exclusions and extra upstream CAs.
     public var tls = TLSInspectionPolicy()
+    /// Exfiltration detection: rule actions, thresholds, push targets (#7, DETECTION.md).
+    public var detection = DetectionPolicy()
 
     public init() {}
 
-    enum CodingKeys: String, CodingKey { case mode, rules, repositoryMayWiden, dnsUpstream, tls }
+    enum CodingKeys: String, CodingKey { case mode, rules, repositoryMayWiden, dnsUpstream, tls, detection }
 
-    /// Policies stored before TLS inspection existed decode with its defaults.
+    /// Policies stored before TLS inspection or detection existed decode with their defaults.
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         mode = try container.decode(Mode.self, forKey: .mode)
@@ -211,5 +213,6 @@ public struct NetworkPolicy: Codable, Sendable, Equatable {
         repositoryMayWiden = try container.decode(Bool.self, forKey: .repositoryMayWiden)
         dnsUpstream = try container.decodeIfPresent(String.self, forKey: .dnsUpstream)
         tls = try container.decodeIfPresent(TLSInspectionPolicy.self, forKey: .tls) ?? TLSInspectionPolicy()
+        detection = try container.decodeIfPresent(DetectionPolicy.self, forKey: .detection) ?? DetectionPolicy()
     }
 }

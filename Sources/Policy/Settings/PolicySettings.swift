@@ -65,6 +65,28 @@ public enum PolicySettings {
                   try TLSInspectionPolicy.checkTrustedCAs(paths)
                   policy.network.tls.trustedCAs = paths
               }),
+        bool("detection.enabled", "exfiltration detection on egress (DETECTION.md's rules)", { $0.network.detection.enabled }, { $0.network.detection.enabled = $1 }),
+        .init(key: "detection.allowedPorts", help: "ports the uncommon-port rule does not flag (comma-separated)",
+              read: { $0.network.detection.allowedPorts.map(String.init).joined(separator: ",") }, write: { policy, value throws(PolicyError) in
+                  var ports: [UInt16] = []
+                  for item in SettingValue.list(value) {
+                      guard let port = UInt16(item), port > 0 else { throw PolicyError(.invalidValue, "\"\(item)\": expected a port 1-65535") }
+                      ports.append(port)
+                  }
+                  policy.network.detection.allowedPorts = ports
+              }),
+        .init(key: "detection.publishTargets", help: "hosts expected to receive pushes besides an agent's origin (domain patterns, comma-separated)",
+              read: { $0.network.detection.publishTargets.joined(separator: ",") }, write: { policy, value throws(PolicyError) in
+                  let entries = SettingValue.list(value)
+                  try DetectionPolicy.checkPublishTargets(entries)
+                  policy.network.detection.publishTargets = entries
+              }),
+        .init(key: "detection.services", help: "paste/webhook/tunnel services to flag besides the built-in list (host or host/path, comma-separated)",
+              read: { $0.network.detection.services.joined(separator: ",") }, write: { policy, value throws(PolicyError) in
+                  let entries = SettingValue.list(value)
+                  try DetectionPolicy.checkServices(entries)
+                  policy.network.detection.services = entries
+              }),
         .init(key: "sandbox.memory", help: "default memory limit", read: { $0.sandbox.memory.description }, write: { policy, value throws(PolicyError) in
             policy.sandbox.memory = try ByteSize.parse(value)
         }),
@@ -98,7 +120,20 @@ public enum PolicySettings {
               write: { policy, value throws(PolicyError) in policy.visibility.agents = try SettingValue.enumeration(value, VisibilityPolicy.Scope.self) }),
         .init(key: "visibility.content", help: "own or team: whose logs and transcripts members read", read: { $0.visibility.content.rawValue },
               write: { policy, value throws(PolicyError) in policy.visibility.content = try SettingValue.enumeration(value, VisibilityPolicy.Scope.self) }),
-    ] + WeakeningOption.allCases.map { option in
+    ] + DetectionRule.allCases.map { rule in
+        Descriptor(key: "detection.action.\(rule.id)", help: "rule \(rule.rawValue): \(rule.title) (record, block or stop)",
+                   read: { $0.network.detection.configuredAction(rule).rawValue },
+                   write: { policy, value throws(PolicyError) in
+                       try policy.network.detection.setAction(rule, try SettingValue.enumeration(value, DetectionAction.self))
+                   })
+    } + DetectionThreshold.allCases.map { threshold in
+        Descriptor(key: "detection.threshold.\(threshold.rawValue)", help: "rule \(threshold.rule.rawValue): \(threshold.help)",
+                   read: { SettingValue.text(number: $0.network.detection.value(threshold)) },
+                   write: { policy, value throws(PolicyError) in
+                       guard let number = Double(value) else { throw PolicyError(.invalidValue, "\"\(value)\": expected a number") }
+                       try policy.network.detection.setThreshold(threshold, number)
+                   })
+    } + WeakeningOption.allCases.map { option in
         Descriptor(key: "sandbox.weakening.\(option.rawValue)", help: "who may use \(option.flag) (role:NAME,user:NAME)",
                    read: { SettingValue.text($0.sandbox.grant(for: option)) },
                    write: { policy, value throws(PolicyError) in policy.sandbox.weakening[option] = try SettingValue.grant(value) })

@@ -10,6 +10,11 @@ public enum SettingValue {
 
     public static func text(_ value: Bool) -> String { value ? "on" : "off" }
 
+    /// A threshold as people write it: whole numbers without a decimal point.
+    public static func text(number: Double) -> String {
+        number == number.rounded() && abs(number) < 1e15 ? String(Int64(number)) : String(number)
+    }
+
     public static func enumeration<T: RawRepresentable & CaseIterable>(_ text: String, _: T.Type) throws(PolicyError) -> T where T.RawValue == String {
         guard let value = T(rawValue: text) else {
             throw PolicyError(.invalidValue, "\"\(text)\": expected one of \(T.allCases.map(\.rawValue).joined(separator: ", "))")

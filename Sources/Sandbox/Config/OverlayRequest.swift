@@ -67,11 +67,15 @@ public struct GeneratedFile: Sendable, Equatable {
     /// the trust bundle over /etc/ssl/certs/ca-certificates.crt. Skipped when that file does
     /// not exist.
     public var covers: String?
+    /// A file of the workload's home (under /home/agent): it and the directories made for it
+    /// belong to the workload's user, as if it had written them (canary credentials).
+    public var ownedByWorkload: Bool
 
-    public init(path: String, contents: [UInt8], mode: UInt32, covers: String? = nil) {
+    public init(path: String, contents: [UInt8], mode: UInt32, covers: String? = nil, ownedByWorkload: Bool = false) {
         self.path = path
         self.contents = contents
         self.mode = mode
         self.covers = covers
+        self.ownedByWorkload = ownedByWorkload
     }
 }

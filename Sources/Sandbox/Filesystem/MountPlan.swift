@@ -63,7 +63,8 @@ public final class DetachedTree: @unchecked Sendable {
 public enum MountOperation: Sendable {
     case makeDirectory(path: String, mode: UInt32)
     case symlink(path: String, target: String)
-    case writeFile(path: String, contents: [UInt8], mode: UInt32)
+    /// `owner`: the uid the file (and directories made for it below `ownedBelow`) belong to.
+    case writeFile(path: String, contents: [UInt8], mode: UInt32, owner: UInt32? = nil, ownedBelow: String? = nil)
     case attach(path: String, tree: DetachedTree, create: Bool)
     /// Rootless form of `attach`: the child clones `source` itself (recursively) and applies
     /// `attributes` before attaching it.

@@ -65,7 +65,10 @@ public struct MountPlanBuilder {
             addScratch(&plan)
             try addOverlays(&plan)
             for file in generatedFiles {
-                plan.add(.writeFile(path: String(file.path.drop { $0 == "/" }), contents: file.contents, mode: file.mode),
+                let home = String(GeneratedEtc.agentHome.dropFirst())
+                let owned = file.ownedByWorkload && file.path.hasPrefix(GeneratedEtc.agentHome + "/")
+                plan.add(.writeFile(path: String(file.path.drop { $0 == "/" }), contents: file.contents, mode: file.mode,
+                                    owner: owned ? IdentityPlan.agentID : nil, ownedBelow: owned ? home : nil),
                          record: MountRecord(target: file.path, source: "generated", mode: "ro"))
             }
             for file in generatedFiles {

@@ -179,12 +179,17 @@ final class ChildPlan {
             op.kind = UInt32(WD_OP_SYMLINK.rawValue)
             op.path = cString(path)
             op.arg = cString(target)
-        case .writeFile(let path, let contents, let mode):
+        case .writeFile(let path, let contents, let mode, let owner, let ownedBelow):
             op.kind = UInt32(WD_OP_WRITE_FILE.rawValue)
             op.path = cString(path)
             op.data = bytes(contents)
             op.data_len = contents.count
             op.mode = mode
+            if let owner {
+                op.flags |= UInt32(WD_OPF_OWNED)
+                op.fd = Int32(bitPattern: owner)
+                if let ownedBelow { op.arg = cString(ownedBelow) }
+            }
         case .attach(let path, let tree, let create):
             op.kind = UInt32(WD_OP_ATTACH.rawValue)
             op.path = cString(path)

@@ -52,7 +52,7 @@ enum SetupStep {
         switch plan.operations[Int(index)] {
         case .makeDirectory(let path, _): return "mkdir /\(path)"
         case .symlink(let path, let target): return "symlink /\(path) -> \(target)"
-        case .writeFile(let path, _, _): return "write /\(path)"
+        case .writeFile(let path, _, _, _, _): return "write /\(path)"
         case .attach(let path, let tree, _): return "bind \(tree.source) at /\(path)"
         case .bindHost(let path, let source, _, _, _): return "bind \(source) at /\(path)"
         case .filesystem(let path, let type, _, _, _, _): return "mount \(type) at /\(path)"

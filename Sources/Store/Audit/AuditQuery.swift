@@ -6,7 +6,8 @@ public struct AuditQuery: Sendable, Equatable {
     public var since: Int64?
     /// Only allowed (true) or refused (false) records.
     public var allowed: Bool?
-    /// Only records that carry a detection flag.
+    /// Only detection flags (records of kind `flag`; the connection or query each is linked
+    /// to carries the rule in its own flags column).
     public var flaggedOnly = false
     /// Only records of runs started by this uid (a member reads only their own, R25).
     public var owner: UInt32?

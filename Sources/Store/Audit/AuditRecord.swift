@@ -13,6 +13,9 @@ public struct AuditRecord: Sendable, Equatable {
         case packet
         /// The guard itself: a limit reached, records merged or dropped, the store failing.
         case guardEvent = "guard"
+        /// An exfiltration detection rule fired (DETECTION.md): the rule, its severity, the
+        /// evidence (redacted) and the action taken, linked to its connection or query.
+        case flag
     }
 
     /// Milliseconds since the Unix epoch.

@@ -86,7 +86,7 @@ public final class SQLiteAuditStore: AuditStore {
         if let agent = query.agentID { conditions.append("agent_id = ?"); bindings.append(.text(agent)) }
         if let since = query.since { conditions.append("time >= ?"); bindings.append(.integer(since)) }
         if let allowed = query.allowed { conditions.append("allowed = ?"); bindings.append(.integer(allowed ? 1 : 0)) }
-        if query.flaggedOnly { conditions.append("flags != ''") }
+        if query.flaggedOnly { conditions.append("kind = 'flag'") }
         if let owner = query.owner { conditions.append("owner = ?"); bindings.append(.integer(Int64(owner))) }
         let filter = conditions.isEmpty ? "" : " WHERE " + conditions.joined(separator: " AND ")
         let rows: [[SQLValue]]

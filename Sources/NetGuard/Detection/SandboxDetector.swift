@@ -1,0 +1,88 @@
+import Policy
+import Store
+
+/// Detection for one sandbox: the stateless checks, the planted-value matchers, and the
+/// per-sandbox state of the count rules (DNS activity per registered domain, NXDOMAIN burst,
+/// DNS volume). Each evaluation returns the findings and the strongest action; recording and
+/// carrying out the action is the caller's (it knows the connection or query). Runs only on
+/// its guard's thread.
+final class SandboxDetector {
+    let checks: DetectionChecks
+    let policy: DetectionPolicy
+    let mode: NetworkPolicy.Mode
+    let planted: PlantedValueMatcher
+    /// The same values, compared without case (DNS names).
+    let plantedInNames: PlantedValueMatcher
+    let pushTargets: [DomainPattern]
+    private let stopSandbox: (@Sendable (String) -> Void)?
+    /// Why the sandbox was stopped, once a `stop` action fired.
+    private(set) var stopReason: String?
+    var dns = DNSActivity()
+    /// Per (rule, scope) key: when a flag was last written and how many were left out since.
+    private var lastWritten: [String: (time: UInt64, suppressed: Int)] = [:]
+    static let repeatWindow: UInt64 = 60_000_000_000
+
+    init(_ setup: GuardDetection, mode: NetworkPolicy.Mode) {
+        policy = setup.policy
+        self.mode = mode
+        checks = DetectionChecks(policy: setup.policy, suffixes: setup.suffixes)
+        planted = PlantedValueMatcher(values: setup.planted)
+        plantedInNames = PlantedValueMatcher(values: setup.planted, foldsCase: true)
+        pushTargets = setup.pushTargets
+        stopSandbox = setup.stopSandbox
+        dns.configure(policy)
+    }
+
+    /// What the guard does for these findings in this network mode: the strongest action.
+    func action(for findings: [DetectionFinding]) -> DetectionAction {
+        var strongest = DetectionAction.record
+        for finding in findings {
+            switch policy.action(finding.rule, mode: mode) {
+            case .stop: strongest = .stop
+            case .block: if strongest == .record { strongest = .block }
+            case .record: break
+            }
+        }
+        return strongest
+    }
+
+    /// Stops the sandbox (once): the first stop's reason is the one kept.
+    func stop(because finding: DetectionFinding) {
+        guard stopReason == nil else { return }
+        let reason = "stopped by detection rule \(finding.rule.rawValue) (\(finding.rule.id)): \(finding.reason)"
+        stopReason = reason
+        stopSandbox?(reason)
+    }
+
+    /// Whether a flag for `key` should be written now (the first in its window), and how many
+    /// like it were left out since the last one written.
+    func shouldWrite(_ key: String, now: UInt64) -> (write: Bool, suppressed: Int) {
+        if let last = lastWritten[key], now - last.time < Self.repeatWindow {
+            lastWritten[key] = (last.time, last.suppressed + 1)
+            return (false, 0)
+        }
+        let suppressed = lastWritten[key]?.suppressed ?? 0
+        if lastWritten.count > 4096 { lastWritten = lastWritten.filter { now - $0.value.time < Self.repeatWindow } }
+        lastWritten[key] = (now, 0)
+        return (true, suppressed)
+    }
+
+    /// Rule 8 in bytes going to `host`: a canary anywhere, a secret outside its hosts.
+    func plantedValue(in bytes: UnsafeRawBufferPointer, host: String?, place: String, inName: Bool = false) -> DetectionFinding? {
+        let matcher = inName ? plantedInNames : planted
+        guard !matcher.isEmpty, let match = matcher.first(in: bytes) else { return nil }
+        let value = matcher.values[match.value]
+        if value.origin == .secret && value.mayReach(host) { return nil }
+        let whom = host.map { "to \($0.prefix(80))" } ?? "to an address"
+        let reason = value.origin == .canary
+            ? "the canary \(value.label) was sent \(whom) in the \(place)\(match.encoding == "plain" ? "" : " (\(match.encoding))"): a program read a planted credential and sent it out"
+            : "the value of \(value.label) was sent \(whom) in the \(place)\(match.encoding == "plain" ? "" : " (\(match.encoding))"), which is not among the hosts it may reach"
+        return DetectionFinding(.plantedValue, reason, evidence: "\(value.origin.rawValue)=\(value.label); fingerprint=\(value.fingerprint); encoding=\(match.encoding); where=\(place)")
+    }
+
+    /// Whether `host` is expected to receive pushes (rule 12's exemption).
+    func expectsPushes(_ host: String?) -> Bool {
+        guard let host else { return false }
+        return pushTargets.contains { $0.matches(host) }
+    }
+}

@@ -1,0 +1,41 @@
+import Policy
+import Store
+import WardenSystem
+
+/// Flags as audit records: one per rule firing, linked to its connection or query, with its
+/// severity, the action carried out and the redacted evidence. A rule firing again on the same
+/// connection or domain within a minute is counted into the next record rather than written.
+extension SandboxGuard {
+    /// Writes the findings' flags, stops the sandbox when an action says so, and returns the
+    /// action for the traffic (`record` when detection is off).
+    func flag(_ findings: [DetectionFinding], context: AuditRecord, scope: String, link: String, now: UInt64) -> DetectionAction {
+        guard let detector, !findings.isEmpty else { return .record }
+        let action = detector.action(for: findings)
+        for finding in findings {
+            let (write, suppressed) = detector.shouldWrite("\(finding.rule.rawValue)|\(scope)", now: now)
+            guard write else { continue }
+            let ruleAction = detector.policy.action(finding.rule, mode: detector.mode)
+            let configured = detector.policy.configuredAction(finding.rule)
+            var record = context
+            record.kind = .flag
+            record.time = wallMilliseconds()
+            record.allowed = action == .record
+            record.rule = finding.rule.recordName
+            record.reason = finding.reason
+            record.flags = finding.rule.recordName
+            record.count = 1
+            var detail = "severity=\(finding.severity.rawValue); action=\(ruleAction.rawValue)"
+            if ruleAction != configured { detail += " (network mode \(detector.mode.rawValue) records only; configured \(configured.rawValue))" }
+            if !finding.evidence.isEmpty { detail += "; " + finding.evidence }
+            detail += "; " + link
+            if suppressed > 0 { detail += "; earlier-unwritten=\(suppressed)" }
+            record.detail = detail
+            recorder.record(record, now: now)
+            stats.flags += 1
+        }
+        if action == .stop, let stopping = findings.first(where: { detector.policy.action($0.rule, mode: detector.mode) == .stop }) {
+            detector.stop(because: stopping)
+        }
+        return action
+    }
+}
