@@ -10,7 +10,7 @@ BIN := $(CURDIR)/.build/release
 DEBIAN_PACKAGES := libseccomp-dev libcap-dev libsqlite3-dev libssl-dev libcurl4-openssl-dev gcc libc6-dev pkg-config python3 git curl bubblewrap \
 	nftables iproute2 procps util-linux busybox-static python3-pip python3-h2 iputils-ping openssl publicsuffix bind9-dnsutils dns2tcp
 
-.PHONY: deps build test unit-test escape-test demo bench install clean
+.PHONY: deps build test unit-test escape-test demo bench eval install clean
 
 deps:
 	@missing=""; \
@@ -39,6 +39,12 @@ build: deps
 # Unit tests and the escape suite (run through the real release binary). As root in CI.
 test: build
 	WARDEN_BIN=$(BIN)/warden WARDEN_ADMIN_BIN=$(BIN)/warden-admin swift test --parallel --num-workers 2
+
+# The exfiltration evaluation (#7): real programs in sandboxes against the test network, its
+# report per session and per rule, its targets asserted (`make test` runs it too).
+eval: build
+	WARDEN_BIN=$(BIN)/warden WARDEN_ADMIN_BIN=$(BIN)/warden-admin WARDEN_EVAL_REPORT=$(CURDIR)/.build/exfil-eval.txt \
+		swift test --filter ExfilEvaluationTests; status=$$?; cat $(CURDIR)/.build/exfil-eval.txt 2>/dev/null; exit $$status
 
 demo: build
 	WARDEN_BIN=$(BIN)/warden WARDEN_ADMIN_BIN=$(BIN)/warden-admin bash scripts/demo.sh

@@ -23,7 +23,7 @@ enum RunSummary {
             lines.append("  syscalls denied: \(denials.joined(separator: ", "))")
         }
         if let network = manifest.network {
-            lines.append("  network: \(network.mode), \(network.connections) connections (\(network.refused) refused), \(network.dnsQueries) DNS queries, \(network.flags) detection flags")
+            lines.append("  network: \(network.mode), \(network.connections) connections (\(network.refused) refused), \(network.dnsQueries) DNS queries, \(network.flags ?? 0) detection flags")
         }
         if let peak = manifest.peakMemoryBytes { lines.append("  peak memory: \(peak) bytes") }
         return lines.joined(separator: "\n")

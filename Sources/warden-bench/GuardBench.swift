@@ -120,6 +120,7 @@ enum GuardBench {
 
         summary.auditPerSecond = auditIngest()
         TLSBench.run(warden: warden, admin: admin, fixture: fixture)
+        DetectionBench.run(warden: warden, admin: admin, fixture: fixture)
     }
 
     /// A fresh Warden home with these policy settings (made with warden-admin); nil on failure.

@@ -310,6 +310,8 @@ print("\nSummary: launch ratio \(ratio(median(wardenTimes), median(bwrapTimes)))
       + "audit ingest \(Int(guardFigures.auditPerSecond)) records/s (>= 50,000: \(guardFigures.auditPerSecond >= 50_000 ? "met" : "not met")); "
       + "HTTPS inspected/tunnelled \(ratio(TLSBench.summary.throughputRatio, 1)) (>= 0.6: \(TLSBench.summary.throughputRatio >= 0.6 ? "met" : "not met")), "
       + "added per HTTPS connection p50 \(GuardBench.round3(TLSBench.summary.addedConnectionP50Milliseconds)) ms (< 2: \(TLSBench.summary.throughputRatio > 0 && TLSBench.summary.addedConnectionP50Milliseconds < 2 ? "met" : "not met")); "
+      + "detection cost plain \(GuardBench.round3((1 - DetectionBench.summary.plainRatio) * 100)) %, inspected \(GuardBench.round3((1 - DetectionBench.summary.inspectedRatio) * 100)) % "
+      + "(<= 10 %: \(DetectionBench.summary.plainRatio >= 0.9 && DetectionBench.summary.inspectedRatio >= 0.9 ? "met" : "not met")); "
       + "agent start -> program excluding clone \(agentFigures.startMedianMilliseconds) ms (<= 300: \(agentFigures.startMedianMilliseconds > 0 && agentFigures.startMedianMilliseconds <= 300 ? "met" : "not met")), "
       + "\(agentFigures.idleAgents) idle agents \(agentFigures.perAgentMiB) MiB each (<= 10: \(agentFigures.perAgentMiB > 0 && agentFigures.perAgentMiB <= 10 ? "met" : "not met"))")
 

@@ -22,6 +22,10 @@ enum AgentSummaryView {
         if let network = summary.network {
             lines.append("network     \(network.mode): \(network.connections) connections (\(network.allowed) allowed, \(network.refused) refused), "
                          + "\(network.dnsQueries) DNS queries (\(network.dnsRefused) refused), \(network.bytesUp) bytes up, \(network.bytesDown) bytes down")
+            if let flags = network.flags {
+                lines.append("flags       \(flags) exfiltration detection flag\(flags == 1 ? "" : "s")" + (flags > 0 ? " (warden audit --flagged --agent ID)" : ""))
+            }
+            if let stopped = network.stoppedBy { lines.append("            \(stripTerminalControls(stopped))") }
         }
         guard diffs.allowed else {
             lines.append("            (diffstat and snippets hidden: \(diffs.reason) [\(diffs.rule)])")

@@ -16,6 +16,9 @@ struct DNSActivity {
         var informationBytes = 0
         var dayStarted: UInt64 = 0
         var volumeFired = false
+        /// The last characters the domain's subdomains carried, in query order (rule 8 over
+        /// data split across queries).
+        var trail: [UInt8] = []
     }
 
     private(set) var domains: [String: Domain] = [:]
@@ -104,6 +107,13 @@ struct DNSActivity {
         domains[registered] = domain
         if domains.count > Self.tableLimit { domains = domains.filter { now - ($0.value.queries.last ?? 0) <= Self.hour } }
         return findings
+    }
+
+    func trail(_ registered: String) -> [UInt8] { domains[registered]?.trail ?? [] }
+
+    /// Kept after `query` has recorded the domain (a domain seen for the first time exists then).
+    mutating func keepTrail(_ registered: String, _ bytes: [UInt8]) {
+        domains[registered]?.trail = bytes
     }
 
     /// Rule 17's sandbox-wide part for the characters of an answer.

@@ -11,10 +11,14 @@ extension SandboxDetector {
         if let found = checks.exfilService(host: name) { findings.append(found) }
         if let found = checks.longName(name) { findings.append(found) }
         if let found = checks.encodingMarker(name, serverName: false) { findings.append(found) }
-        let joined = Array(name.utf8.filter { $0 != 0x2E })
-        if let found = joined.withUnsafeBytes({ plantedValue(in: $0, host: nil, place: "DNS query name", inName: true) }) { findings.append(found) }
         let (registered, subdomain) = checks.subdomain(of: name)
+        // Data split over many queries is read as one stream per registered domain: the
+        // subdomain's characters are appended to what the domain's last queries carried.
+        var window = dns.trail(registered)
+        window += subdomain.utf8.filter { $0 != 0x2E }
+        if let found = window.withUnsafeBytes({ plantedValue(in: $0, host: nil, place: "DNS query names", inName: true) }) { findings.append(found) }
         findings += dns.query(registered: registered, subdomain: subdomain, name: name, now: now)
+        dns.keepTrail(registered, Array(window.suffix(max(256, plantedInNames.overlap))))
         return findings
     }
 

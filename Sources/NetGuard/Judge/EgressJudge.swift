@@ -121,7 +121,8 @@ struct EgressJudge {
             return .deny("dns.invalid-name", "\(name) is not a valid host name", name: name, source: .query)
         }
         let decision = policy.evaluateName(request)
-        return Verdict(allowed: decision.allowed, rule: decision.rule, reason: decision.sentence, name: name, nameSource: .query)
+        return Verdict(allowed: decision.allowed, rule: decision.rule, reason: decision.sentence, name: name, nameSource: .query,
+                       policyReason: decision.reason)
     }
 
     /// The decision on one answer address of an allowed name (DNS rebinding): forbidden classes

@@ -275,7 +275,16 @@ extension SandboxGuard {
     private func detectQuery(_ query: DNSQuery, proto: String, verdict: Verdict, now: UInt64) -> Verdict {
         guard let detector else { return verdict }
         let name = query.question.name
-        let findings = detector.query(name: name, type: query.question.type, now: now)
+        var findings = detector.query(name: name, type: query.question.type, now: now)
+        // A deny rule's refusal is an attempt at a destination the organisation named as
+        // forbidden (rule 1); a name merely not on the allow list is recorded, not flagged,
+        // until a connection tries it.
+        if verdict.policyReason == .denyRule {
+            findings.insert(DetectionFinding(.destinationNotAllowed, verdict.reason, evidence: "refused-by=\(verdict.rule)"), at: 0)
+        } else if case .openMode(let would?) = verdict.policyReason {
+            findings.insert(DetectionFinding(.destinationNotAllowed, "rule \(would) would refuse \(name.prefix(80)) (network mode open: recorded only)",
+                                             evidence: "would-be-refused-by=\(would)"), at: 0)
+        }
         return flagQuery(findings, name: name, type: query.question.type, proto: proto, verdict: verdict, now: now)
     }
 

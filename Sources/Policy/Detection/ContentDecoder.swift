@@ -56,9 +56,15 @@ public enum ContentDecoder {
                 let decoded = hexDecoded(run)
                 spent += decoded.count
                 out.append(decoded)
-            } else if run.count >= minimumBase64, let decoded = base64Decoded(run) {
-                spent += decoded.count
-                out.append(decoded)
+            } else if run.count >= minimumBase64 {
+                // The run may start before the data does (`/collect/` + base64: `/` is a
+                // base64 character): decoded from each of the four alignments, one of them
+                // lines up with the data wherever it starts.
+                for offset in 0..<4 where run.count - offset >= minimumBase64 {
+                    guard let decoded = base64Decoded(UnsafeRawBufferPointer(rebasing: run[offset...])) else { break }
+                    spent += decoded.count
+                    out.append(decoded)
+                }
             }
             index = end > index ? end : index + 1
             start = index

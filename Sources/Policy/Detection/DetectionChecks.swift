@@ -99,10 +99,14 @@ public struct DetectionChecks: Sendable {
         return nil
     }
 
-    /// Rule 18: base64 padding inside a DNS name, or data-shaped labels in a TLS server name.
+    /// Rule 18: base64's `=` inside a DNS name (padding, `==.`, or dns2tcp's `=auth` labels;
+    /// names show it escaped as `\061`), or data-shaped labels in a TLS server name.
     public func encodingMarker(_ name: String, serverName: Bool) -> DetectionFinding? {
-        if name.contains("==.") || name.contains("=.") && name.split(separator: ".").contains(where: { $0.hasSuffix("=") }) {
-            return DetectionFinding(.encodingMarker, "the name carries base64 padding (==.), the mark of encoded data", evidence: "marker=padding")
+        if name.contains("=") || name.contains("\\061") {
+            let padding = name.contains("==.") || name.contains("\\061\\061.")
+            return DetectionFinding(.encodingMarker, padding ? "the name carries base64 padding (==.), the mark of encoded data"
+                                                             : "the name carries '=', base64's padding character, which no host name has",
+                                    evidence: "marker=\(padding ? "padding" : "equals-sign")")
         }
         guard serverName else { return nil }
         let (_, sub) = subdomain(of: name)

@@ -9,6 +9,7 @@ public struct ExfilServices: Sendable {
         "webhook.site", "requestbin.com", "requestbin.net", "m.pipedream.net", "hookbin.com", "requestcatcher.com",
         "beeceptor.com", "webhook.cool", "httpbin.org", "postb.in", "ptsv2.com", "ptsv3.com", "hooks.slack.com",
         "discord.com/api/webhooks", "discordapp.com/api/webhooks", "api.telegram.org",
+        "discord.com/api/v6/webhooks", "discord.com/api/v8/webhooks", "discord.com/api/v9/webhooks", "discord.com/api/v10/webhooks",
         // paste and file drops
         "pastebin.com", "paste.ee", "hastebin.com", "dpaste.com", "dpaste.org", "termbin.com", "ix.io", "sprunge.us",
         "rentry.co", "justpaste.it", "controlc.com", "pastes.io", "transfer.sh", "0x0.st", "file.io", "tmpfiles.org",

@@ -59,7 +59,9 @@ public struct HighEntropyRuns: Sendable {
 
     static let base64Class: [Bool] = (0..<256).map { byte in
         let c = UInt8(byte)
-        return (c >= 0x41 && c <= 0x5A) || (c >= 0x61 && c <= 0x7A) || (c >= 0x30 && c <= 0x39) || c == 0x2B || c == 0x2F || c == 0x3D || c == 0x2D || c == 0x5F
+        // `=` ends a run: it is only padding in base64, and in a query or form it separates a
+        // name from its value (`integrity=sha512-…` must not read as one run).
+        return (c >= 0x41 && c <= 0x5A) || (c >= 0x61 && c <= 0x7A) || (c >= 0x30 && c <= 0x39) || c == 0x2B || c == 0x2F || c == 0x2D || c == 0x5F
     }
 
     static let hexClass: [Bool] = (0..<256).map { byte in

@@ -66,6 +66,7 @@ public enum SecretPatterns {
 
     private static let pemBegin = Array("-----BEGIN ".utf8)
     private static let pemEnd = Array("PRIVATE KEY-----".utf8)
+    private static let pgpEnd = Array("PRIVATE KEY BLOCK-----".utf8)
 
     /// The first credential in `bytes`, if any.
     public static func first(in bytes: UnsafeRawBufferPointer) -> Finding? {
@@ -120,6 +121,11 @@ public enum SecretPatterns {
             if c == pemEnd[0], index + pemEnd.count <= bytes.count,
                (0..<pemEnd.count).allSatisfy({ bytes[index + $0] == pemEnd[$0] }) {
                 return index + pemEnd.count - start
+            }
+            // OpenPGP: `-----BEGIN PGP PRIVATE KEY BLOCK-----`.
+            if c == pgpEnd[0], index + pgpEnd.count <= bytes.count,
+               (0..<pgpEnd.count).allSatisfy({ bytes[index + $0] == pgpEnd[$0] }) {
+                return index + pgpEnd.count - start
             }
             guard (c >= 0x41 && c <= 0x5A) || c == 0x20 else { return nil }
             index += 1

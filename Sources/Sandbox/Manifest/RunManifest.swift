@@ -66,13 +66,14 @@ public struct RunManifest: Codable, Sendable {
         /// Why audit records could not be written (egress was refused from then on).
         public var auditFailure: String?
         public var namespaceInode: UInt64
-        /// Detection flags written, and the rule that stopped the sandbox, if one did.
-        public var flags: Int = 0
+        /// Detection flags written (nil in manifests from before detection), and the rule that
+        /// stopped the sandbox, if one did.
+        public var flags: Int?
         public var stoppedBy: String?
 
         public init(mode: String, connections: Int, allowed: Int, refused: Int, bytesUp: Int64, bytesDown: Int64, dnsQueries: Int,
                     dnsRefused: Int, packetsDropped: Int, socketsRefused: Int = 0, auditRecords: Int64, auditFailure: String?, namespaceInode: UInt64,
-                    flags: Int = 0, stoppedBy: String? = nil) {
+                    flags: Int? = nil, stoppedBy: String? = nil) {
             self.flags = flags
             self.stoppedBy = stoppedBy
             self.mode = mode

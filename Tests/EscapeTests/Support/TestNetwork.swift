@@ -93,8 +93,9 @@ final class GuardedRun: Sendable {
 
     /// `settings`: policy keys set in this home before any run. The guard always trusts the
     /// test CA for upstream certificates (the test hosts' certificates are signed by it).
-    init(_ net: TestNetwork, settings: [(String, String)] = [], allows: [String]? = nil) {
+    init(_ net: TestNetwork, settings: [(String, String)] = [], allows: [String]? = nil, mode: String = "allowlist") {
         self.net = net
+        self.mode = mode
         self.allows = allows ?? ["allowed.test", "pypi.test", "git.test", "v6.test", "alias.test", "rebind.test", "metadata.test", "private.test",
                                  "webhook.test", "\(net.server)/32", "[\(net.serverV6)/128]"]
         home = NSTemporaryDirectory() + "warden-home-" + UUID().uuidString
@@ -111,13 +112,15 @@ final class GuardedRun: Sendable {
     /// explicit proxy the sandbox is offered is bypassed (no_proxy=*), so that these tests
     /// exercise transparent capture; the proxy's own tests clear it (`viaProxy`).
     var options: [String] {
-        ["--net", "allowlist", "--dns-upstream", net.server, "--env", "no_proxy=*", "--env", "NO_PROXY=*"]
+        ["--net", mode, "--dns-upstream", net.server, "--env", "no_proxy=*", "--env", "NO_PROXY=*"]
             + allows.flatMap { ["--allow", $0] } + ["--deny", "denied.test"]
     }
 
     /// The allow rules of every run (`--allow`); the default covers the test zone's names and
     /// the test host's addresses.
     let allows: [String]
+    /// The network mode of every run (`--net`).
+    let mode: String
 
     /// Extra options that leave the offered HTTP_PROXY/HTTPS_PROXY in effect.
     static let viaProxy = ["--env", "no_proxy=localhost", "--env", "NO_PROXY=localhost"]

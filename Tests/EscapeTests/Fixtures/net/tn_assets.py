@@ -86,6 +86,11 @@ def make_git(state):
     commit = run(["git", "commit-tree", tree, "-m", "Initial commit"], env=env).decode().strip()
     run(["git", "update-ref", "refs/heads/main", commit], env=env)
     run(["git", "update-server-info"], env=env)
+    # writable.git: the same history, and it takes pushes (the only repository that does).
+    writable = os.path.join(root, "writable.git")
+    env.pop("GIT_DIR")
+    run(["git", "clone", "--quiet", "--bare", repo, writable], env=env)
+    run(["git", "--git-dir", writable, "config", "http.receivepack", "true"], env=env)
     return root, commit
 
 

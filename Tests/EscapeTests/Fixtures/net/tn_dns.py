@@ -34,6 +34,10 @@ def default_records(n):
         "other.test": a("10.203.%d.3" % n),
         "denied.test": a("10.203.%d.2" % n),
         "webhook.test": a("10.203.%d.2" % n),
+        "paste.test": a("10.203.%d.2" % n),
+        "registry.test": a("10.203.%d.2" % n),
+        # CDN-style hosts: many short subdomains, as a build's downloads use them.
+        "*.cdn.test": a("10.203.%d.2" % n),
         "pypi.test": a("10.203.%d.2" % n),
         "git.test": a("10.203.%d.2" % n),
         "v6.test": [{"type": "AAAA", "value": "fd00:203:%d::2" % n}],

@@ -1,4 +1,4 @@
-"""HTTP/HTTPS: JSON echo, /bytes/N, PEP 503 index for `wardendemo`, git http-backend CGI."""
+"""HTTP/HTTPS: JSON echo, /bytes/N, PEP 503 index for `wardendemo`, git http-backend CGI (pushes only to writable.git)."""
 
 import json
 import os
@@ -201,9 +201,10 @@ class Handler(BaseHTTPRequestHandler):
     def git(self, path):
         app = self.server.app
         u = urlsplit(self.path)
-        if path.endswith("/git-receive-pack"):
+        if path.endswith("/git-receive-pack") and not path.startswith("/git/writable.git/"):
             # Pushes are advertised (so a client gets as far as sending its pack) but refused
-            # here: the repository never changes. The request is still logged.
+            # here: the repository never changes. The request is still logged. Only
+            # writable.git takes them (pushes to the project's own remote).
             self.drain_body()
             self.reply(403, b"pushes are refused by the test host\n", "text/plain")
             return
