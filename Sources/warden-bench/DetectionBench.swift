@@ -97,19 +97,11 @@ enum DetectionBench {
             return
         }
         defer { _ = system("rm -rf '\(detecting)' '\(plain)'") }
-        let serverArgv = ["/usr/sbin/ip", "netns", "exec", fixture.netns, "/usr/bin/python3", "-c", Self.server,
-                          state + "/tls/server.pem", state + "/tls/server.key", server]
-        guard let (serverPID, serverOutput) = spawnReadingOutput(serverArgv) else {
+        guard let running = fixture.serve(Self.server, [state + "/tls/server.pem", state + "/tls/server.key", server]) else {
             printError("warden-bench: the upload server did not start; detection figures skipped")
             return
         }
-        defer {
-            kill(serverPID, SIGKILL)
-            var status: Int32 = 0
-            waitpid(serverPID, &status, 0)
-            close(serverOutput)
-        }
-        usleep(500_000)
+        defer { running.stop() }
         func guarded(_ home: String) -> [String] {
             ["/usr/bin/env", "WARDEN_HOME=" + home, warden, "run", "--net", "allowlist", "--allow", host, "--allow", "\(server)/32",
              "--dns-upstream", server, "--", "python3", "-c", client]

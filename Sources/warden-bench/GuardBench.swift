@@ -123,6 +123,14 @@ enum GuardBench {
         DetectionBench.run(warden: warden, admin: admin, fixture: fixture)
     }
 
+    /// Only the detection figures, with their own test network.
+    static func runDetectionOnly(warden: String, testnet: String) {
+        guard let fixture = Fixture.start(testnet) else { return }
+        defer { fixture.stop() }
+        let admin = (warden.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")) + "/warden-admin"
+        DetectionBench.run(warden: warden, admin: admin, fixture: fixture)
+    }
+
     /// A fresh Warden home with these policy settings (made with warden-admin); nil on failure.
     static func home(admin: String, _ settings: [(String, String)]) -> String? {
         var template = Array("/tmp/warden-bench-home.XXXXXX".utf8CString)
@@ -204,6 +212,19 @@ enum GuardBench {
         return rate
     }
 
+    /// A bench server in the test network namespace; killed by `stop`.
+    struct NamespaceServer {
+        let pid: pid_t
+        let output: Int32
+
+        func stop() {
+            kill(pid, SIGKILL)
+            var status: Int32 = 0
+            waitpid(pid, &status, 0)
+            close(output)
+        }
+    }
+
     /// The test network namespace with its servers (testnet.py), held by a pipe to its stdin:
     /// it stops when the pipe closes, also if the bench dies.
     struct Fixture {
@@ -251,6 +272,15 @@ enum GuardBench {
             printError("warden-bench: the test network did not become ready; network guard figures skipped")
             fixture.stop()
             return nil
+        }
+
+        /// A Python server (`script` with `arguments`) run in the fixture's namespace; nil if it
+        /// cannot start. Given half a second to listen.
+        func serve(_ script: String, _ arguments: [String]) -> NamespaceServer? {
+            let argv = ["/usr/sbin/ip", "netns", "exec", netns, "/usr/bin/python3", "-c", script] + arguments
+            guard let (pid, output) = spawnReadingOutput(argv) else { return nil }
+            usleep(500_000)
+            return NamespaceServer(pid: pid, output: output)
         }
 
         func stop() {

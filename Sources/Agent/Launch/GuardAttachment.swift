@@ -55,9 +55,8 @@ public struct GuardPlan {
         if org.detection.enabled {
             let canaries = plantCanaries ? CanaryCredentials.generate() : nil
             plan.canaries = canaries
-            plan.detection = GuardDetection(policy: org.detection, planted: (canaries?.planted ?? []) + Self.planted(secrets),
-                                            pushTargets: Self.pushTargets(org.detection.publishTargets, origin: origin),
-                                            suffixes: try GuardDetection.loadSuffixes())
+            plan.detection = try GuardDetection(policy: org.detection, planted: (canaries?.planted ?? []) + Self.planted(secrets),
+                                                pushTargets: Self.pushTargets(org.detection.publishTargets, origin: origin))
         }
         return plan
     }

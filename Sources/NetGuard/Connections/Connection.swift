@@ -198,10 +198,24 @@ final class Connection {
 
     /// Reads what the client has into `inbound`, up to `limit` buffered bytes in all.
     /// Returns the bytes read, 0 at end of stream, nil when nothing is there.
-    func readClient(limit: Int) -> Int? {
+    func readClient(limit: Int, chunk: Int = 16_384) -> Int? {
         let room = max(0, limit - inbound.count)
         guard room > 0 else { return nil }
-        let want = min(room, 16_384)
+        let want = min(room, chunk)
+        if inbound.isEmpty {
+            // Read straight into a fresh buffer: no zero-filling, and a body can then be
+            // handed on whole (`processHTTP` moves it rather than copying it).
+            var n = 0
+            inbound = [UInt8](unsafeUninitializedCapacity: want) { buffer, initialized in
+                n = recv(client.raw, buffer.baseAddress, want, Int32(MSG_DONTWAIT))
+                initialized = max(0, n)
+            }
+            if n > 0 { return n }
+            if n == 0 { return 0 }
+            let code = errno
+            if code == EAGAIN || code == EWOULDBLOCK || code == EINTR { return nil }
+            return 0
+        }
         let start = inbound.count
         inbound.append(contentsOf: repeatElement(0, count: want))
         let n = inbound.withUnsafeMutableBytes { recv(client.raw, $0.baseAddress! + start, want, Int32(MSG_DONTWAIT)) }

@@ -7,7 +7,14 @@ extension Connection {
     /// bytes never overtake each other).
     func readHTTP(now: UInt64) -> Bool {
         guard pendingUp.isEmpty, (upPipe?.held ?? 0) == 0 else { return false }
-        guard let n = readClient(limit: limits.maxHeaderBytes + 16_384) else { return false }
+        // A body detection reads (rather than splices) comes in larger pieces.
+        let inBody: Bool
+        switch http.body {
+        case .none: inBody = false
+        case .length, .chunked: inBody = true
+        }
+        let read = inBody ? readClient(limit: Self.bodyReadLimit, chunk: Self.bodyReadLimit) : readClient(limit: limits.maxHeaderBytes + 16_384)
+        guard let n = read else { return false }
         if n == 0 {
             clientDone = true
             if !inbound.isEmpty, case .none = http.body {
@@ -52,8 +59,12 @@ extension Connection {
                 }
                 let take = Int(min(UInt64(inbound.count), http.bodyRemaining))
                 guard scanBody(inbound[..<take], now: now) else { return }
-                pendingUp += inbound[..<take]
-                inbound.removeFirst(take)
+                if take == inbound.count && pendingUp.isEmpty {
+                    swap(&pendingUp, &inbound)
+                } else {
+                    pendingUp += inbound[..<take]
+                    inbound.removeFirst(take)
+                }
                 http.bodyRemaining -= UInt64(take)
                 if http.bodyRemaining == 0 {
                     http.body = .none
@@ -111,6 +122,9 @@ extension Connection {
             }
         }
     }
+
+    /// Bytes of a body read at once when it goes through the guard (detection on).
+    static let bodyReadLimit = 128 << 10
 
     /// Judges and records one request; false when it was refused (and answered).
     private func judge(_ head: HTTPRequestHead, now: UInt64) -> Bool {

@@ -7,13 +7,15 @@ import Store
 /// carrying out the action is the caller's (it knows the connection or query). Runs only on
 /// its guard's thread.
 final class SandboxDetector {
-    let checks: DetectionChecks
     let policy: DetectionPolicy
     let mode: NetworkPolicy.Mode
-    let planted: PlantedValueMatcher
-    /// The same values, compared without case (DNS names).
-    let plantedInNames: PlantedValueMatcher
     let pushTargets: [DomainPattern]
+    private let values: [PlantedValue]
+    /// Built at the first traffic, on the guard's thread, not while the sandbox is launched.
+    private(set) lazy var checks = DetectionChecks(policy: policy, suffixes: SuffixListCache.shared.list())
+    private(set) lazy var planted = PlantedValueMatcher(values: values)
+    /// The same values, compared without case (DNS names).
+    private(set) lazy var plantedInNames = PlantedValueMatcher(values: values, foldsCase: true)
     private let stopSandbox: (@Sendable (String) -> Void)?
     /// Why the sandbox was stopped, once a `stop` action fired.
     private(set) var stopReason: String?
@@ -25,9 +27,7 @@ final class SandboxDetector {
     init(_ setup: GuardDetection, mode: NetworkPolicy.Mode) {
         policy = setup.policy
         self.mode = mode
-        checks = DetectionChecks(policy: setup.policy, suffixes: setup.suffixes)
-        planted = PlantedValueMatcher(values: setup.planted)
-        plantedInNames = PlantedValueMatcher(values: setup.planted, foldsCase: true)
+        values = setup.planted
         pushTargets = setup.pushTargets
         stopSandbox = setup.stopSandbox
         dns.configure(policy)

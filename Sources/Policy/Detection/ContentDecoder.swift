@@ -41,33 +41,39 @@ public enum ContentDecoder {
             out.append(decoded)
             spent += decoded.count
         }
-        var start = 0
-        var index = 0
-        while index <= bytes.count && spent < budget {
-            if index < bytes.count && base64Body[Int(bytes[index])] {
-                index += 1
-                continue
+        // The runs long enough to decode, found in one pass over the bytes.
+        let runs: [Range<Int>] = base64Body.withUnsafeBufferPointer { table in
+            guard let base = bytes.baseAddress?.assumingMemoryBound(to: UInt8.self) else { return [] }
+            var found: [Range<Int>] = []
+            var start = 0
+            var index = 0
+            let count = bytes.count
+            while index < count {
+                if !table[Int(base[index])] {
+                    if index &- start >= minimumBase64 { found.append(start..<index) }
+                    start = index &+ 1
+                }
+                index &+= 1
             }
-            var end = index
-            // Padding belongs to the run before it.
-            while end < bytes.count && bytes[end] == 0x3D && end - index < 2 { end += 1 }
-            let run = UnsafeRawBufferPointer(rebasing: bytes[start..<index])
+            if count - start >= minimumBase64 { found.append(start..<count) }
+            return found
+        }
+        for range in runs where spent < budget {
+            let run = UnsafeRawBufferPointer(rebasing: bytes[range])
             if run.count >= minimumHex, run.count % 2 == 0, run.allSatisfy({ HighEntropyRuns.hexClass[Int($0)] }) {
                 let decoded = hexDecoded(run)
                 spent += decoded.count
                 out.append(decoded)
-            } else if run.count >= minimumBase64 {
+            } else {
                 // The run may start before the data does (`/collect/` + base64: `/` is a
                 // base64 character): decoded from each of the four alignments, one of them
-                // lines up with the data wherever it starts.
+                // lines up with the data wherever it starts. Padding after it ends the run.
                 for offset in 0..<4 where run.count - offset >= minimumBase64 {
                     guard let decoded = base64Decoded(UnsafeRawBufferPointer(rebasing: run[offset...])) else { break }
                     spent += decoded.count
                     out.append(decoded)
                 }
             }
-            index = end > index ? end : index + 1
-            start = index
         }
         return out
     }
@@ -132,18 +138,18 @@ public enum ContentDecoder {
     /// `%XX` decoded (and `+` as a space, as forms write it); nil when there is no escape.
     public static func percentDecoded(_ bytes: UnsafeRawBufferPointer) -> [UInt8]? {
         var escapes = false
-        var index = 0
-        while index + 2 < bytes.count {
-            if bytes[index] == 0x25, HighEntropyRuns.hexClass[Int(bytes[index + 1])], HighEntropyRuns.hexClass[Int(bytes[index + 2])] {
+        var from = 0
+        while let found = bytes[from...].firstIndex(of: 0x25) {
+            if found + 2 < bytes.count, HighEntropyRuns.hexClass[Int(bytes[found + 1])], HighEntropyRuns.hexClass[Int(bytes[found + 2])] {
                 escapes = true
                 break
             }
-            index += 1
+            from = found + 1
         }
         guard escapes else { return nil }
+        var index = 0
         var out: [UInt8] = []
         out.reserveCapacity(bytes.count)
-        index = 0
         while index < bytes.count {
             let c = bytes[index]
             if c == 0x25, index + 2 < bytes.count, HighEntropyRuns.hexClass[Int(bytes[index + 1])], HighEntropyRuns.hexClass[Int(bytes[index + 2])] {

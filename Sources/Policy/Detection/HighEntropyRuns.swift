@@ -21,20 +21,23 @@ public struct HighEntropyRuns: Sendable {
 
     /// The first run over its threshold, if any.
     public func first(in bytes: UnsafeRawBufferPointer) -> Finding? {
-        var start = 0
-        var index = 0
+        guard let base = bytes.baseAddress?.assumingMemoryBound(to: UInt8.self) else { return nil }
         let count = bytes.count
-        while index <= count {
-            let inRun = index < count && Self.base64Class[Int(bytes[index])]
-            if !inRun {
-                if index - start >= minimumRun, let finding = judge(UnsafeRawBufferPointer(rebasing: bytes[start..<index]), before: bytes[..<start]) {
-                    return finding
+        return Self.base64Class.withUnsafeBufferPointer { table -> Finding? in
+            var start = 0
+            var index = 0
+            while index < count {
+                if !table[Int(base[index])] {
+                    if index - start >= minimumRun, let finding = judge(UnsafeRawBufferPointer(rebasing: bytes[start..<index]), before: bytes[..<start]) {
+                        return finding
+                    }
+                    start = index &+ 1
                 }
-                start = index + 1
+                index &+= 1
             }
-            index += 1
+            if count - start >= minimumRun { return judge(UnsafeRawBufferPointer(rebasing: bytes[start..<count]), before: bytes[..<start]) }
+            return nil
         }
-        return nil
     }
 
     public func first(in bytes: [UInt8]) -> Finding? {

@@ -1,3 +1,5 @@
+import Glibc
+
 /// Rule 8: values whose appearance in outbound data is proof of a leak — canary credentials
 /// planted in the sandbox (no host is meant to receive them), and the values of secrets given
 /// to the run (only their allowed hosts are). Each value is looked for as it is and in the
@@ -36,8 +38,11 @@ public struct PlantedValue: Sendable {
     public static let minimumLength = 8
 }
 
-/// Finds planted values in bytes, in one pass: needles are indexed by their first four bytes
-/// behind a 64 Kbit filter, so most positions cost one load and one bit test.
+/// Finds planted values in bytes, Wu–Manber style: the shortest needle sets a window, every
+/// four-byte block of each needle's first window gives how far the window may jump when that
+/// block ends it, and most blocks of ordinary data are in no needle, so the scan looks at about
+/// one position in (window − 3). Where a jump is 0, the needles starting at the window's first
+/// four bytes are compared whole.
 public struct PlantedValueMatcher: Sendable {
     public struct Match: Sendable, Equatable {
         public var value: Int
@@ -53,7 +58,10 @@ public struct PlantedValueMatcher: Sendable {
     public let values: [PlantedValue]
     private var needles: [Needle] = []
     private var byPrefix: [UInt32: [Int]] = [:]
-    private var filter = [UInt64](repeating: 0, count: 1024)
+    /// Jump per hashed four-byte block (the window's last block); 0: check here.
+    private var shifts: [UInt8] = []
+    /// The shortest needle's length: the window.
+    private var window = 4
     /// Compare lower-cased (DNS names, where case is not data).
     public let foldsCase: Bool
     /// Bytes to carry over between chunks so a value split across them is still found.
@@ -70,11 +78,15 @@ public struct PlantedValueMatcher: Sendable {
                 overlap = max(overlap, folded.count - 1)
             }
         }
+        window = min(needles.map(\.bytes.count).min() ?? 4, 255)
+        let largest = window - 4 + 1
+        shifts = [UInt8](repeating: UInt8(largest), count: 1 << 16)
         for (index, needle) in needles.enumerated() {
-            let key = Self.key(needle.bytes, 0)
-            byPrefix[key, default: []].append(index)
-            let bit = Self.bit(key)
-            filter[bit >> 6] |= 1 << UInt64(bit & 63)
+            byPrefix[Self.key(needle.bytes, 0), default: []].append(index)
+            for start in 0...(window - 4) {
+                let slot = Self.slot(Self.key(needle.bytes, start))
+                shifts[slot] = min(shifts[slot], UInt8(window - 4 - start))
+            }
         }
     }
 
@@ -92,36 +104,48 @@ public struct PlantedValueMatcher: Sendable {
 
     public func first(in bytes: [UInt8]) -> Match? { bytes.withUnsafeBytes { first(in: $0) } }
 
+    /// The hot loop: raw pointers, no bounds checks or reference counting per byte; the
+    /// dictionary is consulted only where the filter's bit is set.
     private func search(_ bytes: UnsafeRawBufferPointer) -> Match? {
-        let last = bytes.count - 4
-        var index = 0
-        while index <= last {
-            let key = bytes.loadUnaligned(fromByteOffset: index, as: UInt32.self)
-            let bit = Self.bit(key)
-            if filter[bit >> 6] & (1 << UInt64(bit & 63)) != 0, let candidates = byPrefix[key] {
-                for candidate in candidates {
-                    let needle = needles[candidate]
-                    if index + needle.bytes.count <= bytes.count,
-                       needle.bytes.withUnsafeBytes({ memoryEqual($0, UnsafeRawBufferPointer(rebasing: bytes[index..<(index + needle.bytes.count)])) }) {
-                        return Match(value: needle.value, encoding: needle.encoding)
-                    }
+        guard let base = bytes.baseAddress, bytes.count >= window else { return nil }
+        let count = bytes.count
+        let tail = window - 4
+        let hit: Int? = shifts.withUnsafeBufferPointer { shifts in
+            // `block`: where the window's last four bytes start.
+            var block = tail
+            while block + 4 <= count {
+                let jump = Int(shifts[Self.slot((base + block).loadUnaligned(as: UInt32.self))])
+                if jump > 0 {
+                    block &+= jump
+                    continue
                 }
+                let start = block &- tail
+                if matchAt(base, count, start, (base + start).loadUnaligned(as: UInt32.self)) != nil { return start }
+                block &+= 1
             }
-            index += 1
+            return nil
         }
-        return nil
+        guard let hit else { return nil }
+        return matchAt(base, count, hit, (base + hit).loadUnaligned(as: UInt32.self))
     }
 
-    private func memoryEqual(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Bool {
-        a.count == b.count && a.elementsEqual(b)
+    private func matchAt(_ base: UnsafeRawPointer, _ count: Int, _ index: Int, _ key: UInt32) -> Match? {
+        guard let candidates = byPrefix[key] else { return nil }
+        for candidate in candidates {
+            let needle = needles[candidate]
+            guard index + needle.bytes.count <= count else { continue }
+            let equal = needle.bytes.withUnsafeBytes { memcmp($0.baseAddress!, base + index, needle.bytes.count) == 0 }
+            if equal { return Match(value: needle.value, encoding: needle.encoding) }
+        }
+        return nil
     }
 
     private static func key(_ bytes: [UInt8], _ at: Int) -> UInt32 {
         bytes.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: at, as: UInt32.self) }
     }
 
-    private static func bit(_ key: UInt32) -> Int {
-        Int(truncatingIfNeeded: (UInt64(key) &* 0x9E37_79B9_7F4A_7C15) >> 48)
+    private static func slot(_ key: UInt32) -> Int {
+        Int(truncatingIfNeeded: (UInt64(key) &* 0x9E37_79B9_7F4A_7C15) &>> 48)
     }
 
     private static func lower(_ c: UInt8) -> UInt8 { c >= 0x41 && c <= 0x5A ? c + 0x20 : c }

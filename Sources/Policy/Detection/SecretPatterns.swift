@@ -59,36 +59,48 @@ public enum SecretPatterns {
         Shape(kind: "slack-token", prefix: Array("xoxe-".utf8), alphabet: .slack, minimum: 10, maximum: 200),
     ]
 
-    /// Bytes that can start a shape, and the PEM marker's dash.
-    private static let firstBytes: [Bool] = (0..<256).map { byte in
-        shapes.contains { $0.prefix[0] == UInt8(byte) } || byte == 0x2D
+    /// For each byte, the shapes whose prefix starts with it (the PEM marker's dash has none;
+    /// it is checked on its own).
+    private static let byFirstByte: [[Int]] = (0..<256).map { byte in
+        shapes.indices.filter { shapes[$0].prefix[0] == UInt8(byte) }
     }
 
-    private static let pemBegin = Array("-----BEGIN ".utf8)
-    private static let pemEnd = Array("PRIVATE KEY-----".utf8)
-    private static let pgpEnd = Array("PRIVATE KEY BLOCK-----".utf8)
+    /// The first two bytes of every shape (and the PEM marker's `--`), as a 65,536-bit set:
+    /// the scan tests one bit per position and looks further only where a prefix could start.
+    private static let startingPairs: [UInt64] = {
+        var bits = [UInt64](repeating: 0, count: 1024)
+        for pair in shapes.map({ Int($0.prefix[0]) << 8 | Int($0.prefix[1]) }) + [0x2D2D] { bits[pair >> 6] |= 1 << UInt64(pair & 63) }
+        return bits
+    }()
 
-    /// The first credential in `bytes`, if any.
+    /// The first credential in `bytes`, if any. One pass with a first-byte table; the shapes
+    /// are tried only where one could start.
     public static func first(in bytes: UnsafeRawBufferPointer) -> Finding? {
+        guard let base = bytes.baseAddress?.assumingMemoryBound(to: UInt8.self) else { return nil }
         let count = bytes.count
-        var index = 0
-        while index < count {
-            let byte = bytes[index]
-            guard firstBytes[Int(byte)] else {
-                index += 1
-                continue
+        var from = 0
+        while true {
+            let next: Int? = startingPairs.withUnsafeBufferPointer { table in
+                var index = from
+                while index &+ 1 < count {
+                    let pair = Int(base[index]) &<< 8 | Int(base[index &+ 1])
+                    if table[pair &>> 6] & (1 &<< UInt64(pair & 63)) != 0 { return index }
+                    index &+= 1
+                }
+                return nil
             }
+            guard let index = next else { return nil }
+            let byte = base[index]
             if byte == 0x2D, let length = privateKeyMarker(bytes, at: index) {
                 return Finding(kind: "private-key", offset: index, length: length)
             }
-            for shape in shapes where shape.prefix[0] == byte {
-                if let length = match(shape, bytes, at: index) {
-                    return Finding(kind: shape.kind, offset: index, length: length)
+            for candidate in byFirstByte[Int(byte)] {
+                if let length = match(shapes[candidate], bytes, at: index) {
+                    return Finding(kind: shapes[candidate].kind, offset: index, length: length)
                 }
             }
-            index += 1
+            from = index + 1
         }
-        return nil
     }
 
     public static func first(in bytes: [UInt8]) -> Finding? {
@@ -99,7 +111,7 @@ public enum SecretPatterns {
         let prefix = shape.prefix
         guard start + prefix.count + shape.minimum <= bytes.count else { return nil }
         if shape.boundary, start > 0, Alphabet.alnum.contains(bytes[start - 1]) { return nil }
-        for k in 0..<prefix.count where bytes[start + k] != prefix[k] { return nil }
+        for k in 1..<prefix.count where bytes[start + k] != prefix[k] { return nil }
         var length = 0
         var index = start + prefix.count
         while index < bytes.count && length <= shape.maximum && shape.alphabet.contains(bytes[index]) {
@@ -109,6 +121,10 @@ public enum SecretPatterns {
         guard length >= shape.minimum && length <= shape.maximum else { return nil }
         return prefix.count + length
     }
+
+    private static let pemBegin = Array("-----BEGIN ".utf8)
+    private static let pemEnd = Array("PRIVATE KEY-----".utf8)
+    private static let pgpEnd = Array("PRIVATE KEY BLOCK-----".utf8)
 
     /// `-----BEGIN [WORDS ]PRIVATE KEY-----` (RSA, EC, DSA, OPENSSH, ENCRYPTED, none).
     private static func privateKeyMarker(_ bytes: UnsafeRawBufferPointer, at start: Int) -> Int? {

@@ -15,17 +15,32 @@ public struct PublicSuffixList: Sendable {
     /// Debian's copy of the list.
     public static let debianPath = "/usr/share/publicsuffix/public_suffix_list.dat"
 
+    /// Parsed over the bytes, making strings only for rules: this runs when a guarded sandbox
+    /// is prepared (String splitting took ≈40 ms for the list's 10,000 lines there).
     public init(text: String) {
-        for line in text.split(whereSeparator: { $0 == "\n" || $0 == "\r" }) {
-            // A rule is the line's first word; comments start with //.
-            guard let word = line.split(whereSeparator: { $0 == " " || $0 == "\t" }).first, !word.hasPrefix("//") else { continue }
-            let rule = word.lowercased()
-            if rule.hasPrefix("!") {
-                exceptions.insert(String(rule.dropFirst()))
-            } else if rule.hasPrefix("*.") {
-                wildcards.insert(String(rule.dropFirst(2)))
-            } else {
-                rules.insert(rule)
+        var text = text
+        text.withUTF8 { bytes in
+            rules.reserveCapacity(10_000)
+            var index = 0
+            let count = bytes.count
+            while index < count {
+                // A rule is the line's first word; comments start with //.
+                while index < count && (bytes[index] == 0x20 || bytes[index] == 0x09) { index += 1 }
+                let start = index
+                while index < count && bytes[index] != 0x0A && bytes[index] != 0x0D && bytes[index] != 0x20 && bytes[index] != 0x09 { index += 1 }
+                let end = index
+                while index < count && bytes[index] != 0x0A { index += 1 }
+                index += 1
+                guard end > start, !(end - start >= 2 && bytes[start] == 0x2F && bytes[start + 1] == 0x2F) else { continue }
+                var word = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<end]), as: UTF8.self)
+                if word.utf8.contains(where: { $0 >= 0x41 && $0 <= 0x5A }) || !word.utf8.allSatisfy({ $0 < 0x80 }) { word = word.lowercased() }
+                if word.hasPrefix("!") {
+                    exceptions.insert(String(word.dropFirst()))
+                } else if word.hasPrefix("*.") {
+                    wildcards.insert(String(word.dropFirst(2)))
+                } else {
+                    rules.insert(word)
+                }
             }
         }
     }
