@@ -126,5 +126,18 @@ enum DetectionBench {
             print("  \(scheme == "http" ? "plain HTTP" : "inspected HTTPS") upload, \(bytes >> 20) MiB x \(rounds): detection off \(Int(off)) MB/s, on \(Int(on)) MB/s;"
                   + " cost \(GuardBench.round3(cost)) % (target <= 10 %)")
         }
+        // Launch: canaries planted, the suffix list checked (parsed on its own thread).
+        var launches: [String: [Double]] = [:]
+        for _ in 0..<3 {
+            for (name, home) in [("off", plain), ("on", detecting)] {
+                for _ in 0..<20 {
+                    let sample = measure(["/usr/bin/env", "WARDEN_HOME=" + home, warden, "run", "--net", "allowlist", "--dns-upstream", server, "--", "/bin/true"],
+                                         directory: ".")
+                    if sample.status == 0 { launches[name, default: []].append(sample.seconds) }
+                }
+            }
+        }
+        let launchOn = median(launches["on"] ?? []), launchOff = median(launches["off"] ?? [])
+        print("  warden run --net allowlist -- /bin/true (3 x 20 interleaved): detection off \(ms(launchOff)), on \(ms(launchOn)); added \(GuardBench.round3((launchOn - launchOff) * 1000)) ms")
     }
 }
