@@ -66,7 +66,7 @@ struct HTTP2InspectionTests {
             steps.append(step)
             switch step {
             case .forward(let n), .drop(let n): rest = rest.dropFirst(n)
-            case .request(_, _, let n): rest = rest.dropFirst(n)
+            case .request(_, _, let n), .trailers(_, _, let n): rest = rest.dropFirst(n)
             case .credit: continue
             case .needMore, .malformed: return steps
             }
@@ -102,6 +102,20 @@ struct HTTP2InspectionTests {
         // block the guard reads as trailers could be a request to the server).
         let later = run(&reader, frame(1, 0x5, 3, bytes("8287448560730cd57fc0")))
         #expect(later.contains { if case .malformed = $0 { return true } else { return false } }, "\(later)")
+    }
+
+    /// Trailers come out decoded, so detection reads them as it reads a head (#7); the DATA
+    /// before them is marked as that stream's.
+    @Test func trailersAreHandedOverWithTheirFields() {
+        var reader = HTTP2ClientStream(maxBlockBytes: 32_768)
+        _ = run(&reader, HTTP2ClientStream.preface)
+        let head: [UInt8] = [0x83, 0x87, 0x84, 0x41, 0x06] + Array("a.test".utf8)
+        _ = run(&reader, frame(1, 0x4, 1, head))
+        #expect(reader.next(frame(0, 0, 1, Array("body".utf8))[...]) == .forward(9) && reader.lastDataStream == nil, "a frame header is not data")
+        #expect(reader.next(Array("body".utf8)[...]) == .forward(4) && reader.lastDataStream == 1)
+        let trailer: [UInt8] = [0x00, 0x03] + Array("x-a".utf8) + [0x05] + Array("leaks".utf8)
+        let steps = run(&reader, frame(1, 0x5, 1, trailer))
+        #expect(steps.first == .trailers(stream: 1, fields: [HTTPHeader(name: "x-a", value: "leaks")], bytes: 9 + trailer.count), "\(steps)")
     }
 
     @Test func bodiesKeepToOpenStreamsAndTheirContentLength() {

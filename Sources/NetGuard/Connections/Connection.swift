@@ -89,6 +89,8 @@ final class Connection {
     var connectionDetected = false
     var flags: [String] = []
     var bodyScan: BodyScan?
+    /// HTTP/2: the body scan of each open stream.
+    var streamScans: [UInt32: BodyScan] = [:]
     var nextUploadCheck: Int64 = 0
 
     init(id: Int, owner: SandboxGuard, client: FileDescriptor, destination: SocketAddress, explicitProxy: Bool = false, now: UInt64) {

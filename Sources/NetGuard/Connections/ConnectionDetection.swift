@@ -46,39 +46,48 @@ extension Connection {
         }
         let target = Array(head.path.utf8)
         if let found = target.withUnsafeBytes({ detector.plantedValue(in: $0, host: host, place: "URL") }) { findings.append(found) }
-        if let found = target.withUnsafeBytes({ checks.secretPattern(in: $0, place: "URL") }) { findings.append(found) }
+        if let found = target.withUnsafeBytes({ detector.secretPattern(in: $0, host: host, place: "URL") }) { findings.append(found) }
         if let query = head.path.split(separator: "?", maxSplits: 1).dropFirst().first,
            let found = checks.highEntropy(in: String(query), place: "query string") {
             findings.append(found)
         }
-        for header in head.headers where !Self.unscannedHeaders.contains(header.name.lowercased()) {
-            let value = Array(header.value.utf8)
-            if let found = value.withUnsafeBytes({ detector.plantedValue(in: $0, host: host, place: "\(header.name) header") }) {
-                findings.append(found)
-                continue
-            }
-            // A secret given to the run, on its way to a host it may reach, is not a leak.
-            if let match = detector.planted.first(in: value), detector.planted.values[match.value].mayReach(host) { continue }
-            if let found = value.withUnsafeBytes({ checks.secretPattern(in: $0, place: "\(header.name) header") }) { findings.append(found) }
+        // The method and every header, names and values, but the Host already judged: a
+        // method or a header name can carry a token as well as a value can.
+        var fields = Array(head.method.utf8) + [0x0A]
+        for header in head.headers where header.name.lowercased() != "host" {
+            fields += Array(header.name.utf8) + [0x3A, 0x20] + Array(header.value.utf8) + [0x0A]
         }
+        if let found = fields.withUnsafeBytes({ detector.plantedValue(in: $0, host: host, place: "method or headers") }) { findings.append(found) }
+        if let found = fields.withUnsafeBytes({ detector.secretPattern(in: $0, host: host, place: "method or headers") }) { findings.append(found) }
         verdict = apply(findings, to: verdict, method: head.method, path: head.path, now: now)
         if verdict.allowed {
             let type = head.headers.first { $0.name.lowercased() == "content-type" }?.value.lowercased() ?? ""
             bodyScan = BodyScan(host: host, method: head.method, path: head.path, budget: Int(detector.policy.value(.scanBytes)),
                                 entropy: !type.hasPrefix("application/x-git-"))
+            if head.chunked { bodyScan?.chunked = ChunkedPayload() }
         }
         return verdict
     }
 
-    /// Headers that name the request rather than carry its data.
-    static let unscannedHeaders: Set<String> = ["host", "content-length", "content-type", "accept", "accept-encoding", "connection", "te"]
+    /// Planted values and credential shapes in header fields that come after the head (HTTP/2
+    /// trailers); false when an action refuses them.
+    func detectFields(_ fields: [HTTPHeader], host: String, place: String, now: UInt64) -> Bool {
+        guard let detector = owner.detector, !fields.isEmpty else { return true }
+        var text: [UInt8] = []
+        for field in fields { text += Array(field.name.utf8) + [0x3A, 0x20] + Array(field.value.utf8) + [0x0A] }
+        var findings: [DetectionFinding] = []
+        if let found = text.withUnsafeBytes({ detector.plantedValue(in: $0, host: host, place: place) }) { findings.append(found) }
+        if let found = text.withUnsafeBytes({ detector.secretPattern(in: $0, host: host, place: place) }) { findings.append(found) }
+        guard !findings.isEmpty else { return true }
+        return apply(findings, to: verdict ?? .deny("", ""), method: nil, path: nil, now: now, allowedBefore: true).allowed
+    }
 
     /// Scans body bytes before they go up; false when the body was refused (the connection is
     /// then answered and closed).
-    func scanBody(_ bytes: ArraySlice<UInt8>, now: UInt64) -> Bool {
-        guard let detector = owner.detector, var scan = bodyScan, !bytes.isEmpty else { return true }
+    func scanBody(_ bytes: ArraySlice<UInt8>, now: UInt64, stream: UInt32? = nil) -> Bool {
+        guard let detector = owner.detector, !bytes.isEmpty, var scan = stream.map({ streamScans[$0] }) ?? bodyScan else { return true }
         let findings = scan.scan(bytes, detector: detector)
-        bodyScan = scan
+        if let stream { streamScans[stream] = scan } else { bodyScan = scan }
         guard !findings.isEmpty else { return true }
         let verdict = apply(findings, to: verdict ?? .deny("", ""), method: scan.method, path: scan.path, now: now, allowedBefore: true)
         guard !verdict.allowed else { return true }

@@ -20,10 +20,22 @@ extension Connection {
                 tls.injection = (tls.injection ?? []) + HTTP2Frames.windowUpdate(increment: n)
                 _ = deliverDown(tls, UnsafeRawBufferPointer(start: nil, count: 0), now: now)
             case .forward(let n):
-                guard scanBody(inbound[..<n], now: now) else { return }
+                if let stream = tls.http2?.lastDataStream {
+                    guard scanBody(inbound[..<n], now: now, stream: stream) else { return }
+                }
                 pendingUp += inbound[..<n]
                 inbound.removeFirst(n)
             case .drop(let n):
+                inbound.removeFirst(n)
+            case .trailers(let stream, let fields, let n):
+                // Trailers are headers too: judged by the same detection rules.
+                guard detectFields(fields, host: tls.serverName, place: "trailers", now: now) else {
+                    streamScans[stream] = nil
+                    close(now: now, note: "HTTP/2 trailers refused by detection")
+                    return
+                }
+                streamScans[stream] = nil
+                pendingUp += inbound[..<n]
                 inbound.removeFirst(n)
             case .request(let stream, let request, let n):
                 http.headStartedAt = nil
@@ -31,6 +43,12 @@ extension Connection {
                                            host: request.host, port: request.port, contentLength: nil, chunked: false,
                                            upgrade: nil, connectionClose: false, headers: request.headers, headerLength: n)
                 let verdict = judgeAndRecord(head, now: now)
+                // Each stream's body is scanned on its own (streams interleave).
+                if let scan = bodyScan {
+                    if streamScans.count >= 64 { streamScans = streamScans.filter { tls.http2?.isOpen($0.key) == true } }
+                    streamScans[stream] = scan
+                    bodyScan = nil
+                }
                 guard verdict.allowed else {
                     tls.http2?.refuse(stream)
                     inbound.removeFirst(n)

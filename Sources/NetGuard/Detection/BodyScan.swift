@@ -11,6 +11,8 @@ struct BodyScan {
     var budget: Int
     /// Off for git's protocol bodies, whose object ids are hex by design.
     var entropy: Bool
+    /// Set for a chunked body: what is scanned is its data, not its framing.
+    var chunked: ChunkedPayload?
     private var tail: [UInt8] = []
     private var reported: Set<DetectionRule> = []
     static let overlap = 512
@@ -23,7 +25,9 @@ struct BodyScan {
         self.entropy = entropy
     }
 
-    mutating func scan(_ chunk: ArraySlice<UInt8>, detector: SandboxDetector) -> [DetectionFinding] {
+    mutating func scan(_ bytes: ArraySlice<UInt8>, detector: SandboxDetector) -> [DetectionFinding] {
+        var chunk = bytes
+        if chunked != nil, let data = chunked?.extract(bytes) { chunk = data[...] }
         var window = tail
         window.append(contentsOf: chunk)
         var findings: [DetectionFinding] = []
@@ -31,8 +35,7 @@ struct BodyScan {
             if let found = detector.plantedValue(in: bytes, host: host, place: "body") { findings.append(found) }
             guard budget > 0 else { return }
             let limited = UnsafeRawBufferPointer(rebasing: bytes[0..<min(bytes.count, tail.count + budget)])
-            if !reported.contains(.secretPattern), !secretGivenToHost(limited, detector),
-               let found = detector.checks.secretPattern(in: limited, place: "body") {
+            if !reported.contains(.secretPattern), let found = detector.secretPattern(in: limited, host: host, place: "body") {
                 findings.append(found)
             }
             if entropy, !reported.contains(.highEntropy), let found = detector.checks.highEntropy(in: limited, place: "body") {
@@ -46,10 +49,69 @@ struct BodyScan {
         return findings
     }
 
-    /// A body carrying a secret to a host it may reach (an API key in a JSON login) is not
-    /// judged by the credential shapes.
-    private func secretGivenToHost(_ bytes: UnsafeRawBufferPointer, _ detector: SandboxDetector) -> Bool {
-        guard let match = detector.planted.first(in: bytes) else { return false }
-        return detector.planted.values[match.value].mayReach(host)
+}
+
+/// The data of a chunked body, without its framing (chunk sizes, extensions, CRLFs), so that a
+/// value sent in many small chunks is still one run of bytes to the scan. The framing itself
+/// was checked by `ChunkedBodyScanner`; trailers are passed on as data (they are scanned too).
+struct ChunkedPayload {
+    private enum State {
+        case size, extensionText, sizeLineFeed, data, dataCarriageReturn, dataLineFeed, trailers
+    }
+
+    private var state = State.size
+    private var size = 0
+    private var left = 0
+
+    mutating func extract(_ bytes: ArraySlice<UInt8>) -> [UInt8] {
+        var out: [UInt8] = []
+        var index = bytes.startIndex
+        while index < bytes.endIndex {
+            let c = bytes[index]
+            switch state {
+            case .size:
+                if let digit = Self.hexValue(c) {
+                    size = min(size &* 16 &+ digit, Int.max >> 8)
+                } else if c == 0x3B {
+                    state = .extensionText
+                } else if c == 0x0D {
+                    state = .sizeLineFeed
+                }
+            case .extensionText:
+                if c == 0x0D { state = .sizeLineFeed }
+            case .sizeLineFeed:
+                if size == 0 {
+                    state = .trailers
+                } else {
+                    state = .data
+                    left = size
+                }
+                size = 0
+            case .data:
+                let take = min(left, bytes.endIndex - index)
+                out += bytes[index..<(index + take)]
+                left -= take
+                index += take
+                if left == 0 { state = .dataCarriageReturn }
+                continue
+            case .dataCarriageReturn:
+                state = .dataLineFeed
+            case .dataLineFeed:
+                state = .size
+            case .trailers:
+                out.append(c)
+            }
+            index += 1
+        }
+        return out
+    }
+
+    private static func hexValue(_ c: UInt8) -> Int? {
+        switch c {
+        case 0x30...0x39: return Int(c - 0x30)
+        case 0x61...0x66: return Int(c - 0x61 + 10)
+        case 0x41...0x46: return Int(c - 0x41 + 10)
+        default: return nil
+        }
     }
 }

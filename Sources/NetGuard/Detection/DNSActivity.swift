@@ -19,6 +19,7 @@ struct DNSActivity {
         /// The last characters the domain's subdomains carried, in query order (rule 8 over
         /// data split across queries).
         var trail: [UInt8] = []
+        var prunedAt: UInt64 = 0
     }
 
     private(set) var domains: [String: Domain] = [:]
@@ -48,7 +49,7 @@ struct DNSActivity {
         volumeLimit = Int(policy.value(.dnsVolumeCharacters))
         domainPerDay = Int(policy.value(.domainBytesPerDay))
         nxBurst = Int(policy.value(.nxdomainBurst))
-        nxWindow = UInt64(policy.value(.nxdomainWindowSeconds) * 1_000_000_000)
+        nxWindow = UInt64(min(policy.value(.nxdomainWindowSeconds), 86_400) * 1_000_000_000)
     }
 
     /// Rule 14 (and 17's per-domain part) for one query of `subdomain` under `registered`.
@@ -65,8 +66,12 @@ struct DNSActivity {
         if sub.count >= longLength, domain.longNames[subdomain] == nil, domain.longNames.count < Self.tableLimit {
             domain.longNames[subdomain] = now
         }
-        domain.subdomains = domain.subdomains.filter { now - $0.value <= Self.hour }
-        domain.longNames = domain.longNames.filter { now - $0.value <= Self.fiveMinutes }
+        // Windows slide, pruned at most every 10 s per domain (not on every query).
+        if now - domain.prunedAt >= 10_000_000_000 {
+            domain.prunedAt = now
+            domain.subdomains = domain.subdomains.filter { now - $0.value <= Self.hour }
+            domain.longNames = domain.longNames.filter { now - $0.value <= Self.fiveMinutes }
+        }
         if domain.firedLevel != nil && now - domain.firedAt > Self.hour { domain.firedLevel = nil }
 
         var level: DetectionSeverity?
@@ -88,8 +93,11 @@ struct DNSActivity {
                                              evidence: "domain=\(registered); subdomains=\(domain.subdomains.count); long=\(domain.longNames.count); queries5m=\(domain.queries.count)"))
         }
 
-        // Rule 17: information carried by distinct names.
-        if distinct.count < Self.tableLimit * 4, distinct.insert(name).inserted {
+        // Rule 17: information carried by distinct names. Once the set of names seen is full,
+        // every name counts (repeats included) rather than none: filling the set must not
+        // switch the rule off.
+        let new = distinct.count >= Self.tableLimit * 4 || distinct.insert(name).inserted
+        if new {
             volumeCharacters += name.count
             if now - domain.dayStarted > Self.day {
                 domain.dayStarted = now
@@ -105,7 +113,12 @@ struct DNSActivity {
         }
         if let volume = volumeFinding() { findings.append(volume) }
         domains[registered] = domain
-        if domains.count > Self.tableLimit { domains = domains.filter { now - ($0.value.queries.last ?? 0) <= Self.hour } }
+        if domains.count > Self.tableLimit {
+            // A hard bound: the quarter least recently queried go (an attacker's random
+            // domains cannot grow the guard's memory).
+            let keep = domains.sorted { ($0.value.queries.last ?? 0) > ($1.value.queries.last ?? 0) }.prefix(Self.tableLimit * 3 / 4)
+            domains = Dictionary(uniqueKeysWithValues: keep.map { ($0.key, $0.value) })
+        }
         return findings
     }
 

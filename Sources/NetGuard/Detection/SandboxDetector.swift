@@ -70,14 +70,35 @@ final class SandboxDetector {
     /// Rule 8 in bytes going to `host`: a canary anywhere, a secret outside its hosts.
     func plantedValue(in bytes: UnsafeRawBufferPointer, host: String?, place: String, inName: Bool = false) -> DetectionFinding? {
         let matcher = inName ? plantedInNames : planted
-        guard !matcher.isEmpty, let match = matcher.first(in: bytes) else { return nil }
+        guard !matcher.isEmpty, let match = matcher.first(in: bytes, counts: { $0.origin == .canary || !$0.mayReach(host) }) else { return nil }
         let value = matcher.values[match.value]
-        if value.origin == .secret && value.mayReach(host) { return nil }
         let whom = host.map { "to \($0.prefix(80))" } ?? "to an address"
         let reason = value.origin == .canary
             ? "the canary \(value.label) was sent \(whom) in the \(place)\(match.encoding == "plain" ? "" : " (\(match.encoding))"): a program read a planted credential and sent it out"
             : "the value of \(value.label) was sent \(whom) in the \(place)\(match.encoding == "plain" ? "" : " (\(match.encoding))"), which is not among the hosts it may reach"
         return DetectionFinding(.plantedValue, reason, evidence: "\(value.origin.rawValue)=\(value.label); fingerprint=\(value.fingerprint); encoding=\(match.encoding); where=\(place)")
+    }
+
+    /// `bytes` with every occurrence, in any encoding, of a secret that may go to `host`
+    /// blanked out, so that rule 9 does not take an API key on its way to its own API for a
+    /// leak (nor hide anything else); nil when there is none.
+    func withoutPermittedSecrets(_ bytes: UnsafeRawBufferPointer, host: String?) -> [UInt8]? {
+        guard !planted.isEmpty else { return nil }
+        let permitted = planted.matches(in: bytes).filter { planted.values[$0.value].origin == .secret && planted.values[$0.value].mayReach(host) }
+        guard !permitted.isEmpty else { return nil }
+        var masked = Array(bytes)
+        for found in permitted {
+            for index in found.offset..<min(masked.count, found.offset + found.length) { masked[index] = 0x20 }
+        }
+        return masked
+    }
+
+    /// Rule 9 on bytes going to `host`, with the secrets that may go there blanked out.
+    func secretPattern(in bytes: UnsafeRawBufferPointer, host: String?, place: String) -> DetectionFinding? {
+        if let masked = withoutPermittedSecrets(bytes, host: host) {
+            return masked.withUnsafeBytes { checks.secretPattern(in: $0, place: place) }
+        }
+        return checks.secretPattern(in: bytes, place: place)
     }
 
     /// Whether `host` is expected to receive pushes (rule 12's exemption).

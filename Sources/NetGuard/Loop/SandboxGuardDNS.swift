@@ -67,7 +67,8 @@ extension SandboxGuard {
         var verdict: Verdict
         if !dnsBucket.take(now: now) {
             verdict = .deny("limits.dns-rate", "this sandbox sent more than \(Int(limits.dnsPerSecond)) DNS queries per second (R19)", name: name, source: .query)
-        } else if detector == nil && (query.question.type == DNSRecordType.null || query.question.type == 65399) {
+        } else if query.question.type == DNSRecordType.null || query.question.type == 65399 {
+            // Refused whatever detection's action (which adds the flag, rule 15).
             verdict = .deny("dns.record-type", "record type \(Self.typeName(query.question.type)) carries DNS tunnels (iodine) and is refused", name: name, source: .query)
         } else {
             verdict = judge.judgeName(name)

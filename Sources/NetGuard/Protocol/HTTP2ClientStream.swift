@@ -16,6 +16,9 @@ struct HTTP2ClientStream {
         case credit(Int)
         /// A new request: judge it; its header block is this many bytes from the front.
         case request(stream: UInt32, head: HTTP2RequestHead, bytes: Int)
+        /// The trailers that end an open request: their fields (for detection), then pass
+        /// this many bytes.
+        case trailers(stream: UInt32, fields: [HTTPHeader], bytes: Int)
         /// Not valid HTTP/2 (or a block the guard cannot read): the connection is refused.
         case malformed(String)
         case needMore
@@ -30,6 +33,11 @@ struct HTTP2ClientStream {
     /// Bytes of the current streamed DATA frame still to come, and whether they are dropped.
     private var passing = 0
     private var dropping = false
+    /// The stream of the DATA frame being passed.
+    private var passingStream: UInt32 = 0
+    /// Set when the last step forwarded DATA payload (padding included): its stream. Body
+    /// scans read only these bytes, per stream, never frame headers or control frames.
+    private(set) var lastDataStream: UInt32?
     /// Payload bytes of a dropped DATA frame, returned to the program once the frame is done.
     private var owedCredit = 0
     private var decoder: HPACKDecoder
@@ -45,6 +53,9 @@ struct HTTP2ClientStream {
     private var closedToHeaders = false
     let maxBlockBytes: Int
 
+    /// Whether a request on `stream` is still sending.
+    func isOpen(_ stream: UInt32) -> Bool { open[stream] != nil }
+
     init(maxBlockBytes: Int) {
         self.maxBlockBytes = maxBlockBytes
         decoder = HPACKDecoder(listLimit: maxBlockBytes * 2)
@@ -52,6 +63,7 @@ struct HTTP2ClientStream {
 
     /// What to do with the front of `input` (bytes decrypted from the program, not yet handled).
     mutating func next(_ input: ArraySlice<UInt8>) -> Step {
+        lastDataStream = nil
         if !prefaceSeen {
             let have = min(input.count, Self.preface.count)
             guard input.prefix(have).elementsEqual(Self.preface.prefix(have)) else { return .malformed("the connection does not start with the HTTP/2 preface") }
@@ -63,6 +75,7 @@ struct HTTP2ClientStream {
             guard !input.isEmpty else { return .needMore }
             let n = min(passing, input.count)
             passing -= n
+            if !dropping { lastDataStream = passingStream }
             return dropping ? .drop(n) : .forward(n)
         }
         if owedCredit > 0 {
@@ -107,6 +120,7 @@ struct HTTP2ClientStream {
         }
         let body = header.length - pad
         passing = header.length
+        passingStream = header.stream
         if refused.contains(header.stream) {
             dropping = true
             owedCredit = header.length
@@ -201,7 +215,8 @@ struct HTTP2ClientStream {
                 return .malformed("stream \(first.stream) ends before its content-length")
             }
             open[first.stream] = nil
-            return .forward(offset)
+            let trailers = fields.map { HTTPHeader(name: String(decoding: $0.name, as: UTF8.self), value: String(decoding: $0.value, as: UTF8.self)) }
+            return .trailers(stream: first.stream, fields: trailers, bytes: offset)
         }
         guard first.stream & 1 == 1 else { return .malformed("a client stream with an even id") }
         guard open.count < Self.maxOpenStreams else { return .malformed("more than \(Self.maxOpenStreams) streams open at once") }

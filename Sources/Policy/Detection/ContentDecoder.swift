@@ -65,6 +65,22 @@ public enum ContentDecoder {
                 spent += decoded.count
                 out.append(decoded)
             } else {
+                // Hex inside a longer run (`/u/414b…`, `0x414b…`): each hex stretch decoded at
+                // both parities.
+                var at = run.startIndex
+                while at < run.endIndex {
+                    guard HighEntropyRuns.hexClass[Int(run[at])] else { at += 1; continue }
+                    var end = at
+                    while end < run.endIndex && HighEntropyRuns.hexClass[Int(run[end])] { end += 1 }
+                    if end - at >= minimumHex {
+                        for parity in 0..<2 where end - at - parity >= minimumHex {
+                            let decoded = hexDecoded(UnsafeRawBufferPointer(rebasing: run[(at + parity)..<end]))
+                            spent += decoded.count
+                            out.append(decoded)
+                        }
+                    }
+                    at = end
+                }
                 // The run may start before the data does (`/collect/` + base64: `/` is a
                 // base64 character): decoded from each of the four alignments, one of them
                 // lines up with the data wherever it starts. Padding after it ends the run.

@@ -97,6 +97,9 @@ public enum DetectionThreshold: String, CaseIterable, Sendable {
     /// Values a threshold may take: positive, ratios at most 1, entropies at most 8 bits.
     public func check(_ value: Double) throws(PolicyError) {
         guard value.isFinite, value > 0 else { throw PolicyError(.invalidValue, "\"\(value)\": \(rawValue) must be a positive number") }
+        // The guard compares byte and name counts as integers.
+        guard value <= 1e15 else { throw PolicyError(.invalidValue, "\"\(value)\": \(rawValue) is at most 1e15") }
+        if self == .nxdomainWindowSeconds, value > 86_400 { throw PolicyError(.invalidValue, "\"\(value)\": nxdomainWindowSeconds is at most 86400 (a day)") }
         if self == .asymmetryRatio, value > 1 { throw PolicyError(.invalidValue, "\"\(value)\": asymmetryRatio is at most 1") }
         if self == .base64Entropy || self == .hexEntropy, value > 8 { throw PolicyError(.invalidValue, "\"\(value)\": \(rawValue) is at most 8 bits per character") }
     }

@@ -92,25 +92,38 @@ public struct PlantedValueMatcher: Sendable {
 
     public var isEmpty: Bool { needles.isEmpty }
 
-    /// The first planted value in `bytes`.
-    public func first(in bytes: UnsafeRawBufferPointer) -> Match? {
+    /// The first planted value in `bytes` that `counts` (by default every one). A value that
+    /// does not count (a secret on its way to one of its own hosts) is passed over and the
+    /// search goes on, so it cannot hide a canary after it.
+    public func first(in bytes: UnsafeRawBufferPointer, counts: (PlantedValue) -> Bool = { _ in true }) -> Match? {
         guard !needles.isEmpty, bytes.count >= 4 else { return nil }
         if foldsCase {
             let lowered = bytes.map(Self.lower)
-            return lowered.withUnsafeBytes { search($0) }
+            return lowered.withUnsafeBytes { search($0, counts) }
         }
-        return search(bytes)
+        return search(bytes, counts)
     }
 
-    public func first(in bytes: [UInt8]) -> Match? { bytes.withUnsafeBytes { first(in: $0) } }
+    public func first(in bytes: [UInt8], counts: (PlantedValue) -> Bool = { _ in true }) -> Match? {
+        bytes.withUnsafeBytes { first(in: $0, counts: counts) }
+    }
+
+    /// Every place a planted value starts, as (offset, length, value): what a caller exempts.
+    public func matches(in bytes: UnsafeRawBufferPointer) -> [(offset: Int, length: Int, value: Int)] {
+        var found: [(offset: Int, length: Int, value: Int)] = []
+        guard !foldsCase else { return found }
+        _ = search(bytes) { _ in false } report: { found.append($0) }
+        return found
+    }
 
     /// The hot loop: raw pointers, no bounds checks or reference counting per byte; the
     /// dictionary is consulted only where the filter's bit is set.
-    private func search(_ bytes: UnsafeRawBufferPointer) -> Match? {
+    private func search(_ bytes: UnsafeRawBufferPointer, _ counts: (PlantedValue) -> Bool,
+                        report: ((offset: Int, length: Int, value: Int)) -> Void = { _ in }) -> Match? {
         guard let base = bytes.baseAddress, bytes.count >= window else { return nil }
         let count = bytes.count
         let tail = window - 4
-        let hit: Int? = shifts.withUnsafeBufferPointer { shifts in
+        return shifts.withUnsafeBufferPointer { shifts -> Match? in
             // `block`: where the window's last four bytes start.
             var block = tail
             while block + 4 <= count {
@@ -120,22 +133,25 @@ public struct PlantedValueMatcher: Sendable {
                     continue
                 }
                 let start = block &- tail
-                if matchAt(base, count, start, (base + start).loadUnaligned(as: UInt32.self)) != nil { return start }
+                if let match = matchAt(base, count, start, counts, report) { return match }
                 block &+= 1
             }
             return nil
         }
-        guard let hit else { return nil }
-        return matchAt(base, count, hit, (base + hit).loadUnaligned(as: UInt32.self))
     }
 
-    private func matchAt(_ base: UnsafeRawPointer, _ count: Int, _ index: Int, _ key: UInt32) -> Match? {
-        guard let candidates = byPrefix[key] else { return nil }
+    /// The needles that start at `index`: the first whose value counts, else nil (each one
+    /// found is reported either way).
+    private func matchAt(_ base: UnsafeRawPointer, _ count: Int, _ index: Int, _ counts: (PlantedValue) -> Bool,
+                         _ report: ((offset: Int, length: Int, value: Int)) -> Void) -> Match? {
+        guard let candidates = byPrefix[(base + index).loadUnaligned(as: UInt32.self)] else { return nil }
         for candidate in candidates {
             let needle = needles[candidate]
             guard index + needle.bytes.count <= count else { continue }
             let equal = needle.bytes.withUnsafeBytes { memcmp($0.baseAddress!, base + index, needle.bytes.count) == 0 }
-            if equal { return Match(value: needle.value, encoding: needle.encoding) }
+            guard equal else { continue }
+            report((index, needle.bytes.count, needle.value))
+            if counts(values[needle.value]) { return Match(value: needle.value, encoding: needle.encoding) }
         }
         return nil
     }
