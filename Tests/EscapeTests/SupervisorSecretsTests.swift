@@ -81,7 +81,7 @@ final class SupervisorSecretsTests {
         let maps = { String(decoding: FileHandle(forReadingAtPath: "/proc/\(self.server.processIdentifier)/maps")?.readDataToEndOfFile() ?? Data(), as: UTF8.self)
             .split(separator: "\n").count }
         let before = maps()
-        #expect(before > 10, "the supervisor's mappings can be read")
+        #expect(before >= 5, "the supervisor's mappings can be read (a static binary has about ten)")
         // 300 pings in one client process; then 20 silent connections from one uid.
         let client = """
             import socket, sys
