@@ -177,4 +177,4 @@ git -C "$origin" diff main warden/fix-add -- calc.py
 echo "-- what the network guard recorded for this agent (neither upload left; HTTPS requests are judged one by one):"
 "$warden" audit --home "$agents/home" --run "$id"
 echo "-- its exfiltration flags (the credentials were a canary planted in the sandbox; the GET never left):"
-"$warden" audit --home "$agents/home" --agent "$id" --flagged
+"$warden" audit --home "$agents/home" --run "$id" --flagged

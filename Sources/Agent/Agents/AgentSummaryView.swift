@@ -23,7 +23,7 @@ enum AgentSummaryView {
             lines.append("network     \(network.mode): \(network.connections) connections (\(network.allowed) allowed, \(network.refused) refused), "
                          + "\(network.dnsQueries) DNS queries (\(network.dnsRefused) refused), \(network.bytesUp) bytes up, \(network.bytesDown) bytes down")
             if let flags = network.flags {
-                lines.append("flags       \(flags) exfiltration detection flag\(flags == 1 ? "" : "s")" + (flags > 0 ? " (warden audit --flagged --agent ID)" : ""))
+                lines.append("flags       \(flags) exfiltration detection flag\(flags == 1 ? "" : "s")" + (flags > 0 ? " (warden audit --flagged --run ID)" : ""))
             }
             if let stopped = network.stoppedBy { lines.append("            \(stripTerminalControls(stopped))") }
         }
