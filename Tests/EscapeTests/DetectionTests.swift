@@ -121,6 +121,8 @@ struct DetectionTests {
         #expect(!agents.warden(["agent", "logs", id]).stdout.contains("survived"))
         let shown = agents.warden(["agent", "show", id]).stdout
         #expect(shown.contains("exfiltration detection flag"), "\(shown)")
+        let byAgent = Warden.execute(Warden.binary, ["audit", "--home", agents.home, "--agent", id, "--flagged", "--json"])
+        #expect(byAgent.stdout.contains("exfil.4.exfil-service"), "the agent's records carry its id: \(byAgent.stdout.prefix(300)) \(byAgent.stderr)")
     }
 
     @Test func detectionOffPlantsNothingAndFlagsNothing() {

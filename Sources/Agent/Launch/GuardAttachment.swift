@@ -19,6 +19,9 @@ public struct GuardPlan {
     /// Exfiltration detection (nil when the policy turns it off) and the canaries it watches.
     public var detection: GuardDetection?
     public var canaries: CanaryCredentials?
+    /// The background agent the sandbox belongs to ("" for `warden run`): its records carry it,
+    /// so `warden audit --agent ID` finds them.
+    public var agentID = ""
 
     public init(policy: EgressPolicy, mode: NetworkPolicy.Mode, upstream: SocketAddress, owner: UInt32, auditPath: String, home: String,
                 tls: TLSInspection? = nil) {
@@ -40,7 +43,8 @@ public struct GuardPlan {
     public static func make(org: NetworkPolicy, mode: NetworkMode, deny: [NetworkRule] = [], allow: [NetworkRule] = [],
                             upstream: SocketAddress? = nil, owner: UInt32, home: String,
                             repositoryAllowlist: [DomainPattern]? = nil, label: String = "run",
-                            secrets: [GivenSecret] = [], origin: String? = nil, plantCanaries: Bool = true) throws(GuardError) -> GuardPlan? {
+                            secrets: [GivenSecret] = [], origin: String? = nil, plantCanaries: Bool = true,
+                            agentID: String = "") throws(GuardError) -> GuardPlan? {
         guard mode.guarded, let policyMode = NetworkPolicy.Mode(rawValue: mode.rawValue) else { return nil }
         var effective = org
         effective.mode = policyMode
@@ -52,6 +56,7 @@ public struct GuardPlan {
         let tls = org.tls.inspect ? TLSInspection(authority: try TLSAuthority.generate(label: label), trustedCAs: org.tls.trustedCAs) : nil
         var plan = GuardPlan(policy: EgressPolicy(network: effective, repositoryAllowlist: repositoryAllowlist), mode: policyMode, upstream: resolver, owner: owner,
                              auditPath: SQLiteAuditStore.path(home: home), home: home, tls: tls)
+        plan.agentID = agentID
         if org.detection.enabled {
             let canaries = plantCanaries ? CanaryCredentials.generate() : nil
             plan.canaries = canaries
@@ -124,6 +129,7 @@ public final class GuardAttachment: NetworkAttachment {
         var configuration = GuardConfiguration(policy: plan.policy, upstreamResolver: plan.upstream, owner: plan.owner,
                                                auditPath: plan.auditPath)
         configuration.tls = plan.tls
+        configuration.agentID = plan.agentID
         if var detection = plan.detection {
             // The sandbox's init: killing it ends every process of the sandbox's pid namespace.
             detection.stopSandbox = { _ in _ = kill(pid, SIGKILL) }

@@ -75,7 +75,8 @@ struct AgentSandboxPlan {
         }
         request.network = NetworkMode(rawValue: policy.network.mode.rawValue) ?? .none
         let plan = try GuardPlan.make(org: policy.network, mode: request.network, owner: record.ownerUID, home: layout.home,
-                                      repositoryAllowlist: egressAllowlist, label: record.id, secrets: secrets, origin: record.repository)
+                                      repositoryAllowlist: egressAllowlist, label: record.id, secrets: secrets, origin: record.repository,
+                                      agentID: record.id)
         try plan?.prepare(&request)
         return AgentSandboxPlan(request: request, guardPlan: plan)
     }
@@ -119,7 +120,7 @@ struct AgentSandboxPlan {
         // never baked into one.
         let plan = try GuardPlan.make(org: policy.network, mode: request.network, owner: record.ownerUID, home: layout.home,
                                       repositoryAllowlist: egressAllowlist, label: record.id, secrets: secrets, origin: record.repository,
-                                      plantCanaries: false)
+                                      plantCanaries: false, agentID: record.id)
         try plan?.prepare(&request)
         return AgentSandboxPlan(request: request, guardPlan: plan)
     }
