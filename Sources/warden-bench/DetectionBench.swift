@@ -103,8 +103,7 @@ enum DetectionBench {
         }
         defer { running.stop() }
         func guarded(_ home: String) -> [String] {
-            ["/usr/bin/env", "WARDEN_HOME=" + home, warden, "run", "--net", "allowlist", "--allow", host, "--allow", "\(server)/32",
-             "--dns-upstream", server, "--", "python3", "-c", client]
+            GuardBench.guardedClient(warden: warden, home: home, host: host, server: server, client: client)
         }
         let bytes = 256 << 20, rounds = 5
         for (scheme, port) in [("http", plainPort), ("https", tlsPort)] {

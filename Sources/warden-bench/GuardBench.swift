@@ -131,6 +131,13 @@ enum GuardBench {
         DetectionBench.run(warden: warden, admin: admin, fixture: fixture)
     }
 
+    /// `warden run` of a Python client in the allowlist sandbox the TLS and detection benches
+    /// share: `host` and the test server allowed, DNS from the test server.
+    static func guardedClient(warden: String, home: String, host: String, server: String, client: String) -> [String] {
+        ["/usr/bin/env", "WARDEN_HOME=" + home, warden, "run", "--net", "allowlist", "--allow", host, "--allow", "\(server)/32",
+         "--dns-upstream", server, "--", "python3", "-c", client]
+    }
+
     /// A fresh Warden home with these policy settings (made with warden-admin); nil on failure.
     static func home(admin: String, _ settings: [(String, String)]) -> String? {
         var template = Array("/tmp/warden-bench-home.XXXXXX".utf8CString)

@@ -104,8 +104,7 @@ enum TLSBench {
         }
         defer { running.stop() }
         func guarded(_ home: String) -> [String] {
-            ["/usr/bin/env", "WARDEN_HOME=" + home, warden, "run", "--net", "allowlist", "--allow", host, "--allow", "\(server)/32",
-             "--dns-upstream", server, "--", "python3", "-c", client]
+            GuardBench.guardedClient(warden: warden, home: home, host: host, server: server, client: client)
         }
         // On the host, the client dials the address and trusts the test CA directly.
         let direct = ["/usr/bin/python3", "-c", client]

@@ -53,12 +53,8 @@ extension Connection {
         }
         // The method and every header, names and values, but the Host already judged: a
         // method or a header name can carry a token as well as a value can.
-        var fields = Array(head.method.utf8) + [0x0A]
-        for header in head.headers where header.name.lowercased() != "host" {
-            fields += Array(header.name.utf8) + [0x3A, 0x20] + Array(header.value.utf8) + [0x0A]
-        }
-        if let found = fields.withUnsafeBytes({ detector.plantedValue(in: $0, host: host, place: "method or headers") }) { findings.append(found) }
-        if let found = fields.withUnsafeBytes({ detector.secretPattern(in: $0, host: host, place: "method or headers") }) { findings.append(found) }
+        let fields = Array(head.method.utf8) + [0x0A] + Self.fieldText(head.headers.filter { $0.name.lowercased() != "host" })
+        findings += fieldFindings(fields, detector: detector, host: host, place: "method or headers")
         verdict = apply(findings, to: verdict, method: head.method, path: head.path, now: now)
         if verdict.allowed {
             let type = head.headers.first { $0.name.lowercased() == "content-type" }?.value.lowercased() ?? ""
@@ -73,13 +69,23 @@ extension Connection {
     /// trailers); false when an action refuses them.
     func detectFields(_ fields: [HTTPHeader], host: String, place: String, now: UInt64) -> Bool {
         guard let detector = owner.detector, !fields.isEmpty else { return true }
-        var text: [UInt8] = []
-        for field in fields { text += Array(field.name.utf8) + [0x3A, 0x20] + Array(field.value.utf8) + [0x0A] }
-        var findings: [DetectionFinding] = []
-        if let found = text.withUnsafeBytes({ detector.plantedValue(in: $0, host: host, place: place) }) { findings.append(found) }
-        if let found = text.withUnsafeBytes({ detector.secretPattern(in: $0, host: host, place: place) }) { findings.append(found) }
+        let findings = fieldFindings(Self.fieldText(fields), detector: detector, host: host, place: place)
         guard !findings.isEmpty else { return true }
         return apply(findings, to: verdict ?? .deny("", ""), method: nil, path: nil, now: now, allowedBefore: true).allowed
+    }
+
+    /// Header fields as one text, `name: value` per line.
+    static func fieldText(_ fields: [HTTPHeader]) -> [UInt8] {
+        var text: [UInt8] = []
+        for field in fields { text += Array(field.name.utf8) + [0x3A, 0x20] + Array(field.value.utf8) + [0x0A] }
+        return text
+    }
+
+    /// Rules 8 and 9 on header text (a head's fields, or trailers).
+    private func fieldFindings(_ text: [UInt8], detector: SandboxDetector, host: String?, place: String) -> [DetectionFinding] {
+        text.withUnsafeBytes { bytes in
+            [detector.plantedValue(in: bytes, host: host, place: place), detector.secretPattern(in: bytes, host: host, place: place)].compactMap { $0 }
+        }
     }
 
     /// Scans body bytes before they go up; false when the body was refused (the connection is
@@ -152,14 +158,8 @@ extension Connection {
         context.bytesDown = bytesDown
         let action = owner.flag(findings, context: context, scope: "connection \(id)", link: "connection=\(id)", now: now)
         for finding in findings where !flags.contains(finding.rule.recordName) { flags.append(finding.rule.recordName) }
-        var result = verdict
-        result.flags += findings.map(\.rule.recordName).filter { !result.flags.contains($0) }
-        guard action != .record, allowedBefore || verdict.allowed else { return result }
-        let blocking = findings.first { owner.detector?.policy.action($0.rule, mode: owner.judge.mode) != .record } ?? findings[0]
-        result.allowed = false
-        result.rule = blocking.rule.recordName
-        result.reason = blocking.reason + (action == .stop ? "; the sandbox is stopped" : "")
-        return result
+        guard let detector = owner.detector else { return verdict }
+        return verdict.flagged(findings, action: action, detector: detector, refuse: allowedBefore || verdict.allowed)
     }
 
     /// Rules 1–3 (and 7's refusal) restated from a refusal the policy or the guard made.

@@ -302,14 +302,7 @@ extension SandboxGuard {
         context.port = 53
         let registered = detector.checks.subdomain(of: name).registered
         let action = flag(findings, context: context, scope: "dns \(registered)", link: "query=\(Self.typeName(type)) \(name.prefix(120))", now: now)
-        var result = verdict
-        result.flags += findings.map(\.rule.recordName).filter { !result.flags.contains($0) }
-        guard action != .record, result.allowed else { return result }
-        let blocking = findings.first { detector.policy.action($0.rule, mode: detector.mode) != .record } ?? findings[0]
-        result.allowed = false
-        result.rule = blocking.rule.recordName
-        result.reason = blocking.reason + (action == .stop ? "; the sandbox is stopped" : "")
-        return result
+        return verdict.flagged(findings, action: action, detector: detector, refuse: verdict.allowed)
     }
 
     private func recordQuery(_ query: DNSQuery, proto: String, verdict: Verdict, detail: String, now: UInt64) {

@@ -39,3 +39,19 @@ extension SandboxGuard {
         return action
     }
 }
+
+extension Verdict {
+    /// The verdict with the findings' rules in its flags and, when the action blocks or stops
+    /// and `refuse` says the traffic was going to pass, turned into a refusal by the first
+    /// finding whose action is not `record`.
+    func flagged(_ findings: [DetectionFinding], action: DetectionAction, detector: SandboxDetector, refuse: Bool) -> Verdict {
+        var result = self
+        result.flags += findings.map(\.rule.recordName).filter { !result.flags.contains($0) }
+        guard action != .record, refuse, let first = findings.first else { return result }
+        let blocking = findings.first { detector.policy.action($0.rule, mode: detector.mode) != .record } ?? first
+        result.allowed = false
+        result.rule = blocking.rule.recordName
+        result.reason = blocking.reason + (action == .stop ? "; the sandbox is stopped" : "")
+        return result
+    }
+}

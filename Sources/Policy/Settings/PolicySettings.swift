@@ -53,18 +53,10 @@ public enum PolicySettings {
         bool("network.repositoryMayWiden", "a repository's egressAllowlist may add destinations", { $0.network.repositoryMayWiden }, { $0.network.repositoryMayWiden = $1 }),
         bool("network.tlsInspection", "the guard terminates TLS and judges every HTTPS request (off: server name only)",
              { $0.network.tls.inspect }, { $0.network.tls.inspect = $1 }),
-        .init(key: "network.tlsExclude", help: "destinations tunnelled without TLS inspection: pinned or mutual-TLS hosts (comma-separated)",
-              read: { $0.network.tls.exclude.joined(separator: ",") }, write: { policy, value throws(PolicyError) in
-                  let entries = SettingValue.list(value)
-                  try TLSInspectionPolicy.checkExclusions(entries)
-                  policy.network.tls.exclude = entries
-              }),
-        .init(key: "network.tlsTrustedCAs", help: "PEM files of CAs trusted for upstream certificates besides the system store (comma-separated)",
-              read: { $0.network.tls.trustedCAs.joined(separator: ",") }, write: { policy, value throws(PolicyError) in
-                  let paths = SettingValue.list(value)
-                  try TLSInspectionPolicy.checkTrustedCAs(paths)
-                  policy.network.tls.trustedCAs = paths
-              }),
+        list("network.tlsExclude", "destinations tunnelled without TLS inspection: pinned or mutual-TLS hosts (comma-separated)",
+             { $0.network.tls.exclude }, { $0.network.tls.exclude = $1 }, check: TLSInspectionPolicy.checkExclusions),
+        list("network.tlsTrustedCAs", "PEM files of CAs trusted for upstream certificates besides the system store (comma-separated)",
+             { $0.network.tls.trustedCAs }, { $0.network.tls.trustedCAs = $1 }, check: TLSInspectionPolicy.checkTrustedCAs),
         bool("detection.enabled", "exfiltration detection on egress (DETECTION.md's rules)", { $0.network.detection.enabled }, { $0.network.detection.enabled = $1 }),
         .init(key: "detection.allowedPorts", help: "ports the uncommon-port rule does not flag (comma-separated)",
               read: { $0.network.detection.allowedPorts.map(String.init).joined(separator: ",") }, write: { policy, value throws(PolicyError) in
@@ -75,18 +67,10 @@ public enum PolicySettings {
                   }
                   policy.network.detection.allowedPorts = ports
               }),
-        .init(key: "detection.publishTargets", help: "hosts expected to receive pushes besides an agent's origin (domain patterns, comma-separated)",
-              read: { $0.network.detection.publishTargets.joined(separator: ",") }, write: { policy, value throws(PolicyError) in
-                  let entries = SettingValue.list(value)
-                  try DetectionPolicy.checkPublishTargets(entries)
-                  policy.network.detection.publishTargets = entries
-              }),
-        .init(key: "detection.services", help: "paste/webhook/tunnel services to flag besides the built-in list (host or host/path, comma-separated)",
-              read: { $0.network.detection.services.joined(separator: ",") }, write: { policy, value throws(PolicyError) in
-                  let entries = SettingValue.list(value)
-                  try DetectionPolicy.checkServices(entries)
-                  policy.network.detection.services = entries
-              }),
+        list("detection.publishTargets", "hosts expected to receive pushes besides an agent's origin (domain patterns, comma-separated)",
+             { $0.network.detection.publishTargets }, { $0.network.detection.publishTargets = $1 }, check: DetectionPolicy.checkPublishTargets),
+        list("detection.services", "paste/webhook/tunnel services to flag besides the built-in list (host or host/path, comma-separated)",
+             { $0.network.detection.services }, { $0.network.detection.services = $1 }, check: DetectionPolicy.checkServices),
         .init(key: "sandbox.memory", help: "default memory limit", read: { $0.sandbox.memory.description }, write: { policy, value throws(PolicyError) in
             policy.sandbox.memory = try ByteSize.parse(value)
         }),
@@ -182,6 +166,17 @@ public enum PolicySettings {
                              _ set: @escaping @Sendable (inout OrgPolicy, Bool) -> Void) -> Descriptor {
         Descriptor(key: key, help: help, read: { SettingValue.text(get($0)) },
                    write: { policy, value throws(PolicyError) in set(&policy, try SettingValue.bool(value)) })
+    }
+
+    /// A comma-separated list, each entry checked before any is kept.
+    private static func list(_ key: String, _ help: String, _ get: @escaping @Sendable (OrgPolicy) -> [String],
+                             _ set: @escaping @Sendable (inout OrgPolicy, [String]) -> Void,
+                             check: @escaping @Sendable ([String]) throws(PolicyError) -> Void) -> Descriptor {
+        Descriptor(key: key, help: help, read: { get($0).joined(separator: ",") }, write: { policy, value throws(PolicyError) in
+            let entries = SettingValue.list(value)
+            try check(entries)
+            set(&policy, entries)
+        })
     }
 
     private static func duration(_ key: String, _ help: String, _ get: @escaping @Sendable (OrgPolicy) -> PolicyDuration,
