@@ -28,6 +28,7 @@ struct EnvironmentReaderTests {
         #expect(environment.agentCanUpdateSnapshot == true)
         #expect(environment.terminals.isEmpty)
         #expect(EnvironmentSupport.notices(environment).map(\.field) == ["snapshot", "agentCanUpdateSnapshot"], "agentCanUpdateSnapshot is reported, never silently ignored")
+        #expect(EnvironmentSupport.notices(environment, snapshotUpdates: true).map(\.field) == ["snapshot"], "honoured where the policy allows")
     }
 
     @Test func buildPathsAreRelativeToCursorWithTheRootSpellings() throws {

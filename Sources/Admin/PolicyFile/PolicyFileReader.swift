@@ -187,7 +187,7 @@ public enum PolicyFileReader {
     }
 
     static func sandbox(_ tree: YAMLTree, _ node: Node) throws(PolicyFileError) -> SandboxPolicy {
-        let fields = try tree.mapping(node, "sandbox", allowed: ["memory", "pids", "cpus", "timeout", "seccompProfile", "requiredLayers", "minFreeDisk", "weakening"],
+        let fields = try tree.mapping(node, "sandbox", allowed: ["memory", "pids", "cpus", "timeout", "seccompProfile", "requiredLayers", "minFreeDisk", "agentSnapshotUpdates", "weakening"],
                                       required: ["memory", "pids", "cpus", "timeout", "seccompProfile", "requiredLayers", "weakening"])
         var sandbox = SandboxPolicy()
         sandbox.memory = try tree.parse(fields.node("memory"), "sandbox.memory", ByteSize.parse)
@@ -205,6 +205,7 @@ public enum PolicyFileReader {
         }
         sandbox.seccompProfile = try tree.string(fields.node("seccompProfile"), "sandbox.seccompProfile")
         if let minFree = fields["minFreeDisk"] { sandbox.minFreeDisk = try tree.parse(minFree, "sandbox.minFreeDisk", ByteSize.parse) }
+        if let updates = fields["agentSnapshotUpdates"] { sandbox.agentSnapshotUpdates = try tree.bool(updates, "sandbox.agentSnapshotUpdates") }
         sandbox.requiredLayers = []
         for (index, item) in try tree.sequence(fields.node("requiredLayers"), "sandbox.requiredLayers").enumerated() {
             sandbox.requiredLayers.append(try tree.enumeration(item, "sandbox.requiredLayers[\(index)]", SandboxLayer.self))

@@ -45,7 +45,8 @@ public enum PolicyFileWriter {
         let sandbox = policy.sandbox
         out += "sandbox:\n  memory: \(sandbox.memory)\n  pids: \(sandbox.pids)\n  cpus: \(sandbox.cpus.map { "\($0)" } ?? "none")\n"
         out += "  timeout: \(sandbox.timeout?.description ?? "none")\n  seccompProfile: \(scalar(sandbox.seccompProfile))\n"
-        out += "  requiredLayers: \(list(sandbox.requiredLayers.map(\.rawValue)))\n  minFreeDisk: \(sandbox.minFreeDisk)\n  weakening:\n"
+        out += "  requiredLayers: \(list(sandbox.requiredLayers.map(\.rawValue)))\n  minFreeDisk: \(sandbox.minFreeDisk)\n"
+        out += "  agentSnapshotUpdates: \(sandbox.agentSnapshotUpdates)\n  weakening:\n"
         for option in WeakeningOption.allCases {
             let grant = sandbox.grant(for: option)
             out += "    \(option.rawValue): {roles: \(list(grant.roles.map(\.rawValue))), users: \(list(grant.users))}\n"

@@ -8,13 +8,54 @@ import WardenSystem
 /// starts without running it again. One directory per key under `<home>/snapshots` (root 0700):
 /// a layer per overlaid directory (`<name>/upper`, `<name>/work`) and `snapshot.json`. A layer's
 /// files belong to the id range of the sandbox that wrote them (`idBase`); later sandboxes see
-/// them through an idmapped mount with the same owners.
+/// them through an idmapped mount with the same owners. Where the policy honours
+/// `agentCanUpdateSnapshot`, agents that finished add layers of their own on top (`updates`),
+/// each a directory `<key>-<16 hex>` beside the snapshot's.
 public struct EnvironmentSnapshot: Codable, Sendable, Equatable {
     public var key: String
     public var idBase: UInt32
     public var created: Int64
     public var agent: String
     public var installMilliseconds: Int64
+    /// Whether `install` built the base (false: the base is empty, made for agents' updates).
+    public var installed = true
+    /// Layers agents added, newest first.
+    public var updates: [Update] = []
+
+    /// A layer an agent left in $HOME (agentCanUpdateSnapshot), kept after it finished.
+    public struct Update: Codable, Sendable, Equatable {
+        /// Its directory's name under `<home>/snapshots`.
+        public var directory: String
+        public var idBase: UInt32
+        public var agent: String
+        public var created: Int64
+    }
+
+    /// At most this many agents' layers: each is an overlay layer of every later sandbox.
+    static let maximumUpdates = 8
+
+    init(key: String, idBase: UInt32, created: Int64, agent: String, installMilliseconds: Int64, installed: Bool = true) {
+        self.key = key
+        self.idBase = idBase
+        self.created = created
+        self.agent = agent
+        self.installMilliseconds = installMilliseconds
+        self.installed = installed
+    }
+
+    enum CodingKeys: String, CodingKey { case key, idBase, created, agent, installMilliseconds, installed, updates }
+
+    /// Snapshots kept before agents could add layers decode with none.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        key = try container.decode(String.self, forKey: .key)
+        idBase = try container.decode(UInt32.self, forKey: .idBase)
+        created = try container.decode(Int64.self, forKey: .created)
+        agent = try container.decode(String.self, forKey: .agent)
+        installMilliseconds = try container.decode(Int64.self, forKey: .installMilliseconds)
+        installed = try container.decodeIfPresent(Bool.self, forKey: .installed) ?? true
+        updates = try container.decodeIfPresent([Update].self, forKey: .updates) ?? []
+    }
 
     /// A directory the install may change, where it is overlaid, and what lies beneath it.
     struct Target {
@@ -136,38 +177,63 @@ struct SnapshotStore {
         return find(key)?.created
     }
 
-    /// Removes snapshots unused for longer than the policy's `retention.agentData`, and builds
-    /// a crashed owner left behind (older than a day). Each goes by a rename first, so no agent
-    /// starts on half a snapshot. Returns the keys removed and what failed.
-    /// `inUse`: keys of agents that have not ended, never removed.
+    /// Removes snapshots unused for longer than the policy's `retention.agentData` (with the
+    /// layers agents added to them), agents' layers no snapshot names any more (another agent's
+    /// layer replaced them), and builds a crashed owner left behind (older than a day). Each
+    /// goes by a rename first, so no agent starts on half a snapshot. Returns the keys removed
+    /// and what failed. `inUse`: keys and builds of agents that have not ended, never removed.
     func sweep(policy: OrgPolicy, now: Int64, dryRun: Bool, inUse: Set<String> = []) -> (removed: [String], failures: [String]) {
         var removed: [String] = [], failures: [String] = []
         let evaluator = PolicyEvaluator(policy)
-        for name in Files.listDirectory(root) {
+        let names = Files.listDirectory(root)
+        var expiredKeys: Set<String> = []
+        for name in names {
             let expired: Bool
             if name.hasPrefix(".building-") {
                 let age = Files.lstat(root + "/" + name).map { now / 1000 - Int64($0.st_mtim.tv_sec) } ?? 0
                 expired = age > 86_400
-            } else if name.utf8.count == 64, name.utf8.allSatisfy({ isxdigit(Int32($0)) != 0 }), let used = lastUsed(name) {
+            } else if Self.isKey(name), let used = lastUsed(name) {
                 expired = evaluator.isExpired(RetainedRecord(kind: .agentData, since: used / 1000), now: now / 1000).allowed
             } else {
                 continue
             }
             guard expired, !inUse.contains(name) else { continue }
+            if Self.isKey(name) { expiredKeys.insert(name) }
             if dryRun {
                 removed.append(name)
                 continue
             }
-            let doomed = root + "/.removing-" + name
             do {
-                try check("rename(\(name))") { rename(root + "/" + name, doomed) }
-                try RetentionSweep.removeTree(doomed)
+                try remove(name)
                 removed.append(name)
             } catch {
                 failures.append("snapshot \(name.prefix(12)): \(error.description)")
             }
         }
+        // Agents' layers: with their snapshot, or once it no longer names them.
+        for name in names where Self.isUpdate(name) {
+            let key = String(name.prefix(64))
+            guard !inUse.contains(key) else { continue }
+            guard expiredKeys.contains(key) || !(find(key)?.updates.contains { $0.directory == name } ?? false) else { continue }
+            if dryRun { continue }
+            do { try remove(name) } catch { failures.append("snapshot layer \(name.prefix(12)): \(error.description)") }
+        }
         return (removed, failures)
+    }
+
+    /// Renamed aside first (nobody starts on it any more), then removed.
+    private func remove(_ name: String) throws(SystemError) {
+        let doomed = root + "/.removing-" + name
+        try check("rename(\(name))") { rename(root + "/" + name, doomed) }
+        try RetentionSweep.removeTree(doomed)
+    }
+
+    static func isKey(_ name: String) -> Bool { name.utf8.count == 64 && name.utf8.allSatisfy { isxdigit(Int32($0)) != 0 } }
+
+    /// `<key>-<16 hex>`: a layer an agent added.
+    static func isUpdate(_ name: String) -> Bool {
+        let parts = name.split(separator: "-", omittingEmptySubsequences: false)
+        return parts.count == 2 && isKey(String(parts[0])) && parts[1].utf8.count == 16 && parts[1].utf8.allSatisfy { isxdigit(Int32($0)) != 0 }
     }
 
     /// The overlays a sandbox gets: with `building`, every target writable into it (install);
@@ -181,14 +247,26 @@ struct SnapshotStore {
         }
     }
 
-    func overlays(for snapshot: EnvironmentSnapshot) -> [OverlayRequest] {
+    /// What an agent's sandbox gets from `snapshot` (nil: none yet), its base at `base` (else
+    /// where it is published): each directory's non-empty layers read-only, agents' layers on
+    /// top of install's; $HOME writable, its changes discarded, or kept in `updating`, which
+    /// becomes the snapshot's next layer (agentCanUpdateSnapshot).
+    func overlays(for snapshot: EnvironmentSnapshot?, base: String? = nil, updating: String? = nil) -> [OverlayRequest] {
         EnvironmentSnapshot.targets.compactMap { target in
-            let upper = directory(snapshot.key) + "/" + target.name + "/upper"
-            guard !Files.listDirectory(upper).isEmpty else { return nil }
+            var layers: [OverlayRequest.Layer] = []
+            var beneath: String?
+            if let snapshot {
+                let baseDirectory = base ?? directory(snapshot.key)
+                let candidates = snapshot.updates.map { (root + "/" + $0.directory, $0.idBase) } + [(baseDirectory, snapshot.idBase)]
+                for (directory, idBase) in candidates where !Files.listDirectory(directory + "/" + target.name + "/upper").isEmpty {
+                    layers.append(OverlayRequest.Layer(path: directory + "/" + target.name + "/upper", idBase: idBase))
+                }
+                beneath = Self.beneath(target, snapshot: baseDirectory)
+            }
             let home = target.path == GeneratedEtc.agentHome
-            return OverlayRequest(target: target.path, layers: [OverlayRequest.Layer(path: upper, idBase: snapshot.idBase)],
-                                  host: Self.beneath(target, snapshot: directory(snapshot.key)), upper: home ? .scratch(mode: 0o700) : .none,
-                                  sandboxViewOnTop: target.sandboxViewOnTop)
+            guard !layers.isEmpty || (home && updating != nil) else { return nil }
+            let upper: OverlayRequest.Upper = home ? updating.map { .agentDirectory($0 + "/home") } ?? .scratch(mode: 0o700) : .none
+            return OverlayRequest(target: target.path, layers: layers, host: beneath, upper: upper, sandboxViewOnTop: target.sandboxViewOnTop)
         }
     }
 

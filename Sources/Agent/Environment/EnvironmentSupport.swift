@@ -10,7 +10,9 @@ public enum EnvironmentSupport {
     }
 
     /// `containerEngine`: whether a container engine is available to build or pull a base.
-    public static func notices(_ environment: AgentEnvironment, containerEngine: Bool = false) -> [Notice] {
+    /// `snapshotUpdates`: whether the policy honours `agentCanUpdateSnapshot`
+    /// (`sandbox.agentSnapshotUpdates`).
+    public static func notices(_ environment: AgentEnvironment, containerEngine: Bool = false, snapshotUpdates: Bool = false) -> [Notice] {
         var notices: [Notice] = []
         switch environment.base {
         case .snapshot(let id)?:
@@ -41,8 +43,8 @@ public enum EnvironmentSupport {
         for entry in environment.egressAllowlist ?? [] where (try? DomainPattern.parse(entry, forAllow: false)) == nil {
             notices.append(Notice(field: "egressAllowlist", message: "\"\(entry.prefix(80))\" is not a domain pattern and is left out (which narrows further)"))
         }
-        if environment.agentCanUpdateSnapshot == true {
-            notices.append(Notice(field: "agentCanUpdateSnapshot", message: "not honoured: the organisation's policy lets only `install` build a snapshot; what the agent changes in system directories and $HOME is discarded when it ends"))
+        if environment.agentCanUpdateSnapshot == true && !snapshotUpdates {
+            notices.append(Notice(field: "agentCanUpdateSnapshot", message: "not honoured: the organisation's policy (sandbox.agentSnapshotUpdates) lets only `install` build a snapshot; what the agent changes in $HOME is discarded when it ends"))
         }
         if !environment.repositoryDependencies.isEmpty {
             notices.append(Notice(field: "repositoryDependencies", message: "the agent gets no repository token; these repositories are reachable only as the network policy allows"))

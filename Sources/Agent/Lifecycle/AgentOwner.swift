@@ -19,7 +19,10 @@ public final class AgentOwner {
     let keys: any SecretKeyProvider
     let store: AgentStore
     /// The policy snapshot the agent started under, once read (the webhook uses it at the end).
-    private var startPolicy: OrgPolicy?
+    var startPolicy: OrgPolicy?
+    /// Builds only this agent uses (a snapshot not kept, a $HOME layer not published): removed
+    /// when it ends.
+    var scratchDirectories: [String] = []
 
     public init(id: String, home: String, keys: any SecretKeyProvider) throws(StoreError) {
         self.id = id
@@ -43,10 +46,16 @@ public final class AgentOwner {
 
         // Everything below ends in a terminal state with a reason; nothing returns early.
         let ending = drive(record, ownerRecord: ownerRecord)
+        // Before the final state, so that whoever sees it sees no build of this agent left.
+        for directory in scratchDirectories where Files.lstat(directory) != nil {
+            do { try RetentionSweep.removeTree(directory) } catch {
+                try? store.note(id, "snapshot: a build only this agent used cannot be removed: \(error.description)", at: wallMilliseconds())
+            }
+        }
         finish(record, ending)
         // A snapshot's retention counts from the end of the last agent that used it.
-        if let key = try? Files.readText(layout.snapshotKey(id), limit: 128) {
-            SnapshotStore(home: layout.home).touch(key.trimmingWhitespace(), now: wallMilliseconds())
+        if let key = (try? Files.readText(layout.snapshotKey(id), limit: 4096))?.split(separator: "\n").first {
+            SnapshotStore(home: layout.home).touch(String(key), now: wallMilliseconds())
         }
         notify(record)
         return 0
@@ -83,7 +92,7 @@ public final class AgentOwner {
 
         let environment: AgentEnvironment?
         let environmentText: String
-        switch readEnvironment(record) {
+        switch readEnvironment(record, policy: policy) {
         case .failure(let ending): return ending
         case .success(let read): (environment, environmentText) = (read?.environment, read?.text ?? "")
         }
@@ -93,15 +102,31 @@ public final class AgentOwner {
             return Ending(state: .failed, reason: "the secrets cannot be opened: \(error.message)")
         }
         let secrets = given.map { (name: $0.name, value: $0.value) }
-        var overlays: [OverlayRequest] = []
-        if let install = environment?.install {
-            switch snapshot(record, install: install, environmentText: environmentText, policy: policy, secrets: given,
-                            egressAllowlist: environment?.egressPatterns) {
+        // agentCanUpdateSnapshot, where the policy honours it: $HOME is kept as a new layer.
+        let updates = environment?.agentCanUpdateSnapshot == true && policy.sandbox.agentSnapshotUpdates
+        var prepared: PreparedSnapshot?
+        if environment?.install != nil || updates {
+            switch prepareSnapshot(record, install: environment?.install, environmentText: environmentText, policy: policy, secrets: given,
+                                   egressAllowlist: environment?.egressPatterns) {
             case .failure(let ending): return ending
-            case .success(let snapshotOverlays): overlays = snapshotOverlays
+            case .success(let result): prepared = result
             }
+            if let base = prepared?.privateBase { scratchDirectories.append(base) }
             if let stop = stopRequest() { return Ending(state: .stopped, reason: stop) }
         }
+        var updating: String?
+        if updates, let prepared {
+            if prepared.privateBase != nil {
+                try? store.note(id, "snapshot update: not possible: install's snapshot is not kept, so there is nothing to add a layer to", at: wallMilliseconds())
+            } else {
+                do { updating = try SnapshotStore(home: layout.home).makeUpdate() } catch {
+                    return Ending(state: .failed, reason: "the snapshot update cannot be prepared: \(error.description)")
+                }
+                scratchDirectories += updating.map { [$0] } ?? []
+                markSnapshotInUse(String(updating?.split(separator: "/").last ?? ""))
+            }
+        }
+        let overlays = prepared.map { SnapshotStore(home: layout.home).overlays(for: $0.snapshot, base: $0.privateBase, updating: updating) } ?? []
         let plan: AgentSandboxPlan
         do {
             plan = try AgentSandboxPlan.agent(record, policy: policy, layout: layout, secrets: given, start: environment?.start,
@@ -140,6 +165,9 @@ public final class AgentOwner {
         }
         stopServing()
         var ending = Self.ending(outcome, stop: stopRequest())
+        if let updating, let prepared {
+            keepUpdate(updating, on: prepared, ending: ending, outcome: outcome, canaries: plan.guardPlan?.canaries, secrets: given)
+        }
         if let failure = handOff(record, policy: policy, account: account) {
             ending = Ending(state: ending.state == .finished ? .failed : ending.state, reason: ending.reason + "; " + failure)
         } else {
@@ -238,7 +266,7 @@ public final class AgentOwner {
 
     /// The repository's environment (nil: it has none), after reporting what this host does
     /// not honour.
-    private func readEnvironment(_ record: AgentRecord) -> Result<(environment: AgentEnvironment, text: String)?, Ending> {
+    private func readEnvironment(_ record: AgentRecord, policy: OrgPolicy) -> Result<(environment: AgentEnvironment, text: String)?, Ending> {
         // The clone is the repository's content: `.cursor` may be a link anywhere. Opened
         // beneath the workspace, following no link (R14), and only a regular file.
         let text: String
@@ -260,7 +288,7 @@ public final class AgentOwner {
         do { environment = try EnvironmentReader.read(text) } catch {
             return .failure(Ending(state: .failed, reason: "bad environment: \(error.description)"))
         }
-        for notice in EnvironmentSupport.notices(environment) { try? store.note(id, "environment.json: " + notice.description, at: wallMilliseconds()) }
+        for notice in EnvironmentSupport.notices(environment, snapshotUpdates: policy.sandbox.agentSnapshotUpdates) { try? store.note(id, "environment.json: " + notice.description, at: wallMilliseconds()) }
         return .success((environment, text))
     }
 

@@ -1,15 +1,27 @@
 import Glibc
+import NetGuard
 import Policy
 import Sandbox
 import Store
 import WardenSystem
 
+/// The snapshot an agent starts from.
+struct PreparedSnapshot {
+    var key: String
+    /// Nil: none exists yet (no `install`; agents' updates will make one).
+    var snapshot: EnvironmentSnapshot?
+    /// Install's build when it may not be kept (it holds a secret): this agent's alone,
+    /// removed when it ends.
+    var privateBase: String?
+}
+
 extension AgentOwner {
     /// The environment's `install`, run once per snapshot key: reused when a snapshot with the
     /// same inputs exists, else run under the install profile into a new snapshot, published
-    /// only when it succeeded. Returns the overlays the agent's sandbox gets.
-    func snapshot(_ record: AgentRecord, install: String, environmentText: String, policy: OrgPolicy,
-                  secrets: [GivenSecret], egressAllowlist: [DomainPattern]?) -> Result<[OverlayRequest], Ending> {
+    /// only when it succeeded and holds no secret. `install` nil: only the existing snapshot,
+    /// if any (an agent that may update it).
+    func prepareSnapshot(_ record: AgentRecord, install: String?, environmentText: String, policy: OrgPolicy,
+                         secrets: [GivenSecret], egressAllowlist: [DomainPattern]?) -> Result<PreparedSnapshot, Ending> {
         let snapshots = SnapshotStore(home: layout.home)
         let key: String
         do {
@@ -20,13 +32,15 @@ extension AgentOwner {
             return .failure(Ending(state: .failed, reason: "install: the workspace cannot be read: \(error.description)"))
         }
         // Marked in use first: the retention sweep skips snapshots of agents that have not ended.
-        try? Files.writeAtomically(layout.snapshotKey(id), Array(key.utf8), mode: 0o600)
+        markSnapshotInUse(key)
         if let existing = snapshots.find(key) {
             snapshots.touch(key, now: wallMilliseconds())
-            try? store.note(id, "install: not run: snapshot \(key.prefix(12)) reused (built by agent \(existing.agent) in \(existing.installMilliseconds) ms)",
-                            at: wallMilliseconds())
-            return .success(snapshots.overlays(for: existing))
+            let built = existing.installed ? "built by agent \(existing.agent) in \(existing.installMilliseconds) ms" : "no install"
+            let added = existing.updates.isEmpty ? "" : "; \(existing.updates.count) layer(s) agents added on top, the newest by \(existing.updates[0].agent)"
+            try? store.note(id, "install: not run: snapshot \(key.prefix(12)) reused (\(built)\(added))", at: wallMilliseconds())
+            return .success(PreparedSnapshot(key: key, snapshot: existing))
         }
+        guard let install else { return .success(PreparedSnapshot(key: key)) }
         if let why = DiskWatermark.shortfall(home: layout.home, minimum: policy.sandbox.minFreeDisk) {
             return .failure(Ending(state: .failed, reason: "install: not run: \(why)"))
         }
@@ -55,15 +69,47 @@ extension AgentOwner {
             let why = exit.reason == "exited" ? "exit status \(exit.code ?? -1)" : exit.reason + (outcome.message.map { ": \($0)" } ?? "")
             return .failure(Ending(state: .failed, reason: "install failed (\(why)); no snapshot was kept (see `warden agent logs \(id)`)"))
         }
+        let snapshot = EnvironmentSnapshot(key: key, idBase: idBase, created: wallMilliseconds(), agent: id, installMilliseconds: elapsed)
+        do { try SnapshotStore.giveHomeToAgent(building, idBase: idBase) } catch {
+            try? RetentionSweep.removeTree(building)
+            return .failure(Ending(state: .failed, reason: "install: the snapshot cannot be kept: \(error.description)"))
+        }
+        // Secrets reach install; a snapshot reaches every later agent. One that holds a secret's
+        // value is this agent's only.
+        if let finding = Self.secretIn(building, secrets: secrets, canaries: []) {
+            markSnapshotInUse(key, String(building.split(separator: "/").last ?? ""))
+            try? store.note(id, "install: ran in \(elapsed) ms; its snapshot is not kept: \(finding) (snapshots never keep secrets; install runs again for the next agent)",
+                            at: wallMilliseconds())
+            return .success(PreparedSnapshot(key: key, snapshot: snapshot, privateBase: building))
+        }
         do {
-            try SnapshotStore.giveHomeToAgent(building, idBase: idBase)
-            let published = try snapshots.publish(building, EnvironmentSnapshot(key: key, idBase: idBase, created: wallMilliseconds(),
-                                                                                agent: id, installMilliseconds: elapsed))
+            let published = try snapshots.publish(building, snapshot)
             try? store.note(id, "install: ran in \(elapsed) ms; snapshot \(key.prefix(12)) kept for the next agents", at: wallMilliseconds())
-            return .success(snapshots.overlays(for: published))
+            return .success(PreparedSnapshot(key: key, snapshot: published))
         } catch {
             try? RetentionSweep.removeTree(building)
             return .failure(Ending(state: .failed, reason: "install: the snapshot cannot be kept: \(error.description)"))
         }
+    }
+
+    /// The first secret or canary value in a build's layers (`building/<name>/upper`, shown
+    /// at their paths in the sandbox), nil when it holds none.
+    static func secretIn(_ building: String, secrets: [GivenSecret], canaries: [PlantedValue],
+                         targets: [EnvironmentSnapshot.Target] = EnvironmentSnapshot.targets) -> SnapshotSecretScan.Finding? {
+        let scan = SnapshotSecretScan(values: GuardPlan.planted(secrets) + canaries)
+        for target in targets {
+            let upper = building + "/" + target.name + "/upper"
+            guard Files.lstat(upper) != nil else { continue }
+            if let finding = scan.firstFinding(in: upper, shownAs: target.path) { return finding }
+        }
+        return nil
+    }
+
+    /// Names the retention sweep must leave alone while this agent has not ended: its
+    /// snapshot's key, and builds it uses.
+    func markSnapshotInUse(_ names: String...) {
+        let existing = (try? Files.readText(layout.snapshotKey(id), limit: 4096)) ?? ""
+        let lines = existing.split(separator: "\n").map(String.init) + names.filter { !$0.isEmpty }
+        try? Files.writeAtomically(layout.snapshotKey(id), Array(lines.joined(separator: "\n").utf8), mode: 0o600)
     }
 }

@@ -52,8 +52,9 @@ public enum RetentionSweep {
                 outcome.failures.append("\(record.id): \(error)")
             }
         }
-        let inUse = Set(records.filter { !$0.state.isTerminal }.compactMap { record in
-            (try? Files.readText(layout.snapshotKey(record.id), limit: 128)).map { $0.trimmingWhitespace() }
+        // Each line: a snapshot key or a build the agent uses.
+        let inUse = Set(records.filter { !$0.state.isTerminal }.flatMap { record in
+            ((try? Files.readText(layout.snapshotKey(record.id), limit: 4096)) ?? "").split(separator: "\n").map { String($0).trimmingWhitespace() }
         })
         let snapshots = SnapshotStore(home: layout.home).sweep(policy: policy, now: now, dryRun: dryRun, inUse: inUse)
         outcome.snapshotsRemoved = snapshots.removed

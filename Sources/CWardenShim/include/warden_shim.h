@@ -19,6 +19,7 @@
 #include <sys/signalfd.h>
 #include <sys/vfs.h>
 #include <sys/file.h>
+#include <sys/xattr.h>
 #include <sys/mman.h>
 #include <linux/filter.h>
 #include <sys/epoll.h>

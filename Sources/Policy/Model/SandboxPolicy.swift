@@ -16,12 +16,16 @@ public struct SandboxPolicy: Codable, Sendable, Equatable {
     /// Disk watermark (R19): no agent starts, and no snapshot is built, while the file system
     /// holding Warden's home has less free space than this.
     public var minFreeDisk = ByteSize(bytes: 1 << 30)
+    /// Whether an environment's `agentCanUpdateSnapshot` is honoured: what such an agent leaves
+    /// in $HOME becomes the next layer of its snapshot (never a secret or a canary). Off by
+    /// default: only `install`, which people review in the repository, builds a snapshot.
+    public var agentSnapshotUpdates = false
 
     public init() {}
 
-    enum CodingKeys: String, CodingKey { case memory, pids, cpus, timeout, seccompProfile, requiredLayers, weakening, minFreeDisk }
+    enum CodingKeys: String, CodingKey { case memory, pids, cpus, timeout, seccompProfile, requiredLayers, weakening, minFreeDisk, agentSnapshotUpdates }
 
-    /// Policies stored before `minFreeDisk` existed decode with the default.
+    /// Policies stored before `minFreeDisk` or `agentSnapshotUpdates` existed decode with the defaults.
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         memory = try container.decode(ByteSize.self, forKey: .memory)
@@ -32,6 +36,7 @@ public struct SandboxPolicy: Codable, Sendable, Equatable {
         requiredLayers = try container.decode([SandboxLayer].self, forKey: .requiredLayers)
         weakening = try container.decode(WeakeningGrants.self, forKey: .weakening)
         minFreeDisk = try container.decodeIfPresent(ByteSize.self, forKey: .minFreeDisk) ?? ByteSize(bytes: 1 << 30)
+        agentSnapshotUpdates = try container.decodeIfPresent(Bool.self, forKey: .agentSnapshotUpdates) ?? false
     }
 
     public func grant(for option: WeakeningOption) -> WeakeningGrant { weakening[option] }

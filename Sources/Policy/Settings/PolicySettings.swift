@@ -78,6 +78,8 @@ public enum PolicySettings {
               read: { $0.sandbox.minFreeDisk.description }, write: { policy, value throws(PolicyError) in
                   policy.sandbox.minFreeDisk = try ByteSize.parse(value)
               }),
+        bool("sandbox.agentSnapshotUpdates", "honour environment.json's agentCanUpdateSnapshot: what the agent leaves in $HOME becomes its snapshot's next layer",
+             { $0.sandbox.agentSnapshotUpdates }, { $0.sandbox.agentSnapshotUpdates = $1 }),
         .init(key: "sandbox.pids", help: "default process limit", read: { "\($0.sandbox.pids)" }, write: { policy, value throws(PolicyError) in
             guard let pids = UInt64(value) else { throw PolicyError(.invalidValue, "\"\(value)\": expected a number from 2 to 4194304") }
             policy.sandbox.pids = pids

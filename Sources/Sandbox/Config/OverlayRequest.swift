@@ -20,6 +20,9 @@ public struct OverlayRequest: Sendable, Equatable {
         case none
         /// A host directory holding `upper/` and `work/`: what the sandbox changes is kept there.
         case directory(String)
+        /// The same, the layer's root the agent user's (mode 0700): an agent's $HOME kept as
+        /// the next layer of its snapshot (agentCanUpdateSnapshot).
+        case agentDirectory(String)
         /// A tmpfs: the sandbox may change anything, and it is all discarded (root mode given).
         case scratch(mode: UInt32)
     }

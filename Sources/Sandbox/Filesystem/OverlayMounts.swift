@@ -54,8 +54,8 @@ struct OverlayMounts {
             case .scratch(let rootMode):
                 scratchMode = rootMode
                 mode = "rw,discarded"
-            case .directory(let path):
-                try prepareUpper(path)
+            case .directory(let path), .agentDirectory(let path):
+                try prepareUpper(path, agentOwned: overlay.upper == .agentDirectory(path))
                 let staged = "\(Self.stagingDirectory)/\(index)-upper"
                 plan.add(.attach(path: staged, tree: try DetachedTree.open(path, recursive: false, attributes: [.noSetID, .noDevices]), create: true))
                 upper = staged
@@ -81,11 +81,15 @@ struct OverlayMounts {
         return namespace
     }
 
-    /// upper/ and work/ belong to the sandbox's root (overlayfs writes there as the mounter).
-    private func prepareUpper(_ path: String) throws(SystemError) {
+    /// upper/ and work/ belong to the sandbox's root (overlayfs writes there as the mounter);
+    /// `agentOwned`: upper/, the merged directory's root, is the agent user's instead.
+    private func prepareUpper(_ path: String, agentOwned: Bool = false) throws(SystemError) {
         for directory in [path + "/upper", path + "/work"] {
-            if mkdir(directory, 0o755) != 0 && errno != EEXIST { throw SystemError.current("mkdir(\(directory))") }
-            try check("chown(\(directory))") { lchown(directory, identity.hostBase, identity.hostBase) }
+            let agent = agentOwned && directory.hasSuffix("/upper")
+            if mkdir(directory, agent ? 0o700 : 0o755) != 0 && errno != EEXIST { throw SystemError.current("mkdir(\(directory))") }
+            let owner = identity.hostBase + (agent ? IdentityPlan.agentID : 0)
+            try check("chown(\(directory))") { lchown(directory, owner, owner) }
+            try check("chmod(\(directory))") { chmod(directory, agent ? 0o700 : 0o755) }
         }
     }
 }
