@@ -47,6 +47,25 @@ public struct ProcessIdentity: Codable, Sendable, Equatable {
     /// Whether the very same process still runs.
     public var isAlive: Bool { Self.of(pid) == self }
 
+    /// Waits until the very same process has ended, at most `milliseconds`: exactly, on a
+    /// pidfd taken before the identity check (readable once the process has exited). True when
+    /// it has ended (or was gone already), false on timeout.
+    public func waitForExit(milliseconds: Int32) -> Bool {
+        let pidfd = wd_pidfd_open(pid, 0)
+        guard pidfd >= 0 else { return true }
+        defer { Glibc.close(pidfd) }
+        guard isAlive else { return true }
+        var entry = pollfd(fd: pidfd, events: Int16(POLLIN), revents: 0)
+        let deadline = monotonicNanoseconds() + UInt64(max(0, milliseconds)) * 1_000_000
+        while true {
+            let now = monotonicNanoseconds()
+            guard now < deadline else { return false }
+            let ready = poll(&entry, 1, Int32((deadline - now) / 1_000_000) + 1)
+            if ready > 0 { return true }
+            if ready < 0 && errno != EINTR { return !isAlive }
+        }
+    }
+
     /// Sends `signal` only if the very same process still runs, through a pidfd taken before
     /// the check, so the pid cannot be reused in between. True when the signal was sent.
     @discardableResult

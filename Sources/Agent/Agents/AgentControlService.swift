@@ -110,6 +110,14 @@ public struct AgentControlService: Sendable {
                 let deadline = monotonicNanoseconds() + UInt64(Self.stopGraceSeconds * 1e9)
                 while monotonicNanoseconds() < deadline {
                     if let current = try? store.get(id), current.state.isTerminal { return }
+                    // Once the sandbox runs, wait on its init's pidfd: this wakes the moment it
+                    // ends, and kills it at the deadline, not up to a poll later.
+                    if let sandbox = OwnerRecord.read(layout.ownerFile(id))?.sandbox {
+                        let left = Int32((deadline - min(deadline, monotonicNanoseconds())) / 1_000_000)
+                        if !sandbox.waitForExit(milliseconds: left) { sandbox.signal(SIGKILL) }
+                        return
+                    }
+                    // Still preparing (no sandbox yet): the owner ends the agent at its next step.
                     usleep(100_000)
                 }
                 if let sandbox = OwnerRecord.read(layout.ownerFile(id))?.sandbox { sandbox.signal(SIGKILL) }

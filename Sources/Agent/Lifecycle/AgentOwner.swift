@@ -102,70 +102,28 @@ public final class AgentOwner {
             return Ending(state: .failed, reason: "the secrets cannot be opened: \(error.message)")
         }
         let secrets = given.map { (name: $0.name, value: $0.value) }
-        // agentCanUpdateSnapshot, where the policy honours it: $HOME is kept as a new layer.
-        let updates = environment?.agentCanUpdateSnapshot == true && policy.sandbox.agentSnapshotUpdates
-        var prepared: PreparedSnapshot?
-        if environment?.install != nil || updates {
-            switch prepareSnapshot(record, install: environment?.install, environmentText: environmentText, policy: policy, secrets: given,
-                                   egressAllowlist: environment?.egressPatterns) {
-            case .failure(let ending): return ending
-            case .success(let result): prepared = result
-            }
-            if let base = prepared?.privateBase { scratchDirectories.append(base) }
-            if let stop = stopRequest() { return Ending(state: .stopped, reason: stop) }
+        let layers: EnvironmentLayers
+        switch environmentLayers(record, environment: environment, environmentText: environmentText, policy: policy, secrets: given) {
+        case .failure(let ending): return ending
+        case .success(let result): layers = result
         }
-        var updating: String?
-        if updates, let prepared {
-            if prepared.privateBase != nil {
-                try? store.note(id, "snapshot update: not possible: install's snapshot is not kept, so there is nothing to add a layer to", at: wallMilliseconds())
-            } else {
-                do { updating = try SnapshotStore(home: layout.home).makeUpdate() } catch {
-                    return Ending(state: .failed, reason: "the snapshot update cannot be prepared: \(error.description)")
-                }
-                scratchDirectories += updating.map { [$0] } ?? []
-                markSnapshotInUse(String(updating?.split(separator: "/").last ?? ""))
-            }
-        }
-        let overlays = prepared.map { SnapshotStore(home: layout.home).overlays(for: $0.snapshot, base: $0.privateBase, updating: updating) } ?? []
         let plan: AgentSandboxPlan
         do {
             plan = try AgentSandboxPlan.agent(record, policy: policy, layout: layout, secrets: given, start: environment?.start,
-                                              terminals: terminals, overlays: overlays, egressAllowlist: environment?.egressPatterns)
+                                              terminals: terminals, overlays: layers.overlays, egressAllowlist: environment?.egressPatterns)
         } catch {
             return Ending(state: .failed, reason: error.message)
         }
         guard transition(.running, "the agent program runs sealed (network \(plan.request.network.rawValue), privacy \(record.privacy ? "on" : "off"))") else {
             return Ending(state: .failed, reason: "the agent store refused the move to running")
         }
-        let session = AgentSession(terminals: terminals, ports: environment?.ports ?? [])
-        let control: SupervisorServer
-        do { control = try SupervisorServer(socketPath: layout.controlSocket(id), handler: session, mode: 0o600) } catch {
-            return Ending(state: .failed, reason: "the agent's control socket cannot be made: \(error.description)")
-        }
-        let serving = BackgroundWork<Void>.onOwnThread { control.run() }
-        // Served only while the agent's sandbox runs.
-        let stopServing = {
-            session.ended()
-            control.stop()
-            serving?.wait()
-        }
         let outcome: RunOutcome
-        do {
-            let owner = ownerRecord
-            outcome = try runCaptured(plan, secrets: secrets) { [layout, id] pid, spawner in
-                // Recorded so that a restarted supervisor can kill the sandbox if this process dies.
-                var updated = owner
-                updated.sandbox = ProcessIdentity.of(pid)
-                try? updated.write(layout.ownerFile(id))
-                session.started(pid: pid, spawner: spawner)
-            }
-        } catch {
-            stopServing()
-            return Ending(state: .failed, reason: "the agent's log cannot be captured: \(error.description)")
+        switch runServed(plan, session: AgentSession(terminals: terminals, ports: environment?.ports ?? []), ownerRecord: ownerRecord, secrets: secrets) {
+        case .failure(let ending): return ending
+        case .success(let result): outcome = result
         }
-        stopServing()
         var ending = Self.ending(outcome, stop: stopRequest())
-        if let updating, let prepared {
+        if let updating = layers.updating, let prepared = layers.prepared {
             keepUpdate(updating, on: prepared, ending: ending, outcome: outcome, canaries: plan.guardPlan?.canaries, secrets: given)
         }
         if let failure = handOff(record, policy: policy, account: account) {
@@ -175,6 +133,33 @@ public final class AgentOwner {
         }
         summarize(record, base: baseCommit, account: account, network: outcome.manifest.network)
         return ending
+    }
+
+    /// Runs the agent's sandbox with its control socket served (attach, terminals, ports) for
+    /// exactly as long as the sandbox runs.
+    private func runServed(_ plan: AgentSandboxPlan, session: AgentSession, ownerRecord: OwnerRecord,
+                           secrets: [(name: String, value: String)]) -> Result<RunOutcome, Ending> {
+        let control: SupervisorServer
+        do { control = try SupervisorServer(socketPath: layout.controlSocket(id), handler: session, mode: 0o600) } catch {
+            return .failure(Ending(state: .failed, reason: "the agent's control socket cannot be made: \(error.description)"))
+        }
+        let serving = BackgroundWork<Void>.onOwnThread { control.run() }
+        defer {
+            session.ended()
+            control.stop()
+            serving?.wait()
+        }
+        do {
+            return .success(try runCaptured(plan, secrets: secrets) { [layout, id] pid, spawner in
+                // Recorded so that a restarted supervisor can kill the sandbox if this process dies.
+                var updated = ownerRecord
+                updated.sandbox = ProcessIdentity.of(pid)
+                try? updated.write(layout.ownerFile(id))
+                session.started(pid: pid, spawner: spawner)
+            })
+        } catch {
+            return .failure(Ending(state: .failed, reason: "the agent's log cannot be captured: \(error.description)"))
+        }
     }
 
     /// How the agent's sandbox ended, as its state.
@@ -300,7 +285,7 @@ public final class AgentOwner {
     }
 
     /// Who asked the agent to stop, once someone did.
-    private func stopRequest() -> String? {
+    func stopRequest() -> String? {
         guard let text = try? Files.readText(layout.stopFile(id), limit: 4096), !text.isEmpty else { return nil }
         return text.split(separator: "\n").first.map(String.init) ?? text
     }

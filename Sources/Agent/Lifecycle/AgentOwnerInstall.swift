@@ -15,7 +15,48 @@ struct PreparedSnapshot {
     var privateBase: String?
 }
 
+/// What the environment adds to the agent's sandbox: the snapshot's overlays, and where its
+/// $HOME is kept when it may update the snapshot.
+struct EnvironmentLayers {
+    var overlays: [OverlayRequest] = []
+    var prepared: PreparedSnapshot?
+    var updating: String?
+}
+
 extension AgentOwner {
+    /// The snapshot (install run or reused) and, for an agent that may update it
+    /// (agentCanUpdateSnapshot where `sandbox.agentSnapshotUpdates` allows), a fresh $HOME layer.
+    func environmentLayers(_ record: AgentRecord, environment: AgentEnvironment?, environmentText: String, policy: OrgPolicy,
+                           secrets: [GivenSecret]) -> Result<EnvironmentLayers, Ending> {
+        let updates = environment?.agentCanUpdateSnapshot == true && policy.sandbox.agentSnapshotUpdates
+        guard environment?.install != nil || updates else { return .success(EnvironmentLayers()) }
+        var layers = EnvironmentLayers()
+        switch prepareSnapshot(record, install: environment?.install, environmentText: environmentText, policy: policy, secrets: secrets,
+                               egressAllowlist: environment?.egressPatterns) {
+        case .failure(let ending): return .failure(ending)
+        case .success(let prepared): layers.prepared = prepared
+        }
+        if let base = layers.prepared?.privateBase { scratchDirectories.append(base) }
+        if let stop = stopRequest() { return .failure(Ending(state: .stopped, reason: stop)) }
+        if updates, let prepared = layers.prepared {
+            if prepared.privateBase != nil {
+                try? store.note(id, "snapshot update: not possible: install's snapshot is not kept, so there is nothing to add a layer to", at: wallMilliseconds())
+            } else {
+                let building: String
+                do { building = try SnapshotStore(home: layout.home).makeUpdate() } catch {
+                    return .failure(Ending(state: .failed, reason: "the snapshot update cannot be prepared: \(error.description)"))
+                }
+                scratchDirectories.append(building)
+                markSnapshotInUse(String(building.split(separator: "/").last ?? ""))
+                layers.updating = building
+            }
+        }
+        layers.overlays = layers.prepared.map {
+            SnapshotStore(home: layout.home).overlays(for: $0.snapshot, base: $0.privateBase, updating: layers.updating)
+        } ?? []
+        return .success(layers)
+    }
+
     /// The environment's `install`, run once per snapshot key: reused when a snapshot with the
     /// same inputs exists, else run under the install profile into a new snapshot, published
     /// only when it succeeded and holds no secret. `install` nil: only the existing snapshot,

@@ -28,9 +28,12 @@ struct AgentSandboxPlan {
 
     /// Runs before the agent program in the same sandbox: the environment's `start` (what it
     /// starts keeps running; the program follows only when it succeeds), then each terminal in
-    /// its own detached tmux session, its command typed into the session's shell so that the
-    /// session outlives the command and the user sees what ran. Scripts and names travel in
-    /// the environment, never in the script's text, and are unset before the program starts.
+    /// its own detached tmux session. The session's first program shows the command, runs it,
+    /// then becomes a login shell, so the session outlives the command and the user sees what
+    /// ran; Ctrl-C stops the command, not the session. (Typing the command into a fresh shell
+    /// with send-keys raced the shell's start: bash could drop the typed line.) Scripts and
+    /// names travel in the environment, never in the script's text, and are unset before the
+    /// program starts.
     static let prelude = """
         if [ -n "${WARDEN_START+set}" ]; then /bin/sh -c "$WARDEN_START" || exit 70; fi
         n=${WARDEN_TERMINAL_COUNT:-0}; i=0
@@ -44,11 +47,9 @@ struct AgentSandboxPlan {
         i=0
         while [ "$i" -lt "$n" ]; do
           eval "t_name=\\$t_name_$i t_command=\\$t_command_$i"
-          if tmux new-session -d -s "$t_name" -x 160 -y 48; then
-            tmux send-keys -t "=$t_name:" -l "$t_command" && tmux send-keys -t "=$t_name:" Enter
-          else
-            echo "warden: terminal $t_name could not be started" >&2
-          fi
+          tmux new-session -d -s "$t_name" -x 160 -y 48 -e "WARDEN_TERMINAL_COMMAND=$t_command" \
+            'printf "$ %s\\n" "$WARDEN_TERMINAL_COMMAND"; trap : INT; eval "$WARDEN_TERMINAL_COMMAND"; trap - INT; unset WARDEN_TERMINAL_COMMAND; exec "${SHELL:-/bin/sh}" -l' \
+            || echo "warden: terminal $t_name could not be started" >&2
           i=$((i + 1))
         done
         exec "$@"
