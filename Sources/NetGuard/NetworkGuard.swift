@@ -13,6 +13,8 @@ public struct GuardConfiguration: Sendable {
     public var owner: UInt32
     /// The audit store's file.
     public var auditPath: String
+    /// A privacy-mode agent's guard: its records keep destinations and decisions, no paths (R25).
+    public var privateContent = false
     /// TLS inspection (nil: TLS is judged by its server name alone).
     public var tls: TLSInspection?
     /// Exfiltration detection (nil: none, as for a guard that only enforces policy).
@@ -62,13 +64,15 @@ public final class NetworkGuard {
                              pingGroups: ClosedRange<UInt32>? = nil) throws(GuardError) -> NetworkGuard {
         // Opened here so that a store that cannot take records stops the run before it starts;
         // the writer thread then owns the connection.
+        // The audit key too: records without checkpoints could be rewritten unseen (R26).
         let store: SQLiteAuditStore
         do {
-            store = try SQLiteAuditStore(path: configuration.auditPath)
+            let home = String(configuration.auditPath[..<(configuration.auditPath.lastIndex(of: "/") ?? configuration.auditPath.startIndex)])
+            store = try SQLiteAuditStore(path: configuration.auditPath, key: try AuditKey.load(home: home.isEmpty ? "/" : home))
         } catch {
             throw GuardError(.auditUnavailable, "network guard: the audit store cannot be opened, so egress cannot be recorded: \(error.message)")
         }
-        let writer = AuditWriter(opened: store)
+        let writer = AuditWriter(opened: store, redaction: AuditRedaction(privateContent: configuration.privateContent))
         let sockets: NamespaceSockets
         do {
             sockets = try NamespaceSockets.capture(pid: pid, pingGroups: pingGroups)

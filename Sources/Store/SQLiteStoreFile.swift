@@ -5,7 +5,9 @@ import WardenSystem
 /// absent, WAL with synchronous=FULL for writers, the schema installed in one transaction on
 /// an empty file, and refused when it is someone else's file or a newer Warden's.
 enum SQLiteStoreFile {
-    static func open(path: String, kind: String, schema: String, version: Int, readOnly: Bool, create: Bool) throws(StoreError) -> SQLiteDatabase {
+    /// `migrations[n]`: the SQL that takes a file from version n to n + 1.
+    static func open(path: String, kind: String, schema: String, version: Int, readOnly: Bool, create: Bool,
+                     migrations: [Int: String] = [:]) throws(StoreError) -> SQLiteDatabase {
         if create && !readOnly && Files.lstat(path) == nil {
             let fd = Glibc.open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o600)
             guard fd >= 0 || errno == EEXIST else {
@@ -26,6 +28,18 @@ enum SQLiteStoreFile {
             try database.execute("PRAGMA journal_mode = WAL")
             try database.transaction { () throws(StoreError) in
                 try database.execute(schema)
+                try database.execute("PRAGMA user_version = \(version)")
+            }
+        } else if found < version {
+            guard !readOnly else { throw StoreError(.unavailable, "\(path) has \(kind) schema version \(found); a writer upgrades it to \(version) first") }
+            try database.transaction { () throws(StoreError) in
+                // Read again under the write lock: another process may have upgraded it meanwhile.
+                var current = Int(try database.query("PRAGMA user_version").first?.first?.integer ?? 0)
+                while current < version {
+                    guard let step = migrations[current] else { throw StoreError(.corrupt, "\(path): no upgrade from \(kind) schema version \(current)") }
+                    try database.execute(step)
+                    current += 1
+                }
                 try database.execute("PRAGMA user_version = \(version)")
             }
         }

@@ -11,11 +11,15 @@ struct AuditCommand: ParsableCommand {
         commandName: "audit",
         abstract: "Every DNS query and connection the sandboxes made, the guard's decisions, and the chain that seals them.",
         discussion: """
-            The audit log lives in Warden's home (audit.db, readable by root; WARDEN_HOME or --home \
-            to choose another). Exit status: 0 done; 1 `verify` found a broken chain; 120 the log cannot \
-            be read; 125 bad input.
+            The audit log lives in Warden's home (audit.db, root's; WARDEN_HOME or --home to choose \
+            another). Root reads it directly; everyone else through the supervisor (WARDEN_SOCKET or \
+            --socket), which shows a member only the records of their own runs and agents and records \
+            every read an auditor or admin makes of other people's records. `head` and `verify` need \
+            root (the audit key). Exit status: 0 done; 1 `verify` found a problem; 120 the log cannot be \
+            read; 122 a read cannot be recorded; 123 refused; 125 bad input.
             """,
-        subcommands: [AuditListCommand.self, AuditExportCommand.self, AuditVerifyCommand.self, AuditSummaryCommand.self],
+        subcommands: [AuditListCommand.self, AuditExportCommand.self, AuditVerifyCommand.self, AuditHeadCommand.self, AuditSummaryCommand.self,
+                      AuditStreamCommand.self],
         defaultSubcommand: AuditListCommand.self)
 }
 
@@ -27,13 +31,19 @@ struct AuditOptions: ParsableArguments {
     @Flag(name: .long, help: "Print JSON instead of a table.")
     var json = false
 
-    /// Opens the log read-only; a missing log is an empty one only for reads that say so.
-    func store() throws -> SQLiteAuditStore? {
-        let home = PolicyHome.resolve(requested: home ?? Host.environment("WARDEN_HOME"), uid: getuid()).path
+    @Option(name: .long, help: ArgumentHelp("The supervisor's socket, for callers other than root.", valueName: "path"))
+    var socket: String?
+
+    var resolvedHome: String { PolicyHome.resolve(requested: home ?? Host.environment("WARDEN_HOME"), uid: getuid()).path }
+
+    /// Opens the log read-only (with the audit key, to check checkpoints, when `keyed`); a
+    /// missing log is an empty one only for reads that say so.
+    func store(keyed: Bool = false) throws -> SQLiteAuditStore? {
+        let home = resolvedHome
         let path = SQLiteAuditStore.path(home: home)
         guard Files.lstat(path) != nil else { return nil }
         do {
-            return try SQLiteAuditStore(path: path, readOnly: true, create: false)
+            return try SQLiteAuditStore(path: path, readOnly: !keyed, create: false, key: keyed ? try AuditKey.load(home: home) : nil)
         } catch {
             printError("warden: cannot read the audit log: \(error.message)" + (getuid() != 0 ? " (the audit log is readable by root)" : ""))
             throw ExitCode(120)
@@ -79,7 +89,7 @@ struct AuditListCommand: ParsableCommand {
     @OptionGroup var filters: AuditFilters
 
     func run() throws {
-        let records = try options.store()?.records(try filters.query()) ?? []
+        let records = try AuditSource.open(options).records(try filters.query())
         if options.json {
             AuditJSON.emit(records.map(AuditJSON.init), pretty: true)
             return
@@ -117,35 +127,109 @@ struct AuditExportCommand: ParsableCommand {
     }
 
     func run() throws {
-        for stored in try options.store()?.records(try filters.query()) ?? [] {
+        for stored in try AuditSource.open(options).records(try filters.query()) {
             AuditJSON.emit(AuditJSON(stored), pretty: false)
         }
     }
 }
 
 struct AuditVerifyCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "verify", abstract: "Recompute the hash chain; exit 1 and name the first bad record if it is broken.")
+    static let configuration = CommandConfiguration(
+        commandName: "verify",
+        abstract: "Recompute the hash chain and hold it against the keyed checkpoints (and an exported head); exit 1 naming what is wrong.",
+        discussion: "Finds an edited record, a chain rewritten without the audit key, a deleted range and a truncated tail. Needs root (the audit key).")
     @OptionGroup var options: AuditOptions
+    @Option(name: .long, help: ArgumentHelp("A head exported earlier by `warden audit head`: the log must still hold it.", valueName: "file"))
+    var head: String?
 
     func run() throws {
-        guard let store = try options.store() else {
+        guard getuid() == 0 else {
+            printError("warden: audit verify needs root: the checkpoints are checked with the audit key")
+            throw ExitCode(123)
+        }
+        var exported: AuditHead?
+        if let head {
+            do {
+                exported = try JSONDecoder().decode(AuditHead.self, from: Data(try Files.read(head, limit: 1 << 16)))
+            } catch {
+                printError("warden: --head \(head): not a head exported by `warden audit head` (\(error))")
+                throw ExitCode(125)
+            }
+        }
+        guard let store = try options.store(keyed: true) else {
+            if exported != nil {
+                printError("warden: audit log missing: the exported head names record \(exported?.sequence ?? 0), and there is no log at all")
+                throw ExitCode(1)
+            }
             print("no audit log yet: nothing to verify")
             return
         }
         let result: AuditVerification
-        do { result = try store.verify() } catch {
+        do { result = try store.verify(head: exported) } catch {
             printError("warden: cannot read the audit log: \(error.message)")
             throw ExitCode(120)
         }
         if options.json {
-            struct Report: Encodable { var intact: Bool; var checked: Int64; var firstBad: Int64?; var problem: String?; var head: String }
-            AuditJSON.emit(Report(intact: result.firstBad == nil, checked: result.checked, firstBad: result.firstBad, problem: result.problem, head: result.head), pretty: true)
+            struct Report: Encodable { var intact: Bool; var checked: Int64; var checkpoints: Int; var firstBad: Int64?; var problem: String?; var head: String }
+            AuditJSON.emit(Report(intact: result.firstBad == nil, checked: result.checked, checkpoints: result.checkpoints, firstBad: result.firstBad,
+                                  problem: result.problem, head: result.head), pretty: true)
         } else if let problem = result.problem {
-            printError("warden: audit chain broken: \(problem) (\(result.checked) records before it are intact)")
+            printError("warden: audit log not intact: \(problem)")
         } else {
-            print("audit chain intact: \(result.checked) records; head \(result.head)")
+            print("audit chain intact: \(result.checked) records, \(result.checkpoints) keyed checkpoints" + (exported.map { "; the exported head (record \($0.sequence)) is held" } ?? "") + "; head \(result.head)")
         }
         if result.firstBad != nil { throw ExitCode(1) }
+    }
+}
+
+struct AuditHeadCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "head",
+        abstract: "Export the chain's head, keyed, to keep elsewhere: `verify --head FILE` later proves the log still holds it.",
+        discussion: "Also writes a keyed checkpoint at that point. Needs root (the audit key).")
+    @OptionGroup var options: AuditOptions
+    @Option(name: .long, help: ArgumentHelp("Write it to this file (mode 0600, must not exist) instead of standard output.", valueName: "file"))
+    var output: String?
+
+    func run() throws {
+        guard getuid() == 0 else {
+            printError("warden: audit head needs root: the head is signed with the audit key")
+            throw ExitCode(123)
+        }
+        let home = options.resolvedHome
+        guard Files.lstat(SQLiteAuditStore.path(home: home)) != nil else {
+            printError("warden: no audit log yet: there is no head to export")
+            throw ExitCode(1)
+        }
+        let head: AuditHead?
+        do {
+            head = try SQLiteAuditStore(path: SQLiteAuditStore.path(home: home), create: false, key: try AuditKey.load(home: home)).exportHead()
+        } catch {
+            printError("warden: the head cannot be exported: \(error.message)")
+            throw ExitCode(120)
+        }
+        guard let head else {
+            printError("warden: the audit log is empty: there is no head to export")
+            throw ExitCode(1)
+        }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let text = String(decoding: (try? encoder.encode(head)) ?? Data(), as: UTF8.self) + "\n"
+        guard let output else {
+            print(text, terminator: "")
+            return
+        }
+        let fd = Glibc.open(output, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        guard fd >= 0 else {
+            printError("warden: --output \(output): \(errnoDescription(errno))")
+            throw ExitCode(125)
+        }
+        defer { Glibc.close(fd) }
+        guard write(fd, text, text.utf8.count) == text.utf8.count, fsync(fd) == 0 else {
+            printError("warden: --output \(output): \(errnoDescription(errno))")
+            throw ExitCode(120)
+        }
+        print("head: record \(head.sequence), hash \(head.hash) -> \(output)")
     }
 }
 
@@ -164,11 +248,11 @@ struct AuditSummaryCommand: ParsableCommand {
     }
 
     func run() throws {
-        let store = try options.store()
+        let source = try AuditSource.open(options)
         var query = AuditQuery(runID: runID, agentID: agent, flaggedOnly: true)
         if let since, let duration = try? PolicyDuration.parse(since) { query.since = wallMilliseconds() - Int64(duration.seconds) * 1000 }
-        let perRule = AuditFlags.perRule(try store?.records(query) ?? [])
-        let rows = try runID.map { try store?.summary(runID: $0) ?? [] } ?? []
+        let perRule = AuditFlags.perRule(try source.records(query))
+        let rows = try runID.map { try source.summary(runID: $0) } ?? []
         if options.json {
             struct Row: Encodable { var destination: String; var port: Int; var proto: String; var events: Int64; var allowed: Int64; var denied: Int64; var bytesUp: Int64; var bytesDown: Int64 }
             struct Output: Encodable { var flags: [AuditFlags.RuleCount]; var destinations: [Row] }
@@ -201,58 +285,7 @@ struct AuditSummaryCommand: ParsableCommand {
 }
 
 /// A record as JSON (`--json`, `export`).
-struct AuditJSON: Encodable {
-    var sequence: Int64
-    var time: String
-    var runID: String
-    var agentID: String
-    var owner: UInt32
-    var kind: String
-    var proto: String
-    var address: String
-    var port: Int
-    var name: String
-    var nameSource: String
-    var method: String
-    var path: String
-    var bytesUp: Int64
-    var bytesDown: Int64
-    var durationMilliseconds: Int64
-    var decision: String
-    var rule: String
-    var reason: String
-    var flags: [String]
-    var count: Int64
-    var detail: String
-    var hash: String
-
-    init(_ stored: StoredAuditRecord) {
-        let r = stored.record
-        sequence = stored.sequence
-        time = Timestamp.text(r.time / 1000, milliseconds: Int32(r.time % 1000))
-        runID = r.runID
-        agentID = r.agentID
-        owner = r.owner
-        kind = r.kind.rawValue
-        proto = r.proto
-        address = r.address
-        port = r.port
-        name = r.name
-        nameSource = r.nameSource
-        method = r.method
-        path = r.path
-        bytesUp = r.bytesUp
-        bytesDown = r.bytesDown
-        durationMilliseconds = r.durationMilliseconds
-        decision = r.decisionText
-        rule = r.rule
-        reason = r.reason
-        flags = r.flags.isEmpty ? [] : r.flags.split(separator: ",").map(String.init)
-        count = r.count
-        detail = r.detail
-        hash = stored.hash
-    }
-
+extension AuditJSON {
     static func emit(_ value: some Encodable, pretty: Bool) {
         let encoder = JSONEncoder()
         encoder.outputFormatting = pretty ? [.prettyPrinted, .sortedKeys] : [.sortedKeys]

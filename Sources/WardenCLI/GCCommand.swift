@@ -10,11 +10,12 @@ import WardenSystem
 struct GCCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gc",
-        abstract: "Delete ended agents' workspaces and logs past the policy's retention.agentData (root).",
+        abstract: "Delete ended agents' workspaces and logs past retention.agentData, and audit records past retention.audit (root).",
         discussion: """
             Agents that have not ended are never touched. Each deletion is recorded in the agent's \
-            history with the policy's reason. Exit status: 0 done; 1 some data could not be \
-            removed; 120 the store cannot be read; 125 bad input.
+            history with the policy's reason; an audit purge is recorded in the audit log itself and \
+            leaves a keyed checkpoint, so `warden audit verify` still passes. Exit status: 0 done; 1 \
+            some data could not be removed; 120 the store cannot be read; 125 bad input.
             """)
 
     @Option(name: .long, help: ArgumentHelp("Warden's home (default: WARDEN_HOME, else /var/lib/warden).", valueName: "dir"))
@@ -33,9 +34,16 @@ struct GCCommand: ParsableCommand {
             if !slots.isEmpty { print("removed the empty cgroups of \(slots.count) sandbox slot(s) no run holds") }
         }
         let home = PolicyHome.resolve(requested: home ?? Host.environment("WARDEN_HOME"), uid: 0).path
+        let audit = AuditRetention.run(home: home, policy: (try? PolicyService(home: home).current().policy) ?? OrgPolicy.builtIn,
+                                       now: wallMilliseconds(), dryRun: dryRun)
+        if let purged = audit.purged {
+            print("\(dryRun ? "would purge" : "purged") \(purged.count) audit record(s) past retention.audit (records \(purged.first)…\(purged.last))")
+        }
+        if let failure = audit.failure { printError("warden: gc: \(failure)") }
         let path = AgentStore.path(home: home)
         guard Files.lstat(path) != nil else {
             print("no agents in \(home); nothing to sweep")
+            if audit.failure != nil { throw ExitCode(1) }
             return
         }
         let agents: AgentStore
@@ -53,6 +61,6 @@ struct GCCommand: ParsableCommand {
         for key in outcome.snapshotsRemoved { print("\(dryRun ? "would remove" : "removed") environment snapshot \(key.prefix(12))") }
         for line in outcome.failures { printError("warden: gc: \(stripTerminalControls(line))") }
         if outcome.removed.isEmpty && outcome.kept.isEmpty && outcome.failures.isEmpty && outcome.snapshotsRemoved.isEmpty { print("no ended agents; nothing to sweep") }
-        if !outcome.failures.isEmpty { throw ExitCode(1) }
+        if !outcome.failures.isEmpty || audit.failure != nil { throw ExitCode(1) }
     }
 }

@@ -1,6 +1,7 @@
 import Agent
 import ArgumentParser
 import Glibc
+import Synchronization
 import Policy
 import Sandbox
 import Store
@@ -28,6 +29,11 @@ struct ServeCommand: ParsableCommand {
 
     @Option(name: .customLong("key-file"), help: ArgumentHelp("The secrets key file (kept apart from the home).", valueName: "path"))
     var keyFile: String?
+
+    @Option(name: .customLong("audit-stream"), help: ArgumentHelp("Stream every audit record to TARGET (as `warden audit stream --to`).", valueName: "target"))
+    var auditStream: String?
+    @Option(name: .customLong("audit-stream-format"), help: ArgumentHelp("jsonl or ocsf.", valueName: "format"))
+    var auditStreamFormat = "jsonl"
 
     func run() throws {
         guard geteuid() == 0 else {
@@ -59,10 +65,23 @@ struct ServeCommand: ParsableCommand {
             server = try SupervisorServer(socketPath: socketPath, handler: WardenSupervisor(
                 secrets: SecretsService(home: home, keys: keys), agents: AgentQueryService(home: home),
                 starts: AgentStartService(home: home, keyFile: keyPath), controls: AgentControlService(home: home),
-                sessions: AgentSessionService(home: home)))
+                sessions: AgentSessionService(home: home), audit: AuditReadService(home: home)))
         } catch {
             printError("warden: serve: \(error.description)")
             throw ExitCode(WardenExitCode.setupFailed)
+        }
+        var stream: AuditStream?
+        if let auditStream {
+            do {
+                guard let format = AuditStreamFormat(rawValue: auditStreamFormat) else { throw ValidationError("--audit-stream-format \(auditStreamFormat): expected jsonl or ocsf") }
+                stream = try AuditStreamSetup.make(home: home, target: try AuditStreamTarget.parse(auditStream), format: format)
+            } catch let error as PolicyError {
+                printError("warden: serve: --audit-stream: \(error.message)")
+                throw ExitCode(WardenExitCode.setupFailed)
+            } catch let error as AuditStreamSetup.SetupError {
+                printError("warden: serve: --audit-stream: \(error.message)")
+                throw ExitCode(WardenExitCode.setupFailed)
+            }
         }
         try ServeSignals.stopOnTermination(server)
         // Agents that outlived a previous supervisor are adopted or, when their owner process is
@@ -70,7 +89,14 @@ struct ServeCommand: ParsableCommand {
         report(AgentRecovery.run(home: home))
         ServeMaintenance.start(home: home)
         printError("warden: supervisor listening on \(socketPath) (home \(home))")
+        let streaming = stream.flatMap { ServeAuditStream.start($0) }
         server.run()
+        // A clean stop: the stream finishes the batch in hand and saves its position, and the
+        // log gets a keyed checkpoint.
+        streaming?.finish()
+        if Files.lstat(SQLiteAuditStore.path(home: home)) != nil {
+            try? SQLiteAuditStore(path: SQLiteAuditStore.path(home: home), create: false, key: try AuditKey.load(home: home)).checkpoint(reason: "stop")
+        }
     }
 }
 
@@ -86,8 +112,11 @@ enum ServeMaintenance {
             while true {
                 sleep(intervalSeconds)
                 report(AgentRecovery.run(home: home), adoption: false)
-                guard let agents = try? AgentStore.existing(home: home),
-                      let policy = try? PolicyService(home: home).current().policy else { continue }
+                guard let policy = try? PolicyService(home: home).current().policy else { continue }
+                let audit = AuditRetention.run(home: home, policy: policy, now: wallMilliseconds())
+                if let purged = audit.purged { printError("warden: retention: purged \(purged.count) audit record(s) (records \(purged.first)…\(purged.last))") }
+                if let failure = audit.failure { printError("warden: retention: \(failure)") }
+                guard let agents = try? AgentStore.existing(home: home) else { continue }
                 let outcome = RetentionSweep.run(agents: agents, policy: policy, layout: AgentLayout(home: home), now: wallMilliseconds())
                 for id in outcome.removed { printError("warden: retention: removed the data of agent \(id)") }
                 for key in outcome.snapshotsRemoved { printError("warden: retention: removed environment snapshot \(key.prefix(12))") }
@@ -123,5 +152,31 @@ enum ServeSignals {
             printError("warden: serve: cannot start the signal thread")
             throw ExitCode(WardenExitCode.setupFailed)
         }
+    }
+}
+
+/// The supervisor's audit stream (`--audit-stream`): its own thread, stopped with the supervisor.
+final class ServeAuditStream: @unchecked Sendable {
+    // Safe: `stopping` is only set once, under the lock.
+    private let stopping = Mutex(false)
+    private var work: BackgroundWork<Void>?
+
+    static func start(_ stream: AuditStream) -> ServeAuditStream? {
+        let running = ServeAuditStream()
+        let box = UncheckedBox(stream)
+        running.work = BackgroundWork<Void>.onOwnThread {
+            do {
+                let position = try box.value.run(stop: { running.stopping.withLock { $0 } }, report: { printError("warden: " + $0) })
+                printError("warden: audit stream to \(box.value.target) stopped at record \(position)")
+            } catch {
+                printError("warden: audit stream to \(box.value.target) ended: the audit log cannot be read: \((error as? StoreError)?.message ?? "\(error)")")
+            }
+        }
+        return running
+    }
+
+    func finish() {
+        stopping.withLock { $0 = true }
+        work?.wait()
     }
 }

@@ -16,20 +16,28 @@ func complain(_ message: String) {
 }
 
 _ = wd_prctl(Int32(WD_PR_SET_DUMPABLE), 0, 0, 0, 0)
-guard CommandLine.arguments.count == 1 else {
-    complain("usage: warden-notify < URL-line-then-notice.json")
-    exit(125)
+// Options (never secret): --content-type TYPE (default application/json), --ca FILE (a CA
+// bundle to verify the receiver with instead of the system's: the audit stream's collector).
+var contentType = "application/json"
+var caBundle: String?
+var options = CommandLine.arguments.dropFirst()
+while let option = options.popFirst() {
+    guard let value = options.popFirst(), option == "--content-type" || option == "--ca", !value.contains("\n") else {
+        complain("usage: warden-notify [--content-type TYPE] [--ca FILE] < URL-line-then-body")
+        exit(125)
+    }
+    if option == "--ca" { caBundle = value } else { contentType = value }
 }
 var body: [UInt8] = []
 var chunk = [UInt8](repeating: 0, count: 65_536)
-while body.count <= 1 << 20 {
+while body.count <= 4 << 20 {
     let n = read(0, &chunk, chunk.count)
     if n < 0 && errno == EINTR { continue }
     guard n > 0 else { break }
     body += chunk[0..<n]
 }
-guard body.count <= 1 << 20, let newline = body.firstIndex(of: 0x0A) else {
-    complain("warden-notify: expected a URL line and a notice of at most 1 MiB on standard input")
+guard body.count <= 4 << 20, let newline = body.firstIndex(of: 0x0A) else {
+    complain("warden-notify: expected a URL line and a body of at most 4 MiB on standard input")
     exit(125)
 }
 let url = String(decoding: body[..<newline], as: UTF8.self)
@@ -43,7 +51,7 @@ guard curl_global_init(Int(CURL_GLOBAL_DEFAULT)) == CURLE_OK, let curl = curl_ea
     exit(2)
 }
 var headers: UnsafeMutablePointer<curl_slist>?
-headers = curl_slist_append(headers, "Content-Type: application/json")
+headers = curl_slist_append(headers, "Content-Type: " + contentType)
 headers = curl_slist_append(headers, "User-Agent: warden-notify")
 var errorText = [CChar](repeating: 0, count: Int(CURL_ERROR_SIZE) + 1)
 let status: CURLcode = body.withUnsafeBytes { bytes in
@@ -59,6 +67,7 @@ let status: CURLcode = body.withUnsafeBytes { bytes in
         _ = wd_curl_set_long(curl, CURLOPT_TIMEOUT, 30)
         _ = wd_curl_set_long(curl, CURLOPT_SSL_VERIFYPEER, 1)
         _ = wd_curl_set_long(curl, CURLOPT_SSL_VERIFYHOST, 2)
+        if let caBundle { _ = wd_curl_set_string(curl, CURLOPT_CAINFO, caBundle) }
         _ = wd_curl_set_long(curl, CURLOPT_NOSIGNAL, 1)
         _ = wd_curl_set_pointer(curl, CURLOPT_ERRORBUFFER, errorBuffer.baseAddress)
         return curl_easy_perform(curl)

@@ -1,6 +1,7 @@
 import Testing
 
 @testable import NetGuard
+import Store
 
 @Suite("Query redaction")
 struct QueryRedactionTests {

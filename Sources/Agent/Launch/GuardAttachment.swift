@@ -22,6 +22,8 @@ public struct GuardPlan {
     /// The background agent the sandbox belongs to ("" for `warden run`): its records carry it,
     /// so `warden audit --agent ID` finds them.
     public var agentID = ""
+    /// The agent is in privacy mode: its audit records keep no paths (R25).
+    public var privateContent = false
 
     public init(policy: EgressPolicy, mode: NetworkPolicy.Mode, upstream: SocketAddress, owner: UInt32, auditPath: String, home: String,
                 tls: TLSInspection? = nil) {
@@ -130,6 +132,7 @@ public final class GuardAttachment: NetworkAttachment {
                                                auditPath: plan.auditPath)
         configuration.tls = plan.tls
         configuration.agentID = plan.agentID
+        configuration.privateContent = plan.privateContent
         if var detection = plan.detection {
             // The sandbox's init: killing it ends every process of the sandbox's pid namespace.
             detection.stopSandbox = { _ in _ = kill(pid, SIGKILL) }

@@ -75,9 +75,10 @@ struct AgentSandboxPlan {
             }
         }
         request.network = NetworkMode(rawValue: policy.network.mode.rawValue) ?? .none
-        let plan = try GuardPlan.make(org: policy.network, mode: request.network, owner: record.ownerUID, home: layout.home,
+        var plan = try GuardPlan.make(org: policy.network, mode: request.network, owner: record.ownerUID, home: layout.home,
                                       repositoryAllowlist: egressAllowlist, label: record.id, secrets: secrets, origin: record.repository,
                                       agentID: record.id)
+        plan?.privateContent = record.privacy
         try plan?.prepare(&request)
         return AgentSandboxPlan(request: request, guardPlan: plan)
     }
@@ -119,9 +120,10 @@ struct AgentSandboxPlan {
         request.network = NetworkMode(rawValue: policy.network.mode.rawValue) ?? .none
         // No canaries: what install leaves in $HOME becomes the snapshot, and canaries are
         // never baked into one.
-        let plan = try GuardPlan.make(org: policy.network, mode: request.network, owner: record.ownerUID, home: layout.home,
+        var plan = try GuardPlan.make(org: policy.network, mode: request.network, owner: record.ownerUID, home: layout.home,
                                       repositoryAllowlist: egressAllowlist, label: record.id, secrets: secrets, origin: record.repository,
                                       plantCanaries: false, agentID: record.id)
+        plan?.privateContent = record.privacy
         try plan?.prepare(&request)
         return AgentSandboxPlan(request: request, guardPlan: plan)
     }

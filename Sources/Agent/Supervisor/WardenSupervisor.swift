@@ -5,9 +5,11 @@ public struct WardenSupervisor: SupervisorHandler {
     public let starts: AgentStartService
     public let controls: AgentControlService
     public let sessions: AgentSessionService
+    public let audit: AuditReadService
 
     public init(secrets: SecretsService, agents: AgentQueryService, starts: AgentStartService, controls: AgentControlService,
-                sessions: AgentSessionService) {
+                sessions: AgentSessionService, audit: AuditReadService) {
+        self.audit = audit
         self.secrets = secrets
         self.agents = agents
         self.starts = starts
@@ -23,6 +25,7 @@ public struct WardenSupervisor: SupervisorHandler {
         case "agent.start": return starts.handle(request, callerUID: callerUID)
         case "agent.follow-up", "agent.stop", "agent.logs": return controls.handle(request, callerUID: callerUID)
         case "agent.attach", "agent.terminals", "agent.ports": return sessions.handle(request, callerUID: callerUID)
+        case "audit.records", "audit.summary": return audit.handle(request, callerUID: callerUID)
         default: return .failure(125, "warden: unknown operation \(request.operation)")
         }
     }

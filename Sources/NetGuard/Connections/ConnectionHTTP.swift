@@ -1,3 +1,5 @@
+import Store
+
 /// Plain HTTP, request by request (R22): each head is parsed with strict framing, judged
 /// (name bound to the destination, method and path against the policy) and recorded before
 /// a byte of it goes upstream; bodies are framed by Content-Length (spliced) or chunked

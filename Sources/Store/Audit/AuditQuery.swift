@@ -13,9 +13,14 @@ public struct AuditQuery: Sendable, Equatable {
     public var owner: UInt32?
     /// At most this many, the newest (nil: all, oldest first).
     public var limit: Int?
+    /// Paging, oldest first: only records after this sequence number, at most `pageSize`.
+    public var after: Int64?
+    public var pageSize: Int?
 
     public init(runID: String? = nil, agentID: String? = nil, since: Int64? = nil, allowed: Bool? = nil,
-                flaggedOnly: Bool = false, owner: UInt32? = nil, limit: Int? = nil) {
+                flaggedOnly: Bool = false, owner: UInt32? = nil, limit: Int? = nil, after: Int64? = nil, pageSize: Int? = nil) {
+        self.after = after
+        self.pageSize = pageSize
         self.runID = runID
         self.agentID = agentID
         self.since = since
@@ -34,10 +39,20 @@ public struct AuditVerification: Sendable, Equatable {
     public var problem: String?
     /// The hash of the last record checked: the chain head, to keep elsewhere.
     public var head: String
+    /// Keyed checkpoints found, and whether they were checked (the audit key was at hand).
+    public var checkpoints = 0
+    public var keyed = false
+
+    public init(checked: Int64, firstBad: Int64?, problem: String?, head: String) {
+        self.checked = checked
+        self.firstBad = firstBad
+        self.problem = problem
+        self.head = head
+    }
 }
 
 /// One destination in `warden audit summary`.
-public struct AuditDestinationSummary: Sendable, Equatable {
+public struct AuditDestinationSummary: Sendable, Equatable, Codable {
     public var destination: String
     public var port: Int
     public var proto: String
@@ -46,4 +61,17 @@ public struct AuditDestinationSummary: Sendable, Equatable {
     public var denied: Int64
     public var bytesUp: Int64
     public var bytesDown: Int64
+}
+
+/// What a retention purge removed: records `first`…`last`.
+public struct AuditPurge: Sendable, Equatable {
+    public var first: Int64
+    public var last: Int64
+    public var count: Int64
+
+    public init(first: Int64, last: Int64, count: Int64) {
+        self.first = first
+        self.last = last
+        self.count = count
+    }
 }

@@ -1,8 +1,8 @@
 /// One thing a sandbox did on the network, as the guard judged it: a DNS query, a connection,
 /// one HTTP request on a connection, or packets the sandbox's firewall dropped. Immutable once
 /// written: each stored record commits to the one before it (`AuditChain`).
-public struct AuditRecord: Sendable, Equatable {
-    public enum Kind: String, Sendable, CaseIterable {
+public struct AuditRecord: Sendable, Equatable, Codable {
+    public enum Kind: String, Sendable, CaseIterable, Codable {
         /// A query to the sandbox's resolver.
         case dns
         /// A TCP connection: written when it closes (or is refused), with its byte counts.
@@ -16,6 +16,9 @@ public struct AuditRecord: Sendable, Equatable {
         /// An exfiltration detection rule fired (DETECTION.md): the rule, its severity, the
         /// evidence (redacted) and the action taken, linked to its connection or query.
         case flag
+        /// Someone read other people's records (an auditor's or admin's query, R25), or the
+        /// log itself changed (a retention purge): who, what and how many.
+        case access
     }
 
     /// Milliseconds since the Unix epoch.
@@ -84,7 +87,7 @@ public struct AuditRecord: Sendable, Equatable {
 }
 
 /// A record as stored: its position in the chain and its hash.
-public struct StoredAuditRecord: Sendable, Equatable {
+public struct StoredAuditRecord: Sendable, Equatable, Codable {
     public var sequence: Int64
     public var record: AuditRecord
     /// Hex SHA-256 of the previous record's hash and this record's fields.

@@ -6,6 +6,8 @@ public protocol AuditStore: AnyObject {
     @discardableResult
     func append(_ records: [AuditRecord]) throws(StoreError) -> Int64
     func records(_ query: AuditQuery) throws(StoreError) -> [StoredAuditRecord]
-    func verify() throws(StoreError) -> AuditVerification
-    func summary(runID: String) throws(StoreError) -> [AuditDestinationSummary]
+    func verify(head: AuditHead?) throws(StoreError) -> AuditVerification
+    /// A keyed checkpoint of the head now (a writer's clean stop); nothing without the key.
+    func checkpoint(reason: String) throws(StoreError)
+    func summary(runID: String, owner: UInt32?) throws(StoreError) -> [AuditDestinationSummary]
 }

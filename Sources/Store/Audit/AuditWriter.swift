@@ -18,6 +18,8 @@ public final class AuditWriter: Sendable {
 
     private let state = Mutex(State())
     private let capacity: Int
+    /// Privacy mode: records of a privacy-mode agent keep no path (R25).
+    public let redaction: AuditRedaction
     private let interval: UInt32
     /// The writer's own OS thread (not the cooperative pool: it blocks on the disk).
     private let worker = Mutex<BackgroundWork<Void>?>(nil)
@@ -26,8 +28,10 @@ public final class AuditWriter: Sendable {
 
     /// `makeStore` runs on the writer thread, which owns the connection (SQLite connections are
     /// not shared between threads). `flushMicroseconds`: how long records may wait.
-    public init(capacity: Int = 100_000, flushMicroseconds: UInt32 = 20_000, makeStore: @escaping @Sendable () throws(StoreError) -> any AuditStore) {
+    public init(capacity: Int = 100_000, flushMicroseconds: UInt32 = 20_000, redaction: AuditRedaction = AuditRedaction(),
+                makeStore: @escaping @Sendable () throws(StoreError) -> any AuditStore) {
         self.capacity = capacity
+        self.redaction = redaction
         interval = flushMicroseconds
         wakeup = WakeupPipe()
         if let work = BackgroundWork.onOwnThread({ [self] in loop(makeStore) }) {
@@ -39,9 +43,10 @@ public final class AuditWriter: Sendable {
 
     /// Takes a store the caller opened (so that a store that cannot be opened is the caller's
     /// error, before anything starts); from then on only the writer thread uses it.
-    public convenience init(opened store: any AuditStore, capacity: Int = 100_000, flushMicroseconds: UInt32 = 20_000) {
+    public convenience init(opened store: any AuditStore, capacity: Int = 100_000, flushMicroseconds: UInt32 = 20_000,
+                            redaction: AuditRedaction = AuditRedaction()) {
         let handed = UncheckedBox(store)
-        self.init(capacity: capacity, flushMicroseconds: flushMicroseconds, makeStore: { () throws(StoreError) -> any AuditStore in handed.value })
+        self.init(capacity: capacity, flushMicroseconds: flushMicroseconds, redaction: redaction, makeStore: { () throws(StoreError) -> any AuditStore in handed.value })
     }
 
     /// Whether egress may go on: every record so far was written or is queued within bounds.
@@ -52,8 +57,9 @@ public final class AuditWriter: Sendable {
 
     /// Queues one record; false when the writer has failed or is full (the caller refuses).
     @discardableResult
-    public func submit(_ record: AuditRecord) -> Bool {
-        state.withLock { state in
+    public func submit(_ given: AuditRecord) -> Bool {
+        let record = redaction.privateContent ? redaction.apply(given) : given
+        return state.withLock { state in
             guard state.failure == nil else { return false }
             guard state.pending.count < capacity else {
                 state.failure = "more than \(capacity) audit records are waiting to be written"
@@ -112,7 +118,13 @@ public final class AuditWriter: Sendable {
                     }
                 }
             }
-            if closing && state.withLock({ $0.pending.isEmpty }) { return }
+            if closing && state.withLock({ $0.pending.isEmpty }) {
+                // A clean stop leaves a keyed checkpoint over everything this writer wrote.
+                do { try store.checkpoint(reason: "stop") } catch {
+                    state.withLock { state in if state.failure == nil { state.failure = "the closing audit checkpoint cannot be written: \(error.message)" } }
+                }
+                return
+            }
             if !closing {
                 if let wakeup { wakeup.wait(milliseconds: Int32(max(1, interval / 1000))) } else { usleep(interval) }
             }

@@ -1,0 +1,91 @@
+import Glibc
+import Policy
+import Store
+import WardenSystem
+
+/// Delivers every audit record, in order, to one target as it is written, and keeps its
+/// position so that a restart resumes after the last record delivered: none lost, none sent
+/// twice (a file target also reads its own last line, so a crash between delivering and saving
+/// the position repeats nothing; for syslog and a collector at most the batch in flight at a
+/// crash is sent again, each record carrying its sequence number). A batch that cannot be
+/// delivered is retried with backoff (0.5 s doubling to 30 s) until it is, or the stream is
+/// stopped: records are never skipped.
+public final class AuditStream {
+    let home: String
+    public let target: AuditStreamTarget
+    let format: AuditStreamFormat
+    private var sink: any AuditSink
+    /// Records per batch (and per read of the log).
+    static let batchSize = 500
+    static let pollMilliseconds: Int32 = 100
+
+    public init(home: String, target: AuditStreamTarget, format: AuditStreamFormat, caBundle: String? = nil) {
+        self.home = home
+        self.target = target
+        self.format = format
+        switch target {
+        case .file(let path, let maxBytes, let keep): sink = FileSink(path: path, maxBytes: maxBytes, keep: keep)
+        case .syslog(let socket): sink = SyslogSink(socket: socket)
+        case .collector(let url): sink = CollectorSink(url: url, caBundle: caBundle)
+        }
+    }
+
+    /// `<home>/audit-streams/<name>.position`: the last sequence number delivered.
+    var positionPath: String { home + "/audit-streams/" + target.cursorName + ".position" }
+
+    public func position() -> Int64 {
+        let saved = (try? Files.readText(positionPath, limit: 64)).flatMap { Int64($0.trimmingWhitespace()) } ?? 0
+        return max(saved, sink.lastDelivered() ?? 0)
+    }
+
+    private func save(_ position: Int64) throws(SystemError) {
+        try Files.makeDirectories(home + "/audit-streams", mode: 0o700)
+        try Files.writeAtomically(positionPath, Array(String(position).utf8), mode: 0o600)
+    }
+
+    /// Runs until `stop` says so (checked between batches and while waiting), or, with `once`,
+    /// until every record written so far is delivered. `report` hears each delivery and each
+    /// failure. Returns the position reached.
+    @discardableResult
+    public func run(once: Bool = false, stop: () -> Bool, report: (String) -> Void = { _ in }) throws(StoreError) -> Int64 {
+        var position = position()
+        var store: SQLiteAuditStore?
+        var backoff: Int32 = 500
+        while !stop() {
+            if store == nil, Files.lstat(SQLiteAuditStore.path(home: home)) != nil {
+                store = try SQLiteAuditStore(path: SQLiteAuditStore.path(home: home), readOnly: true, create: false)
+            }
+            let records = try store?.records(AuditQuery(after: position, pageSize: Self.batchSize)) ?? []
+            if records.isEmpty {
+                if once { break }
+                Self.pause(Self.pollMilliseconds, stop)
+                continue
+            }
+            let batch = records.map { AuditStreamEntry($0, format: format) }
+            do {
+                try sink.deliver(batch)
+            } catch {
+                report("audit stream to \(target): records \(batch[0].sequence)… not delivered (\(error.description)); retrying in \(backoff) ms")
+                Self.pause(backoff, stop)
+                backoff = min(backoff * 2, 30_000)
+                continue
+            }
+            backoff = 500
+            position = records[records.count - 1].sequence
+            do { try save(position) } catch {
+                report("audit stream to \(target): the position \(position) cannot be saved: \(error.description)")
+            }
+        }
+        return position
+    }
+
+    /// Sleeps `milliseconds` in short steps so a stop is seen within 100 ms.
+    static func pause(_ milliseconds: Int32, _ stop: () -> Bool) {
+        var left = milliseconds
+        while left > 0 && !stop() {
+            let step = min(left, 100)
+            usleep(useconds_t(step) * 1000)
+            left -= step
+        }
+    }
+}

@@ -1,0 +1,89 @@
+import FoundationEssentials
+import Policy
+import Store
+import WardenSystem
+
+/// Where `warden audit stream` (and `warden serve --audit-stream`) delivers records:
+/// - `file:PATH`: JSON Lines, rotated at `maxBytes` (PATH.1 … PATH.keep);
+/// - `syslog` or `syslog:SOCKET`: RFC 5424 messages to the local syslog socket (/dev/log);
+/// - `https://HOST/…`: batches POSTed to a collector (libcurl, certificates verified), whose host
+///   the network policy must allow like any destination.
+public enum AuditStreamTarget: Equatable, Sendable, CustomStringConvertible {
+    case file(path: String, maxBytes: UInt64, keep: Int)
+    case syslog(socket: String)
+    case collector(url: String)
+
+    public static func parse(_ text: String, maxBytes: UInt64 = 100 << 20, keep: Int = 5) throws(PolicyError) -> AuditStreamTarget {
+        if text.hasPrefix("file:") {
+            let path = String(text.dropFirst(5))
+            guard path.hasPrefix("/"), !path.split(separator: "/").contains("..") else {
+                throw PolicyError(.invalidValue, "\(text.prefix(80)): a file target needs an absolute path without ..")
+            }
+            guard maxBytes >= 4096 else { throw PolicyError(.invalidValue, "--max-size: at least 4K") }
+            guard (1...100).contains(keep) else { throw PolicyError(.invalidValue, "--keep \(keep): expected 1 to 100 rotated files") }
+            return .file(path: path, maxBytes: maxBytes, keep: keep)
+        }
+        if text == "syslog" { return .syslog(socket: "/dev/log") }
+        if text.hasPrefix("syslog:") {
+            let socket = String(text.dropFirst(7))
+            guard socket.hasPrefix("/") else { throw PolicyError(.invalidValue, "\(text.prefix(80)): syslog:SOCKET needs the socket's absolute path") }
+            return .syslog(socket: socket)
+        }
+        if text.hasPrefix("https://") {
+            guard host(of: text) != nil else { throw PolicyError(.invalidValue, "\(text.prefix(80)): no host in the collector's URL") }
+            return .collector(url: text)
+        }
+        throw PolicyError(.invalidValue, "\(text.prefix(80)): expected file:PATH, syslog, syslog:SOCKET or an https:// collector URL")
+    }
+
+    /// The collector URL's host (lower case, no port or user info).
+    static func host(of url: String) -> String? {
+        guard url.hasPrefix("https://") else { return nil }
+        var authority = url.dropFirst(8).prefix { $0 != "/" && $0 != "?" && $0 != "#" }
+        if let at = authority.lastIndex(of: "@") { authority = authority[authority.index(after: at)...] }
+        let host = authority.hasPrefix("[") ? authority.prefix { $0 != "]" }.dropFirst() : authority.prefix { $0 != ":" }
+        return host.isEmpty ? nil : host.lowercased()
+    }
+
+    /// A collector must be a destination the organisation's network policy allows (a rule names
+    /// it), as it would have to be for any sandbox: the audit stream is egress too.
+    public func checkAllowed(by policy: OrgPolicy) throws(PolicyError) {
+        guard case .collector(let url) = self, let host = Self.host(of: url) else { return }
+        var network = policy.network
+        network.mode = .allowlist
+        guard let request = EgressRequest(host: host, port: 443) else { throw PolicyError(.invalidValue, "\(host): not a host name") }
+        let decision = EgressPolicy(network: network).evaluate(request)
+        guard decision.allowed else {
+            throw PolicyError(.refused, "the collector \(host) is not an allowed host (add it with `warden-admin network allow add \(host)`): \(decision.rule)")
+        }
+    }
+
+    /// The name its delivery position is kept under.
+    public var cursorName: String {
+        String(SHA256.hex(Array(description.utf8)).prefix(16))
+    }
+
+    public var description: String {
+        switch self {
+        case .file(let path, _, _): return "file:" + path
+        case .syslog(let socket): return "syslog:" + socket
+        case .collector(let url): return AgentWebhook.redacted(url)
+        }
+    }
+}
+
+/// How each record is written: Warden's own JSON, or OCSF Network Activity.
+public enum AuditStreamFormat: String, Sendable, CaseIterable {
+    case jsonl
+    case ocsf
+
+    public func line(_ stored: StoredAuditRecord) -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let data: Data? = switch self {
+        case .jsonl: try? encoder.encode(AuditJSON(stored))
+        case .ocsf: try? encoder.encode(AuditOCSF(stored))
+        }
+        return data.map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+    }
+}

@@ -1,0 +1,69 @@
+/// What an audit record may not keep, applied where records are stored (R25). Always: query
+/// values in paths and in any URL or path a reason or detail quotes, and the values of
+/// credential headers (Authorization, Proxy-Authorization, Cookie, Set-Cookie, X-Api-Key)
+/// wherever one is quoted. For privacy-mode agents also the path itself and paths quoted in
+/// reasons: such records keep destinations (name, address, port, method) and decisions only.
+public struct AuditRedaction: Sendable {
+    public var privateContent: Bool
+
+    public init(privateContent: Bool = false) {
+        self.privateContent = privateContent
+    }
+
+    public static let withheld = "(withheld: privacy mode)"
+    static let credentialHeaders = ["authorization:", "proxy-authorization:", "cookie:", "set-cookie:", "x-api-key:"]
+
+    public func apply(_ record: AuditRecord) -> AuditRecord {
+        var record = record
+        record.path = privateContent ? "" : QueryRedaction.path(record.path)
+        record.reason = text(record.reason)
+        record.detail = text(record.detail)
+        return record
+    }
+
+    /// Free text: each credential header's value up to the end of its line (or `;`), and each
+    /// word that holds a query (`…?name=value`) or, in privacy mode, is a path.
+    func text(_ text: String) -> String {
+        let bytes = text.utf8
+        // Fast path: nothing that could hold a query, a header or a path.
+        guard bytes.contains(where: { $0 == 0x3F || $0 == 0x3A || (privateContent && $0 == 0x2F) }) else { return text }
+        var result = bytes.contains(0x3A) ? Self.credentialValues(text) : text
+        guard result.utf8.contains(0x3F) || privateContent else { return result }
+        result = result.split(separator: " ", omittingEmptySubsequences: false).map { word -> String in
+            if privateContent, word.first == "/" || word.contains("://") { return Self.withheld }
+            guard word.contains("?"), word.contains("=") else { return String(word) }
+            return QueryRedaction.path(String(word))
+        }.joined(separator: " ")
+        return result
+    }
+
+    static func credentialValues(_ text: String) -> String {
+        let bytes = Array(text.utf8)
+        let lower = bytes.map { $0 >= 0x41 && $0 <= 0x5A ? $0 + 32 : $0 }
+        var output: [UInt8] = []
+        output.reserveCapacity(bytes.count)
+        var index = 0
+        scan: while index < bytes.count {
+            // A header name starts a word: "x-authorization:" is not "authorization:".
+            let startsWord = index == 0 || !(Self.isNameByte(lower[index - 1]))
+            if startsWord {
+                for header in headerBytes where index + header.count <= bytes.count && lower[index..<(index + header.count)].elementsEqual(header) {
+                    output += bytes[index..<(index + header.count)]
+                    output += Array(" \(QueryRedaction.placeholder)".utf8)
+                    index += header.count
+                    while index < bytes.count && bytes[index] != 0x0A && bytes[index] != 0x3B { index += 1 }
+                    continue scan
+                }
+            }
+            output.append(bytes[index])
+            index += 1
+        }
+        return String(decoding: output, as: UTF8.self)
+    }
+
+    private static let headerBytes = credentialHeaders.map { Array($0.utf8) }
+
+    private static func isNameByte(_ byte: UInt8) -> Bool {
+        (byte >= 0x61 && byte <= 0x7A) || (byte >= 0x30 && byte <= 0x39) || byte == 0x2D || byte == 0x5F
+    }
+}
