@@ -29,7 +29,10 @@ public struct AuditReadService: Sendable {
             case "audit.records":
                 var query: AuditQuery
                 do { query = try Self.query(request.arguments) } catch { return .failure(125, "warden: \(error.message)") }
-                if member { query.owner = callerUID }
+                if member {
+                    if let refusal = try refusal(store, context, run: query.runID, agent: query.agentID) { return refusal }
+                    query.owner = callerUID
+                }
                 query.pageSize = Self.pageSize
                 let records = try store.records(query)
                 if let access = AuditAccess.readRecord(readerUID: callerUID, reader: caller.name, role: caller.role?.rawValue ?? "",
@@ -42,6 +45,7 @@ public struct AuditReadService: Sendable {
                 return SupervisorResponse(output: Self.json(records), info: next.map { ["next": $0] })
             case "audit.summary":
                 guard let run = request.arguments["run"], !run.isEmpty else { return .failure(125, "warden: audit.summary needs a run") }
+                if member, let refusal = try refusal(store, context, run: run, agent: nil) { return refusal }
                 return SupervisorResponse(output: Self.json(try store.summary(runID: run, owner: member ? callerUID : nil)))
             default:
                 return .failure(125, "warden: unknown operation \(request.operation)")
@@ -49,6 +53,16 @@ public struct AuditReadService: Sendable {
         } catch {
             return .failure(120, "warden: cannot read the audit log: \(error.message)")
         }
+    }
+
+    /// A member who names a run or agent holding other people's records is refused (and the
+    /// refusal recorded) rather than shown a silently empty list.
+    private func refusal(_ store: SQLiteAuditStore, _ context: CallerPolicy, run: String?, agent: String?) throws(StoreError) -> SupervisorResponse? {
+        let owners = try store.owners(runID: run, agentID: agent)
+        guard let other = owners.first(where: { $0 != context.caller.uid }) else { return nil }
+        let owner = context.policy.users.first { $0.uid == other }?.name ?? "uid \(other)"
+        let what = run.map { "run \($0)" } ?? agent.map { "agent \($0)" } ?? "these records"
+        return context.record("audit read \(what)", context.evaluator.mayViewAudit(context.caller, recordOwner: owner))
     }
 
     /// The filters `warden audit` sends: each optional, checked.

@@ -46,7 +46,9 @@ struct FileSink: AuditSink {
         var pending: [UInt8] = []
         for entry in batch {
             let bytes = Array((entry.line + "\n").utf8)
-            if size > 0 && size + UInt64(pending.count + bytes.count) > maxBytes {
+            // A line larger than the limit still goes whole, alone in its file.
+            let used = size + UInt64(pending.count)
+            if used > 0 && used + UInt64(bytes.count) > maxBytes {
                 try write(&pending, to: file)
                 try rotate()
                 file = try open()

@@ -45,13 +45,25 @@ public enum AuditStreamTarget: Equatable, Sendable, CustomStringConvertible {
         return host.isEmpty ? nil : host.lowercased()
     }
 
+    static func port(of url: String) -> UInt16? {
+        var authority = url.dropFirst(8).prefix { $0 != "/" && $0 != "?" && $0 != "#" }
+        if let at = authority.lastIndex(of: "@") { authority = authority[authority.index(after: at)...] }
+        if authority.hasPrefix("["), let close = authority.firstIndex(of: "]") { authority = authority[authority.index(after: close)...] }
+        guard let colon = authority.lastIndex(of: ":") else { return nil }
+        return UInt16(authority[authority.index(after: colon)...])
+    }
+
     /// A collector must be a destination the organisation's network policy allows (a rule names
     /// it), as it would have to be for any sandbox: the audit stream is egress too.
     public func checkAllowed(by policy: OrgPolicy) throws(PolicyError) {
         guard case .collector(let url) = self, let host = Self.host(of: url) else { return }
         var network = policy.network
         network.mode = .allowlist
-        guard let request = EgressRequest(host: host, port: 443) else { throw PolicyError(.invalidValue, "\(host): not a host name") }
+        let port = Self.port(of: url) ?? 443
+        let address = IPAddress(host)
+        guard let request = address.map({ EgressRequest(host: nil, address: $0, port: port) }) ?? EgressRequest(host: host, port: port) else {
+            throw PolicyError(.invalidValue, "\(host): not a host name")
+        }
         let decision = EgressPolicy(network: network).evaluate(request)
         guard decision.allowed else {
             throw PolicyError(.refused, "the collector \(host) is not an allowed host (add it with `warden-admin network allow add \(host)`): \(decision.rule)")

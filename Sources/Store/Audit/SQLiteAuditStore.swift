@@ -326,6 +326,16 @@ public final class SQLiteAuditStore: AuditStore {
         return result
     }
 
+    /// Whose records a run or an agent has (R25: a member naming another person's run is refused).
+    public func owners(runID: String?, agentID: String?) throws(StoreError) -> Set<UInt32> {
+        var conditions: [String] = [], bindings: [SQLValue] = []
+        if let runID { conditions.append("run_id = ?"); bindings.append(.text(runID)) }
+        if let agentID { conditions.append("agent_id = ?"); bindings.append(.text(agentID)) }
+        guard !conditions.isEmpty else { return [] }
+        let rows = try database.query("SELECT DISTINCT owner FROM audit_records WHERE " + conditions.joined(separator: " AND "), bindings)
+        return Set(rows.compactMap { $0.first?.integer.map { UInt32(truncatingIfNeeded: $0) } })
+    }
+
     /// `owner`: only that uid's records (a member's view).
     public func summary(runID: String, owner: UInt32? = nil) throws(StoreError) -> [AuditDestinationSummary] {
         let rows = try database.query("""

@@ -10,12 +10,23 @@ final class SupervisorFixture: @unchecked Sendable {
     var socket: String { base + "/run/warden.sock" }
     var keyFile: String { base + "/keys/secrets.key" }
     private(set) var server = Process()
+    /// `warden serve` options besides the home, socket and key file (`--audit-stream …`).
+    let serveArguments: [String]
+    /// Where the supervisor's standard error goes (its log), for tests that read it.
+    var logPath: String { base + "/serve.log" }
 
-    init() throws {
+    /// `admin`: `warden-admin` commands (their arguments, the home added) run before the
+    /// supervisor starts.
+    init(admin: [[String]] = [], serveArguments: [String] = []) throws {
+        self.serveArguments = serveArguments
         try FileManager.default.createDirectory(atPath: base + "/run", withIntermediateDirectories: true)
         chmod(base, 0o755)
         for (name, uid, role) in [("alice", 4242, "member"), ("bob", 4243, "member"), ("ada", 4244, "admin"), ("otto", 4245, "auditor")] {
             _ = Warden.execute(Warden.adminBinary, ["users", "add", name, "--uid", "\(uid)", "--role", role, "--home", home])
+        }
+        for command in admin {
+            let result = Warden.execute(Warden.adminBinary, command + ["--home", home])
+            precondition(result.status == 0, "warden-admin \(command): \(result.stderr)")
         }
         try launch()
     }
@@ -23,9 +34,10 @@ final class SupervisorFixture: @unchecked Sendable {
     private func launch() throws {
         server = Process()
         server.executableURL = URL(fileURLWithPath: Warden.binary)
-        server.arguments = ["serve", "--home", home, "--socket", socket, "--key-file", keyFile]
+        server.arguments = ["serve", "--home", home, "--socket", socket, "--key-file", keyFile] + serveArguments
         server.standardOutput = FileHandle.nullDevice
-        server.standardError = FileHandle.nullDevice
+        FileManager.default.createFile(atPath: logPath, contents: nil)
+        server.standardError = FileHandle(forWritingAtPath: logPath).map { $0.seekToEndOfFile(); return $0 } ?? FileHandle.nullDevice
         try server.run()
         for _ in 0..<200 where !FileManager.default.fileExists(atPath: socket) { usleep(25_000) }
     }
@@ -34,6 +46,12 @@ final class SupervisorFixture: @unchecked Sendable {
     func killAndRestart() throws {
         kill(server.processIdentifier, SIGKILL)
         server.waitUntilExit()
+        try? FileManager.default.removeItem(atPath: socket)
+        try launch()
+    }
+
+    /// A new supervisor on the same home and socket, after `stop`.
+    func startAgain() throws {
         try? FileManager.default.removeItem(atPath: socket)
         try launch()
     }

@@ -396,7 +396,7 @@ def serve(args):
         wheel, wheel_sha = make_wheel(state)
         http_log = JsonLog(logs["http"])
         app = App(http_log, git_root, os.path.join(state, "git-http-backend.err"),
-                  wheel, wheel_sha)
+                  wheel, wheel_sha, os.path.join(state, "collect.jsonl"))
         for s in (
             DnsServer([a["v4"][0], a["v6"]], zone, JsonLog(logs["dns"]),
                       threading.BoundedSemaphore(MAX_CONNECTIONS)),

@@ -18,6 +18,7 @@ from tn_common import IDLE_TIMEOUT, client_ip
 
 MAX_BYTES = 8 << 30  # /bytes/N upper bound (8 GiB)
 WRITE_SIZE = 64 << 10
+COLLECT_LIMIT = 8 << 20  # bytes one /collect POST may carry
 CGI_TIMEOUT = 120  # seconds a git http-backend run may take
 X_CHUNK = memoryview(b"x" * WRITE_SIZE)
 
@@ -25,8 +26,11 @@ X_CHUNK = memoryview(b"x" * WRITE_SIZE)
 class App:
     """What the handler needs: logs, git project root, the wheel."""
 
-    def __init__(self, log, git_root, cgi_err_path, wheel_path, wheel_sha):
+    def __init__(self, log, git_root, cgi_err_path, wheel_path, wheel_sha, collect_path=None):
         self.log = log
+        # An audit collector (/collect): each POSTed body appended here whole.
+        self.collect_path = collect_path
+        self.collect_lock = threading.Lock()
         self.git_root = git_root
         self.cgi_err_path = cgi_err_path
         with open(wheel_path, "rb") as f:
@@ -127,6 +131,9 @@ class Handler(BaseHTTPRequestHandler):
             if path == "/git" or path.startswith("/git/"):
                 self.git(path)
                 return
+            if path == "/collect" and self.command == "POST" and self.server.app.collect_path:
+                self.collect()
+                return
             self.drain_body()
             m = re.fullmatch(r"/bytes/(\d{1,12})", path)
             if m and self.command in ("GET", "HEAD"):
@@ -153,6 +160,19 @@ class Handler(BaseHTTPRequestHandler):
                 **({"error": self.error} if self.error else {}))
 
     do_HEAD = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_GET
+
+    def collect(self):
+        body = bytearray()
+        for chunk in self.body_chunks():
+            body += chunk
+            if len(body) > COLLECT_LIMIT:
+                raise BodyError("collector body over %d bytes" % COLLECT_LIMIT)
+        self.body_length = len(body)
+        app = self.server.app
+        with app.collect_lock:
+            with open(app.collect_path, "ab") as f:
+                f.write(bytes(body))
+        self.reply(200, b'{"ok":true}\n')
 
     def echo(self):
         headers = {}
