@@ -61,7 +61,7 @@ let package = Package(
             ]),
         .executableTarget(name: "warden", dependencies: ["WardenCLI"]),
         .executableTarget(name: "warden-admin", dependencies: ["Admin"]),
-        .executableTarget(name: "warden-bench", dependencies: ["WardenSystem", "Sandbox", "Policy", "Store", "NetGuard"]),
+        .executableTarget(name: "warden-bench", dependencies: ["WardenSystem", "Sandbox", "Policy", "Store", "NetGuard", "Agent"]),
         .executableTarget(name: "warden-notify", dependencies: ["CCurl", "CWardenShim"]),
 
         .testTarget(name: "SandboxTests", dependencies: ["Sandbox", "WardenSystem"]),

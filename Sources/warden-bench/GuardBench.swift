@@ -119,6 +119,7 @@ enum GuardBench {
               + " (+\(round3(held.during - held.before)) MiB); target <= 64 MiB")
 
         summary.auditPerSecond = auditIngest()
+        AuditBench.run()
         TLSBench.run(warden: warden, admin: admin, fixture: fixture)
         DetectionBench.run(warden: warden, admin: admin, fixture: fixture)
     }

@@ -15,6 +15,7 @@ struct Options {
     /// Only exfiltration detection's cost (with the test network it needs).
     var detectionOnly = false
     var agentsOnly = false
+    var auditOnly = false
     var testnet = "Tests/EscapeTests/Fixtures/net/testnet.py"
 }
 
@@ -31,9 +32,10 @@ func parseOptions() -> Options {
         case "--guard-only": options.guardOnly = true
         case "--detection-only": options.detectionOnly = true
         case "--agents-only": options.agentsOnly = true
+        case "--audit-only": options.auditOnly = true
         case "--testnet": options.testnet = arguments.next() ?? options.testnet
         default:
-            printError("warden-bench: unknown option \(argument) (options: --warden PATH --bwrap PATH --runs N --dd-bytes N --testnet PATH --egress-only --guard-only --detection-only --agents-only)")
+            printError("warden-bench: unknown option \(argument) (options: --warden PATH --bwrap PATH --runs N --dd-bytes N --testnet PATH --egress-only --guard-only --detection-only --agents-only --audit-only)")
             exit(125)
         }
     }
@@ -144,6 +146,10 @@ if options.detectionOnly {
 if options.guardOnly {
     GuardBench.run(warden: options.warden, testnet: options.testnet)
     _ = system("rm -rf '\(workspace)'")
+    exit(0)
+}
+if options.auditOnly {
+    AuditBench.run(alone: true)
     exit(0)
 }
 if options.agentsOnly {

@@ -11,9 +11,9 @@ struct AuditStreamEntry {
     /// RFC 5424 severity: 6 informational, 5 notice (a refusal), 4…2 for flags by severity.
     var severity: Int
 
-    init(_ stored: StoredAuditRecord, format: AuditStreamFormat) {
+    init(_ stored: StoredAuditRecord, format: AuditStreamFormat, encoder: JSONEncoder) {
         sequence = stored.sequence
-        line = format.line(stored)
+        line = format.line(stored, encoder: encoder)
         kind = stored.record.kind.rawValue
         switch AuditOCSF.severity(stored.record) {
         case 5: severity = 2

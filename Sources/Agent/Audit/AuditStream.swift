@@ -18,6 +18,8 @@ public final class AuditStream {
     /// Records per batch (and per read of the log).
     static let batchSize = 500
     static let pollMilliseconds: Int32 = 100
+    /// Hears each batch once it is delivered (the bench measures the stream's lag with it).
+    public var onDelivery: (([StoredAuditRecord]) -> Void)?
 
     public init(home: String, target: AuditStreamTarget, format: AuditStreamFormat, caBundle: String? = nil) {
         self.home = home
@@ -51,9 +53,16 @@ public final class AuditStream {
         var position = position()
         var store: SQLiteAuditStore?
         var backoff: Int32 = 500
+        let encoder = AuditStreamFormat.encoder()
         while !stop() {
             if store == nil, Files.lstat(SQLiteAuditStore.path(home: home)) != nil {
-                store = try SQLiteAuditStore(path: SQLiteAuditStore.path(home: home), readOnly: true, create: false)
+                // A log being created has no schema for a moment: that passes.
+                do { store = try SQLiteAuditStore(path: SQLiteAuditStore.path(home: home), readOnly: true, create: false) } catch {
+                    report("audit stream to \(target): the audit log cannot be opened yet (\(error.message)); retrying in \(backoff) ms")
+                    Self.pause(backoff, stop)
+                    backoff = min(backoff * 2, 30_000)
+                    continue
+                }
             }
             let records = try store?.records(AuditQuery(after: position, pageSize: Self.batchSize)) ?? []
             if records.isEmpty {
@@ -61,7 +70,7 @@ public final class AuditStream {
                 Self.pause(Self.pollMilliseconds, stop)
                 continue
             }
-            let batch = records.map { AuditStreamEntry($0, format: format) }
+            let batch = records.map { AuditStreamEntry($0, format: format, encoder: encoder) }
             do {
                 try sink.deliver(batch)
             } catch {
@@ -71,6 +80,7 @@ public final class AuditStream {
                 continue
             }
             backoff = 500
+            onDelivery?(records)
             position = records[records.count - 1].sequence
             do { try save(position) } catch {
                 report("audit stream to \(target): the position \(position) cannot be saved: \(error.description)")

@@ -89,13 +89,16 @@ public enum AuditStreamFormat: String, Sendable, CaseIterable {
     case jsonl
     case ocsf
 
-    public func line(_ stored: StoredAuditRecord) -> String {
+    public static func encoder() -> JSONEncoder {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        let data: Data? = switch self {
-        case .jsonl: try? encoder.encode(AuditJSON(stored))
-        case .ocsf: try? encoder.encode(AuditOCSF(stored))
+        return encoder
+    }
+
+    public func line(_ stored: StoredAuditRecord, encoder: JSONEncoder = AuditStreamFormat.encoder()) -> String {
+        switch self {
+        case .jsonl: return AuditJSON.line(stored)
+        case .ocsf: return (try? encoder.encode(AuditOCSF(stored))).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
         }
-        return data.map { String(decoding: $0, as: UTF8.self) } ?? "{}"
     }
 }

@@ -1,3 +1,4 @@
+import CCrypto
 import WardenSystem
 
 /// The hash chain over audit records: each record's hash covers the previous record's hash
@@ -9,70 +10,95 @@ public enum AuditChain {
     /// The "previous hash" of the first record.
     public static let genesis = String(repeating: "0", count: 64)
 
-    /// The encoding is built in one buffer without intermediate strings: the writer hashes
-    /// every record, and this is most of its work (`make bench`, audit ingest).
+    /// The encoding is written through a raw pointer into one buffer sized up front, without
+    /// intermediate strings: the writer hashes every record, and this is most of its work
+    /// (`make bench`, audit ingest).
     public static func hash(previous: String, _ record: AuditRecord) -> String {
-        var buffer: [UInt8] = []
-        buffer.reserveCapacity(512)
-        func decimal(_ number: Int64) {
-            if number < 0 { buffer.append(0x2D) }
+        // 14 text fields (a length prefix of at most 20 digits and a colon each) and 9 numbers
+        // (at most 2 + 1 + 20 bytes each), plus the texts themselves.
+        var capacity = 14 * 22 + 9 * 42 + previous.utf8.count + record.runID.utf8.count + record.agentID.utf8.count
+        capacity += record.kind.rawValue.utf8.count + record.proto.utf8.count + record.address.utf8.count + record.name.utf8.count
+        capacity += record.nameSource.utf8.count + record.method.utf8.count + record.path.utf8.count + record.rule.utf8.count
+        capacity += record.reason.utf8.count + record.flags.utf8.count + record.detail.utf8.count
+        var digest = [UInt8](repeating: 0, count: 32)
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: capacity) { buffer in
+            var writer = Writer(base: buffer.baseAddress!)
+            writer.text(previous)
+            writer.number(record.time)
+            writer.text(record.runID)
+            writer.text(record.agentID)
+            writer.number(Int64(record.owner))
+            writer.text(record.kind.rawValue)
+            writer.text(record.proto)
+            writer.text(record.address)
+            writer.number(Int64(record.port))
+            writer.text(record.name)
+            writer.text(record.nameSource)
+            writer.text(record.method)
+            writer.text(record.path)
+            writer.number(record.bytesUp)
+            writer.number(record.bytesDown)
+            writer.number(record.durationMilliseconds)
+            writer.number(record.allowed ? 1 : 0)
+            writer.text(record.rule)
+            writer.text(record.reason)
+            writer.text(record.flags)
+            writer.number(record.count)
+            writer.text(record.detail)
+            // OpenSSL's SHA-256 (vectorised); Warden's own (kept for the launch path, which
+            // loads no crypto library) if it fails. Same digest: `theChainEncodingIsStable`.
+            var length: UInt32 = 0
+            if EVP_Digest(writer.base, writer.count, &digest, &length, EVP_sha256(), nil) != 1 || length != 32 {
+                var hasher = SHA256()
+                hasher.update(buffer: UnsafeRawBufferPointer(start: writer.base, count: writer.count))
+                digest = hasher.finish()
+            }
+        }
+        return hexString(digest)
+    }
+
+    /// Appends length-prefixed fields ("5:hello", "2:42") at a raw pointer.
+    private struct Writer {
+        let base: UnsafeMutablePointer<UInt8>
+        var count = 0
+
+        mutating func byte(_ value: UInt8) {
+            base[count] = value
+            count += 1
+        }
+
+        mutating func decimal(_ number: Int64) {
+            if number < 0 { byte(0x2D) }
             var magnitude = number.magnitude
-            var digits: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64,
-                         UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) =
-                (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
-            var count = 0
-            withUnsafeMutableBytes(of: &digits) { raw in
-                repeat {
-                    raw[count] = UInt8(truncatingIfNeeded: magnitude % 10) + 0x30
-                    magnitude /= 10
-                    count += 1
-                } while magnitude > 0
-                while count > 0 {
-                    count -= 1
-                    buffer.append(raw[count])
-                }
+            var digits = 1
+            var scan = magnitude / 10
+            while scan > 0 { digits += 1; scan /= 10 }
+            var index = count + digits
+            count = index
+            repeat {
+                index -= 1
+                base[index] = UInt8(truncatingIfNeeded: magnitude % 10) + 0x30
+                magnitude /= 10
+            } while magnitude > 0
+        }
+
+        mutating func text(_ value: String) {
+            var value = value
+            value.withUTF8 { bytes in
+                decimal(Int64(bytes.count))
+                byte(0x3A)
+                if let source = bytes.baseAddress { (base + count).update(from: source, count: bytes.count) }
+                count += bytes.count
             }
         }
-        func field(_ text: String) {
-            decimal(Int64(text.utf8.count))
-            buffer.append(0x3A)
-            buffer.append(contentsOf: text.utf8)
-        }
-        func field(_ number: Int64) {
-            var length: Int64 = number < 0 ? 2 : 1
-            var rest = number.magnitude / 10
-            while rest > 0 {
-                length += 1
-                rest /= 10
-            }
+
+        mutating func number(_ value: Int64) {
+            var length: Int64 = value < 0 ? 2 : 1
+            var rest = value.magnitude / 10
+            while rest > 0 { length += 1; rest /= 10 }
             decimal(length)
-            buffer.append(0x3A)
-            decimal(number)
+            byte(0x3A)
+            decimal(value)
         }
-        field(previous)
-        field(record.time)
-        field(record.runID)
-        field(record.agentID)
-        field(Int64(record.owner))
-        field(record.kind.rawValue)
-        field(record.proto)
-        field(record.address)
-        field(Int64(record.port))
-        field(record.name)
-        field(record.nameSource)
-        field(record.method)
-        field(record.path)
-        field(record.bytesUp)
-        field(record.bytesDown)
-        field(record.durationMilliseconds)
-        field(record.allowed ? 1 : 0)
-        field(record.rule)
-        field(record.reason)
-        field(record.flags)
-        field(record.count)
-        field(record.detail)
-        var hasher = SHA256()
-        buffer.withUnsafeBytes { hasher.update(buffer: $0) }
-        return hexString(hasher.finish())
     }
 }

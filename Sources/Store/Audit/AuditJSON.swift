@@ -54,3 +54,131 @@ public struct AuditJSON: Encodable, Sendable {
         hash = stored.hash
     }
 }
+
+extension AuditJSON {
+    /// The record as one JSON line, keys sorted, slashes unescaped: what JSONEncoder with
+    /// `.sortedKeys` and `.withoutEscapingSlashes` writes, built directly. The stream encodes
+    /// every record, and the generic encoder cost more than writing the record itself.
+    public static func line(_ stored: StoredAuditRecord) -> String {
+        let r = stored.record
+        let time = Timestamp.text(r.time / 1000, milliseconds: Int32(r.time % 1000))
+        // Every text byte may become six ("\u001f"); keys, numbers and punctuation fit in 1 KiB.
+        var texts = r.address.utf8.count + r.agentID.utf8.count + r.detail.utf8.count + r.flags.utf8.count * 2 + stored.hash.utf8.count
+        texts += r.kind.rawValue.utf8.count + r.method.utf8.count + r.name.utf8.count + r.nameSource.utf8.count + r.path.utf8.count
+        texts += r.proto.utf8.count + r.reason.utf8.count + r.rule.utf8.count + r.runID.utf8.count + time.utf8.count
+        return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: texts * 6 + 1024) { buffer in
+            var out = LineWriter(base: buffer.baseAddress!)
+            out.fields(stored, time: time)
+            return String(decoding: UnsafeBufferPointer(start: out.base, count: out.count), as: UTF8.self)
+        }
+    }
+
+    /// Writes the JSON object at a raw pointer (the caller sized the buffer for the worst case).
+    private struct LineWriter {
+        let base: UnsafeMutablePointer<UInt8>
+        var count = 0
+        var first = true
+
+        mutating func byte(_ value: UInt8) {
+            base[count] = value
+            count += 1
+        }
+
+        mutating func bytes(_ value: UnsafeBufferPointer<UInt8>) {
+            guard let source = value.baseAddress else { return }
+            (base + count).update(from: source, count: value.count)
+            count += value.count
+        }
+
+        mutating func key(_ name: StaticString) {
+            byte(first ? 0x7B : 0x2C)
+            first = false
+            byte(0x22)
+            name.withUTF8Buffer { bytes($0) }
+            byte(0x22)
+            byte(0x3A)
+        }
+
+        mutating func string(_ name: StaticString, _ value: String) {
+            key(name)
+            quoted(value)
+        }
+
+        static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
+
+        mutating func quoted(_ value: String) {
+            byte(0x22)
+            var value = value
+            value.withUTF8 { text in
+                for character in text {
+                    switch character {
+                    case 0x22: byte(0x5C); byte(0x22)
+                    case 0x5C: byte(0x5C); byte(0x5C)
+                    case 0x0A: byte(0x5C); byte(0x6E)
+                    case 0x0D: byte(0x5C); byte(0x72)
+                    case 0x09: byte(0x5C); byte(0x74)
+                    case 0x08: byte(0x5C); byte(0x62)
+                    case 0x0C: byte(0x5C); byte(0x66)
+                    case 0..<0x20:
+                        byte(0x5C); byte(0x75); byte(0x30); byte(0x30)
+                        byte(Self.hexDigits[Int(character >> 4)]); byte(Self.hexDigits[Int(character & 0xF)])
+                    default: byte(character)
+                    }
+                }
+            }
+            byte(0x22)
+        }
+
+        mutating func number(_ name: StaticString, _ value: Int64) {
+            key(name)
+            if value < 0 { byte(0x2D) }
+            var magnitude = value.magnitude
+            var digits = 1
+            var scan = magnitude / 10
+            while scan > 0 { digits += 1; scan /= 10 }
+            var index = count + digits
+            count = index
+            repeat {
+                index -= 1
+                base[index] = UInt8(truncatingIfNeeded: magnitude % 10) + 0x30
+                magnitude /= 10
+            } while magnitude > 0
+        }
+
+        mutating func fields(_ stored: StoredAuditRecord, time: String) {
+            let r = stored.record
+            string("address", r.address)
+            string("agentID", r.agentID)
+            number("bytesDown", r.bytesDown)
+            number("bytesUp", r.bytesUp)
+            number("count", r.count)
+            string("decision", r.decisionText)
+            string("detail", r.detail)
+            number("durationMilliseconds", r.durationMilliseconds)
+            key("flags")
+            byte(0x5B)
+            if !r.flags.isEmpty {
+                for (index, flag) in r.flags.split(separator: ",").enumerated() {
+                    if index > 0 { byte(0x2C) }
+                    quoted(String(flag))
+                }
+            }
+            byte(0x5D)
+            string("hash", stored.hash)
+            string("kind", r.kind.rawValue)
+            string("method", r.method)
+            string("name", r.name)
+            string("nameSource", r.nameSource)
+            number("owner", Int64(r.owner))
+            string("path", r.path)
+            number("port", Int64(r.port))
+            string("proto", r.proto)
+            string("reason", r.reason)
+            string("rule", r.rule)
+            string("runID", r.runID)
+            number("sequence", stored.sequence)
+            string("time", time)
+            byte(0x7D)
+        }
+    }
+}

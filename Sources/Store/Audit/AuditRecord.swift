@@ -92,4 +92,10 @@ public struct StoredAuditRecord: Sendable, Equatable, Codable {
     public var record: AuditRecord
     /// Hex SHA-256 of the previous record's hash and this record's fields.
     public var hash: String
+
+    public init(sequence: Int64, record: AuditRecord, hash: String) {
+        self.sequence = sequence
+        self.record = record
+        self.hash = hash
+    }
 }

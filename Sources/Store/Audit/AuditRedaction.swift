@@ -25,9 +25,10 @@ public struct AuditRedaction: Sendable {
     /// word that holds a query (`…?name=value`) or, in privacy mode, is a path.
     func text(_ text: String) -> String {
         let bytes = text.utf8
-        // Fast path: nothing that could hold a query, a header or a path.
+        // Fast paths: nothing that could hold a query, a header or a path; a colon that ends
+        // no credential header's name.
         guard bytes.contains(where: { $0 == 0x3F || $0 == 0x3A || (privateContent && $0 == 0x2F) }) else { return text }
-        var result = bytes.contains(0x3A) ? Self.credentialValues(text) : text
+        var result = Self.mayHoldCredentialHeader(bytes) ? Self.credentialValues(text) : text
         guard result.utf8.contains(0x3F) || privateContent else { return result }
         result = result.split(separator: " ", omittingEmptySubsequences: false).map { word -> String in
             if privateContent, word.first == "/" || word.contains("://") { return Self.withheld }
@@ -62,6 +63,23 @@ public struct AuditRedaction: Sendable {
     }
 
     private static let headerBytes = credentialHeaders.map { Array($0.utf8) }
+
+    /// Whether some colon follows the last letters of a credential header's name
+    /// ("…tion:", "…kie:", "…key:"), without copying the text.
+    static func mayHoldCredentialHeader(_ bytes: String.UTF8View) -> Bool {
+        var last: (UInt8, UInt8, UInt8) = (0, 0, 0)
+        for byte in bytes {
+            if byte == 0x3A {
+                switch last {
+                case (0x69, 0x6F, 0x6E), (0x6B, 0x69, 0x65), (0x6B, 0x65, 0x79): return true  // "ion", "kie", "key"
+                default: break
+                }
+            }
+            let lower = byte >= 0x41 && byte <= 0x5A ? byte + 32 : byte
+            last = (last.1, last.2, lower)
+        }
+        return false
+    }
 
     private static func isNameByte(_ byte: UInt8) -> Bool {
         (byte >= 0x61 && byte <= 0x7A) || (byte >= 0x30 && byte <= 0x39) || byte == 0x2D || byte == 0x5F

@@ -8,18 +8,34 @@ public enum QueryRedaction {
     /// The placeholder for every value.
     public static let placeholder = "…"
 
-    /// "/a?x=1&y=secret&z#frag" → "/a?x=…&y=…&z".
+    /// "/a?x=1&y=secret&z#frag" → "/a?x=…&y=…&z". One pass over the bytes: every stored
+    /// record goes through it (the audit store applies it to every path it writes).
     public static func path(_ path: String) -> String {
-        let beforeFragment = path.prefix { $0 != "#" }
-        guard let mark = beforeFragment.firstIndex(of: "?") else { return String(beforeFragment) }
-        let query = beforeFragment[beforeFragment.index(after: mark)...]
-        let parameters = query.split(separator: "&", omittingEmptySubsequences: false).map(redactValue)
-        return String(beforeFragment[..<mark]) + "?" + parameters.joined(separator: "&")
+        let utf8 = path.utf8
+        guard let mark = utf8.firstIndex(where: { $0 == 0x3F || $0 == 0x23 }) else { return path }
+        var output: [UInt8] = []
+        output.reserveCapacity(utf8.count + 8)
+        output += utf8[..<mark]
+        guard utf8[mark] == 0x3F else { return String(decoding: output, as: UTF8.self) }  // a fragment only: dropped
+        output.append(0x3F)
+        var inValue = false
+        for byte in utf8[utf8.index(after: mark)...] {
+            if byte == 0x23 { break }  // the fragment and what follows it are dropped
+            if byte == 0x26 {
+                inValue = false
+                output.append(byte)
+            } else if inValue {
+                continue
+            } else if byte == 0x3D {
+                inValue = true
+                output.append(byte)
+                output += placeholderBytes
+            } else {
+                output.append(byte)
+            }
+        }
+        return String(decoding: output, as: UTF8.self)
     }
 
-    /// "name=value" → "name=…"; a bare "name" has no value to hide.
-    private static func redactValue(_ parameter: Substring) -> String {
-        guard let equals = parameter.firstIndex(of: "=") else { return String(parameter) }
-        return String(parameter[..<equals]) + "=" + placeholder
-    }
+    private static let placeholderBytes = Array(placeholder.utf8)
 }
