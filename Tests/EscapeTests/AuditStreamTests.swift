@@ -1,5 +1,7 @@
 import Foundation
+import Store
 import Testing
+import WardenSystem
 
 /// `warden audit stream` and `warden serve --audit-stream` through the real binaries as root:
 /// every record reaches the target once, in order, across restarts (asserted by sequence
@@ -14,8 +16,10 @@ final class AuditStreamTests {
         guard net.alive else { throw TestNetworkError(message: "the test network fixture is not running") }
     }
 
+    func generate(_ count: Int, label: String, home: String) { Self.generate(net, count, label: label, home: home) }
+
     /// DNS queries from a guarded `warden run` in `home`: one audit record each (and the run's own).
-    func generate(_ count: Int, label: String, home: String) {
+    static func generate(_ net: TestNetwork, _ count: Int, label: String, home: String) {
         let workspace = Workspace()
         let names = (1...count).map { "\(label)-\($0).allowed.test" }.joined(separator: " ")
         let result = Warden.run(["--net", "allowlist", "--dns-upstream", net.server, "--allow", "allowed.test"],
@@ -24,8 +28,10 @@ final class AuditStreamTests {
         #expect(result.status == 0, "\(result.stderr)")
     }
 
+    func newest(home: String) -> Int { Self.newest(home: home) }
+
     /// The newest sequence number in the log (as root).
-    func newest(home: String) -> Int {
+    static func newest(home: String) -> Int {
         let result = Warden.execute(Warden.binary, ["audit", "--home", home, "--json", "--limit", "1"])
         let records = (try? JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [[String: Any]]) ?? []
         return records.first?["sequence"] as? Int ?? 0
@@ -71,6 +77,45 @@ final class AuditStreamTests {
         let all = received()
         #expect(all == Array(1...last), "every record exactly once, in order: \(all.count) lines for \(last) records; duplicates \(Dictionary(grouping: all, by: { $0 }).filter { $0.value.count > 1 }.keys.sorted().prefix(10))")
         supervisor.stop()
+    }
+
+    @Test func aCollectorThatIsDownIsRetriedWithBackoffAndMissesNothing() throws {
+        let collected = net.state + "/collect.jsonl"
+        FileManager.default.createFile(atPath: collected, contents: nil)
+        let run = GuardedRun(net)
+        #expect(Warden.execute(Warden.adminBinary, ["network", "allow", "add", "\(net.server)/32", "--home", run.home]).status == 0)
+        generate(5, label: "retry", home: run.home)
+        let last = newest(home: run.home)
+        // The collector answers 503 twice: the stream waits 0.5 s, then 1 s, then delivers.
+        let result = Warden.execute(Warden.binary, ["audit", "stream", "--home", run.home, "--once", "--to", "https://\(net.server)/collect?fail=2"])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stderr.contains("retrying in 500 ms") && result.stderr.contains("retrying in 1000 ms"), "\(result.stderr)")
+        #expect(!result.stderr.contains("fail=2"), "the collector's query (it may hold a token) is not printed: \(result.stderr)")
+        let received = Self.sequences((try? String(contentsOfFile: collected, encoding: .utf8)) ?? "")
+        #expect(received == Array(1...last), "\(received)")
+    }
+
+    @Test func retentionPurgesOldRecordsWithAKeyedCheckpointAndTheLogStillVerifies() throws {
+        let run = GuardedRun(net)
+        // 20 records from 100 days ago (retention.audit is at least a day), written through
+        // Warden's own store with its key, then today's records from a real run.
+        let old = wallMilliseconds() - 100 * 86_400_000
+        let store = try SQLiteAuditStore(path: SQLiteAuditStore.path(home: run.home), key: try AuditKey.load(home: run.home))
+        try store.append((1...20).map { AuditRecord(time: old + Int64($0), runID: "old-run", owner: 0, kind: .dns, proto: "udp", name: "old-\($0).test",
+                                                    allowed: true, rule: "allow:old.test", reason: "an old query") })
+        generate(3, label: "new", home: run.home)
+        let dry = Warden.execute(Warden.binary, ["gc", "--home", run.home, "--dry-run"])
+        #expect(dry.stdout.contains("would purge 20 audit record(s)"), "\(dry.stdout) \(dry.stderr)")
+        let gc = Warden.execute(Warden.binary, ["gc", "--home", run.home])
+        #expect(gc.status == 0 && gc.stdout.contains("purged 20 audit record(s) past retention.audit (records 1…20)"), "\(gc.stdout) \(gc.stderr)")
+        let verify = Warden.execute(Warden.binary, ["audit", "verify", "--home", run.home])
+        #expect(verify.status == 0, "what remains verifies: \(verify.stdout) \(verify.stderr)")
+        let listed = Warden.execute(Warden.binary, ["audit", "--home", run.home, "--json"])
+        let records = (try? JSONSerialization.jsonObject(with: Data(listed.stdout.utf8)) as? [[String: Any]]) ?? []
+        #expect(records.first?["sequence"] as? Int == 21 && !records.contains { $0["runID"] as? String == "old-run" }, "\(records.prefix(1))")
+        #expect(records.contains { $0["rule"] as? String == "retention.audit" && ($0["reason"] as? String ?? "").contains("20 audit records older than 90d purged") },
+                "the purge is itself recorded: \(records.suffix(2))")
+        #expect(Warden.execute(Warden.binary, ["gc", "--home", run.home]).stdout.contains("purged") == false, "nothing more is old enough")
     }
 
     @Test func aCollectorThePolicyDoesNotAllowIsRefusedAtStart() throws {

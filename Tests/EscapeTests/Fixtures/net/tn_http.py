@@ -31,6 +31,8 @@ class App:
         # An audit collector (/collect): each POSTed body appended here whole.
         self.collect_path = collect_path
         self.collect_lock = threading.Lock()
+        # /collect?fail=N answers 503 to the first N POSTs with that query (a collector that is down).
+        self.collect_refused = {}
         self.git_root = git_root
         self.cgi_err_path = cgi_err_path
         with open(wheel_path, "rb") as f:
@@ -169,10 +171,20 @@ class Handler(BaseHTTPRequestHandler):
                 raise BodyError("collector body over %d bytes" % COLLECT_LIMIT)
         self.body_length = len(body)
         app = self.server.app
+        query = urlsplit(self.path).query
+        m = re.fullmatch(r"fail=(\d{1,3})", query)
         with app.collect_lock:
-            with open(app.collect_path, "ab") as f:
-                f.write(bytes(body))
-        self.reply(200, b'{"ok":true}\n')
+            if m and app.collect_refused.get(query, 0) < int(m.group(1)):
+                app.collect_refused[query] = app.collect_refused.get(query, 0) + 1
+                refuse = True
+            else:
+                refuse = False
+                with open(app.collect_path, "ab") as f:
+                    f.write(bytes(body))
+        if refuse:
+            self.reply(503, b'{"error":"collector unavailable"}\n')
+        else:
+            self.reply(200, b'{"ok":true}\n')
 
     def echo(self):
         headers = {}
