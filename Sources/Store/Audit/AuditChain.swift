@@ -57,48 +57,30 @@ public enum AuditChain {
         return hexString(digest)
     }
 
-    /// Appends length-prefixed fields ("5:hello", "2:42") at a raw pointer.
+    /// Appends length-prefixed fields ("5:hello", "2:42").
     private struct Writer {
-        let base: UnsafeMutablePointer<UInt8>
-        var count = 0
+        var raw: RawByteWriter
 
-        mutating func byte(_ value: UInt8) {
-            base[count] = value
-            count += 1
+        init(base: UnsafeMutablePointer<UInt8>) {
+            raw = RawByteWriter(base: base)
         }
 
-        mutating func decimal(_ number: Int64) {
-            if number < 0 { byte(0x2D) }
-            var magnitude = number.magnitude
-            var digits = 1
-            var scan = magnitude / 10
-            while scan > 0 { digits += 1; scan /= 10 }
-            var index = count + digits
-            count = index
-            repeat {
-                index -= 1
-                base[index] = UInt8(truncatingIfNeeded: magnitude % 10) + 0x30
-                magnitude /= 10
-            } while magnitude > 0
-        }
+        var base: UnsafeMutablePointer<UInt8> { raw.base }
+        var count: Int { raw.count }
 
         mutating func text(_ value: String) {
             var value = value
             value.withUTF8 { bytes in
-                decimal(Int64(bytes.count))
-                byte(0x3A)
-                if let source = bytes.baseAddress { (base + count).update(from: source, count: bytes.count) }
-                count += bytes.count
+                raw.decimal(Int64(bytes.count))
+                raw.byte(0x3A)
+                raw.bytes(bytes)
             }
         }
 
         mutating func number(_ value: Int64) {
-            var length: Int64 = value < 0 ? 2 : 1
-            var rest = value.magnitude / 10
-            while rest > 0 { length += 1; rest /= 10 }
-            decimal(length)
-            byte(0x3A)
-            decimal(value)
+            raw.decimal(Int64(RawByteWriter.digits(value.magnitude) + (value < 0 ? 1 : 0)))
+            raw.byte(0x3A)
+            raw.decimal(value)
         }
     }
 }

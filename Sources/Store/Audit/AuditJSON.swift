@@ -69,32 +69,26 @@ extension AuditJSON {
         return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: texts * 6 + 1024) { buffer in
             var out = LineWriter(base: buffer.baseAddress!)
             out.fields(stored, time: time)
-            return String(decoding: UnsafeBufferPointer(start: out.base, count: out.count), as: UTF8.self)
+            return String(decoding: out.raw.written, as: UTF8.self)
         }
     }
 
     /// Writes the JSON object at a raw pointer (the caller sized the buffer for the worst case).
     private struct LineWriter {
-        let base: UnsafeMutablePointer<UInt8>
-        var count = 0
+        var raw: RawByteWriter
         var first = true
 
-        mutating func byte(_ value: UInt8) {
-            base[count] = value
-            count += 1
+        init(base: UnsafeMutablePointer<UInt8>) {
+            raw = RawByteWriter(base: base)
         }
 
-        mutating func bytes(_ value: UnsafeBufferPointer<UInt8>) {
-            guard let source = value.baseAddress else { return }
-            (base + count).update(from: source, count: value.count)
-            count += value.count
-        }
+        mutating func byte(_ value: UInt8) { raw.byte(value) }
 
         mutating func key(_ name: StaticString) {
             byte(first ? 0x7B : 0x2C)
             first = false
             byte(0x22)
-            name.withUTF8Buffer { bytes($0) }
+            name.withUTF8Buffer { raw.bytes($0) }
             byte(0x22)
             byte(0x3A)
         }
@@ -131,18 +125,7 @@ extension AuditJSON {
 
         mutating func number(_ name: StaticString, _ value: Int64) {
             key(name)
-            if value < 0 { byte(0x2D) }
-            var magnitude = value.magnitude
-            var digits = 1
-            var scan = magnitude / 10
-            while scan > 0 { digits += 1; scan /= 10 }
-            var index = count + digits
-            count = index
-            repeat {
-                index -= 1
-                base[index] = UInt8(truncatingIfNeeded: magnitude % 10) + 0x30
-                magnitude /= 10
-            } while magnitude > 0
+            raw.decimal(value)
         }
 
         mutating func fields(_ stored: StoredAuditRecord, time: String) {
