@@ -15,7 +15,8 @@ struct AuditStreamCommand: ParsableCommand {
             TARGET: file:PATH (JSON Lines, rotated at --max-size into PATH.1 … PATH.N), syslog or \
             syslog:SOCKET (RFC 5424, facility 13 "log audit"), or https://HOST/PATH (batches POSTed as \
             JSON Lines; HOST must be allowed by the network policy; the policy's trusted CAs are \
-            trusted). Formats: jsonl (Warden's record JSON) or ocsf (OCSF 1.1 Network Activity). The \
+            trusted), or @FILE to read the target from a 0600 file of root's (a collector URL may hold \
+            a token, and command lines are public). Formats: jsonl (Warden's record JSON) or ocsf (OCSF 1.1 Network Activity). The \
             position is kept in the home (audit-streams/), per target. Runs until SIGINT or SIGTERM; \
             --once stops when everything written so far is delivered. Needs root. `warden serve \
             --audit-stream TARGET` runs the same stream inside the supervisor.
@@ -48,6 +49,11 @@ struct AuditStreamCommand: ParsableCommand {
         let home = options.resolvedHome
         let stream = try AuditStreamSetup.make(home: home, target: try target(), format: AuditStreamFormat(rawValue: format) ?? .jsonl)
         let stop = StopSignals.install()
+        // The whole log leaves the host from here: that read is recorded like any other.
+        if Files.lstat(SQLiteAuditStore.path(home: home)) != nil, let failure = stream.recordStart() {
+            printError("warden: the stream cannot be recorded, so it does not start: \(failure)")
+            throw ExitCode(122)
+        }
         do {
             let position = try stream.run(once: once, stop: { stop.requested }, report: { printError("warden: " + $0) })
             printError("warden: audit stream to \(stream.target): delivered up to record \(position)")
@@ -56,4 +62,5 @@ struct AuditStreamCommand: ParsableCommand {
             throw ExitCode(120)
         }
     }
+
 }

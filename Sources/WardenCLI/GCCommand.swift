@@ -34,8 +34,14 @@ struct GCCommand: ParsableCommand {
             if !slots.isEmpty { print("removed the empty cgroups of \(slots.count) sandbox slot(s) no run holds") }
         }
         let home = PolicyHome.resolve(requested: home ?? Host.environment("WARDEN_HOME"), uid: 0).path
-        let audit = AuditRetention.run(home: home, policy: (try? PolicyService(home: home).current().policy) ?? OrgPolicy.builtIn,
-                                       now: wallMilliseconds(), dryRun: dryRun)
+        // Never purge under a policy that could not be read (the built-in 90 days would delete
+        // what an organisation keeps longer).
+        var audit = AuditRetention.Outcome()
+        do throws(StoreError) {
+            audit = AuditRetention.run(home: home, policy: try PolicyService(home: home).current().policy, now: wallMilliseconds(), dryRun: dryRun)
+        } catch {
+            audit.failure = "the audit log was not purged: the policy cannot be read: \(error.message)"
+        }
         if let purged = audit.purged {
             print("\(dryRun ? "would purge" : "purged") \(purged.count) audit record(s) past retention.audit (records \(purged.first)…\(purged.last))")
         }

@@ -30,7 +30,7 @@ struct ServeCommand: ParsableCommand {
     @Option(name: .customLong("key-file"), help: ArgumentHelp("The secrets key file (kept apart from the home).", valueName: "path"))
     var keyFile: String?
 
-    @Option(name: .customLong("audit-stream"), help: ArgumentHelp("Stream every audit record to TARGET (as `warden audit stream --to`).", valueName: "target"))
+    @Option(name: .customLong("audit-stream"), help: ArgumentHelp("Stream every audit record to TARGET (as `warden audit stream --to`; @FILE reads it from a 0600 file).", valueName: "target"))
     var auditStream: String?
     @Option(name: .customLong("audit-stream-format"), help: ArgumentHelp("jsonl or ocsf.", valueName: "format"))
     var auditStreamFormat = "jsonl"
@@ -89,6 +89,10 @@ struct ServeCommand: ParsableCommand {
         report(AgentRecovery.run(home: home))
         ServeMaintenance.start(home: home)
         printError("warden: supervisor listening on \(socketPath) (home \(home))")
+        if let stream, Files.lstat(SQLiteAuditStore.path(home: home)) != nil, let failure = stream.recordStart() {
+            printError("warden: serve: --audit-stream: the stream cannot be recorded, so it does not start: \(failure)")
+            throw ExitCode(WardenExitCode.setupFailed)
+        }
         let streaming = stream.flatMap { ServeAuditStream.start($0) }
         server.run()
         // A clean stop: the stream finishes the batch in hand and saves its position, and the

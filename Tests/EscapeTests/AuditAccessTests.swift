@@ -60,6 +60,8 @@ final class AuditAccessTests {
         #expect(own.status == 0 && !own.records.isEmpty, "\(own.stderr)")
         #expect(own.records.allSatisfy { $0["owner"] as? Int == 4242 }, "a member sees only records of their own runs and agents")
         #expect(own.records.contains { $0["agentID"] as? String == alices })
+        let newest = records(["--limit", "1"], as: 4242).records
+        #expect(newest.count == 1 && newest.first?["sequence"] as? Int == own.records.last?["sequence"] as? Int, "the newest one: \(newest)")
 
         let refused = records(["--agent", bobs], as: 4242)
         #expect(refused.status == 123 && refused.records.isEmpty, "\(refused.status) \(refused.stderr)")

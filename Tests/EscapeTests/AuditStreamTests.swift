@@ -85,9 +85,9 @@ final class AuditStreamTests {
         let run = GuardedRun(net)
         #expect(Warden.execute(Warden.adminBinary, ["network", "allow", "add", "\(net.server)/32", "--home", run.home]).status == 0)
         generate(5, label: "retry", home: run.home)
-        let last = newest(home: run.home)
         // The collector answers 503 twice: the stream waits 0.5 s, then 1 s, then delivers.
         let result = Warden.execute(Warden.binary, ["audit", "stream", "--home", run.home, "--once", "--to", "https://\(net.server)/collect?fail=2"])
+        let last = newest(home: run.home)
         #expect(result.status == 0, "\(result.stderr)")
         #expect(result.stderr.contains("retrying in 500 ms") && result.stderr.contains("retrying in 1000 ms"), "\(result.stderr)")
         #expect(!result.stderr.contains("fail=2"), "the collector's query (it may hold a token) is not printed: \(result.stderr)")
@@ -148,6 +148,8 @@ final class AuditStreamTests {
         var last = newest(home: run.home)
         #expect(delivered() == Array(1...last), "\(delivered())")
         #expect(files().count > 2, "rotated: \(files())")
+        let texts = files().map { (try? String(contentsOfFile: directory + "/" + $0, encoding: .utf8)) ?? "" }.joined()
+        #expect(texts.contains("\"rule\":\"audit.stream\""), "the stream's start is itself a record, and delivered")
         for file in files() {
             let size = (try? FileManager.default.attributesOfItem(atPath: directory + "/" + file)[.size] as? Int) ?? 0
             #expect(size <= 4096, "\(file) is \(size) bytes")
@@ -159,6 +161,7 @@ final class AuditStreamTests {
 
         // OCSF Network Activity, and a short rotation window keeps only the newest files.
         #expect(stream(["--to", "file:\(directory)/ocsf.jsonl", "--format", "ocsf"]).status == 0)
+        last = newest(home: run.home)
         let ocsf = (try? String(contentsOfFile: directory + "/ocsf.jsonl", encoding: .utf8)) ?? ""
         let events = ocsf.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
         #expect(events.count == last && events.allSatisfy { $0["class_uid"] as? Int == 4001 && $0["category_uid"] as? Int == 4 })
@@ -168,7 +171,8 @@ final class AuditStreamTests {
     @Test func syslogGetsRFC5424Messages() throws {
         let run = GuardedRun(net)
         generate(3, label: "syslog", home: run.home)
-        let last = newest(home: run.home)
+        // Every record so far, and the access record the stream's start writes.
+        let last = newest(home: run.home) + 1
         let socket = run.home + "/syslog.sock", received = run.home + "/syslog.txt"
         let listener = Process()
         listener.executableURL = URL(fileURLWithPath: "/usr/bin/python3")

@@ -84,11 +84,14 @@ final class SupervisorSecretsTests {
         #expect(before >= 5, "the supervisor's mappings can be read (a static binary has about ten)")
         // 300 pings in one client process; then 20 silent connections from one uid.
         let client = """
-            import socket, sys
+            import socket, sys, time
             path = sys.argv[1]
             for _ in range(300):
                 s = socket.socket(socket.AF_UNIX); s.settimeout(5); s.connect(path)
                 s.sendall(b'{"version":1,"operation":"ping","arguments":{}}\\n'); s.recv(4096); s.close()
+            # A ping's thread gives its slot back just after its answer: under load, give the
+            # last ones a moment, or an idle connection below is counted against them.
+            time.sleep(1)
             idle = []
             for _ in range(20):
                 s = socket.socket(socket.AF_UNIX); s.settimeout(5); s.connect(path); idle.append(s)

@@ -107,6 +107,49 @@ struct AuditIntegrityTests {
         #expect(byHead.problem?.contains("the log was truncated: the exported head") == true && byHead.problem?.contains("record 35") == true, "\(byHead)")
     }
 
+    @Test func theAnchorBesideTheKeyShowsACutTailWithItsCheckpointsGone() throws {
+        let anchored = AuditKey(fileBytes: Array("an audit key for the tests, 32b!".utf8), anchorPath: directory + "/anchor.json")
+        let store = try SQLiteAuditStore(path: path, key: anchored)
+        store.checkpointRecords = 10
+        store.checkpointSeconds = 1_000_000_000
+        for start in stride(from: 1, through: 35, by: 5) { try store.append((start..<(start + 5)).map { sample($0) }) }
+        try store.checkpoint(reason: "stop")
+        // No head kept by hand: cut the tail and every checkpoint after the cut.
+        try tamper("DELETE FROM audit_records WHERE seq > 27; DELETE FROM audit_checkpoints WHERE seq > 27")
+        let result = try verify(key: anchored)
+        #expect(result.problem?.contains("truncated: the anchor beside the audit key") == true && result.problem?.contains("record 35") == true, "\(result)")
+        // A forged anchor does not help either.
+        try Data("{\"format\":\"warden-audit-head-v1\",\"sequence\":27,\"hash\":\"00\",\"time\":0,\"mac\":\"00\"}".utf8)
+            .write(to: URL(fileURLWithPath: directory + "/anchor.json"))
+        #expect(try verify(key: anchored).problem?.contains("is not genuine") == true)
+    }
+
+    @Test func aHeadOlderThanThePurgedPrefixIsNotVouchedFor() throws {
+        let store = try filled()
+        let head = try #require(try store.exportHead())
+        try store.append((36...50).map { sample($0, time: 1_800_000_000_000) })
+        try store.checkpoint(reason: "stop")
+        let purged = try store.purge(before: 1_795_000_000_000) { _, _, _ in
+            AuditRecord(time: 1_800_000_001_000, runID: "", owner: 0, kind: .access, proto: "", allowed: true, rule: "retention.audit", reason: "purged")
+        }
+        #expect(purged?.last == 35)
+        let result = try verify(head: head)
+        #expect(result.problem?.contains("no longer in the log") == true, "\(result)")
+    }
+
+    @Test func onlyRecordsAKeyedCheckpointCoversArePurged() throws {
+        let store = try SQLiteAuditStore(path: path, key: key)
+        store.checkpointRecords = 10
+        store.checkpointSeconds = 1_000_000_000
+        try store.append((1...10).map { sample($0) })  // checkpoint at 10
+        try store.append((11...15).map { sample($0) })  // old too, but no checkpoint covers them yet
+        let purged = try store.purge(before: Int64.max) { _, _, _ in
+            AuditRecord(time: 1, runID: "", owner: 0, kind: .access, proto: "", allowed: true, rule: "retention.audit", reason: "purged")
+        }
+        #expect(purged == AuditPurge(first: 1, last: 10, count: 10))
+        #expect(try verify().problem == nil)
+    }
+
     @Test func aDeletedRangeAndAForgedCheckpointAreNamed() throws {
         _ = try filled()
         try tamper("DELETE FROM audit_records WHERE seq BETWEEN 12 AND 14")
@@ -149,16 +192,16 @@ struct AuditIntegrityTests {
         var record = sample(1)
         record.path = "/api/v1/items?token=s3cr3t-value&page=2"
         record.reason = "refused GET /x?api_key=abcdef123 with Authorization: Bearer eyJhbGciOi.secret; next"
-        record.detail = "header Proxy-Authorization: Basic dXNlcjpwYXNz\nCookie: session=abc123"
+        record.detail = "header Proxy-Authorization: Basic dXNlcjpwYXNz\nCookie: a=1; session=abc123\n{\"Authorization\" : \"Bearer json-secret\", \"x\": 1}"
         try store.append([record])
         let raw = try String(contentsOfFile: path, encoding: .isoLatin1)
-        for secret in ["s3cr3t-value", "abcdef123", "eyJhbGciOi", "dXNlcjpwYXNz", "session=abc123"] {
+        for secret in ["s3cr3t-value", "abcdef123", "eyJhbGciOi", "dXNlcjpwYXNz", "session=abc123", "json-secret"] {
             #expect(!raw.contains(secret), "\(secret) reached the file")
         }
         let stored = try #require(try store.records(AuditQuery()).first?.record)
         #expect(stored.path == "/api/v1/items?token=…&page=…")
-        #expect(stored.reason == "refused GET /x?api_key=… with Authorization: …; next", "\(stored.reason)")
-        #expect(stored.detail == "header Proxy-Authorization: …\nCookie: …", "\(stored.detail)")
+        #expect(stored.reason == "refused GET /x?api_key=… with Authorization: …", "\(stored.reason)")
+        #expect(stored.detail == "header Proxy-Authorization: …\nCookie: …\n{\"Authorization\" : \"…\", \"x\": 1}", "\(stored.detail)")
         #expect(try store.verify().problem == nil, "the chain covers the stored (redacted) record")
     }
 

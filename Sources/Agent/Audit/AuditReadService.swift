@@ -33,7 +33,8 @@ public struct AuditReadService: Sendable {
                     if let refusal = try refusal(store, context, run: query.runID, agent: query.agentID) { return refusal }
                     query.owner = callerUID
                 }
-                query.pageSize = Self.pageSize
+                // The newest N (`--limit`) in one answer; everything else a page at a time.
+                if let limit = query.limit { query.limit = min(limit, Self.pageSize) } else { query.pageSize = Self.pageSize }
                 let records = try store.records(query)
                 if let access = AuditAccess.readRecord(readerUID: callerUID, reader: caller.name, role: caller.role?.rawValue ?? "",
                                                        filters: AuditAccess.describe(query), records: records, now: wallMilliseconds()) {
@@ -41,12 +42,22 @@ public struct AuditReadService: Sendable {
                         return .failure(122, "warden: the read cannot be recorded, so nothing is shown: \(error.message)")
                     }
                 }
-                let next = records.count == Self.pageSize ? records.last.map { String($0.sequence) } : nil
+                let next = query.pageSize != nil && records.count == Self.pageSize ? records.last.map { String($0.sequence) } : nil
                 return SupervisorResponse(output: Self.json(records), info: next.map { ["next": $0] })
             case "audit.summary":
                 guard let run = request.arguments["run"], !run.isEmpty else { return .failure(125, "warden: audit.summary needs a run") }
                 if member, let refusal = try refusal(store, context, run: run, agent: nil) { return refusal }
-                return SupervisorResponse(output: Self.json(try store.summary(runID: run, owner: member ? callerUID : nil)))
+                let rows = try store.summary(runID: run, owner: member ? callerUID : nil)
+                let others = try store.owners(runID: run, agentID: nil).subtracting([callerUID])
+                if !member, !others.isEmpty {
+                    let access = AuditRecord(time: wallMilliseconds(), runID: "", owner: callerUID, kind: .access, proto: "", allowed: true, rule: "audit.read",
+                                             reason: "\(caller.name) (\(caller.role?.rawValue ?? "")) read the per-destination summary of run \(run) (uids \(others.sorted().map(String.init).joined(separator: ",")))",
+                                             detail: "filters=summary run=\(run)")
+                    do { try SQLiteAuditStore(path: path, key: try AuditKey.load(home: home)).append([access]) } catch {
+                        return .failure(122, "warden: the read cannot be recorded, so nothing is shown: \(error.message)")
+                    }
+                }
+                return SupervisorResponse(output: Self.json(rows))
             default:
                 return .failure(125, "warden: unknown operation \(request.operation)")
             }

@@ -39,9 +39,21 @@ struct FileSink: AuditSink {
     let path: String
     let maxBytes: UInt64
     let keep: Int
+    /// Whether a line torn by a crash has been cut off (once, before the first write).
+    private var repaired = false
+
+    init(path: String, maxBytes: UInt64, keep: Int) {
+        self.path = path
+        self.maxBytes = maxBytes
+        self.keep = keep
+    }
 
     mutating func deliver(_ batch: [AuditStreamEntry]) throws(SystemError) {
         var file = try open()
+        if !repaired {
+            try cutTornLine(file)
+            repaired = true
+        }
         var size = try currentSize(file)
         var pending: [UInt8] = []
         for entry in batch {
@@ -72,8 +84,29 @@ struct FileSink: AuditSink {
         pending.removeAll()
     }
 
+    /// The file, refused unless it is a regular file of Warden's own uid with one link that no
+    /// one else may write (in a shared directory someone could have made it first to read along).
     private func open() throws(SystemError) -> FileDescriptor {
-        FileDescriptor(try check("open(\(path))") { Glibc.open(path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o600) })
+        let file = FileDescriptor(try check("open(\(path))") { Glibc.open(path, O_RDWR | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o600) })
+        var st = stat()
+        try check("fstat(\(path))") { fstat(file.raw, &st) }
+        guard (st.st_mode & S_IFMT) == S_IFREG, st.st_uid == geteuid(), st.st_nlink == 1, st.st_mode & 0o077 == 0 else {
+            throw SystemError(errno: EPERM, step: "\(path) is not a regular file of uid \(geteuid()) with one link and mode 0600 (mode \(String(st.st_mode & 0o7777, radix: 8)), uid \(st.st_uid), links \(st.st_nlink))")
+        }
+        return file
+    }
+
+    /// A crash mid-write leaves a partial last line; it was never counted as delivered, so it
+    /// is cut off rather than joined to the next record.
+    private func cutTornLine(_ file: FileDescriptor) throws(SystemError) {
+        var st = stat()
+        try check("fstat(\(path))") { fstat(file.raw, &st) }
+        guard st.st_size > 0 else { return }
+        let length = min(Int(st.st_size), 1 << 20)
+        var tail = [UInt8](repeating: 0, count: length)
+        guard pread(file.raw, &tail, length, off_t(st.st_size) - off_t(length)) == length, tail.last != 0x0A else { return }
+        let keep = tail.lastIndex(of: 0x0A).map { off_t(st.st_size) - off_t(length) + off_t($0) + 1 } ?? (length == Int(st.st_size) ? 0 : off_t(st.st_size))
+        try check("ftruncate(\(path))") { ftruncate(file.raw, keep) }
     }
 
     private func currentSize(_ file: FileDescriptor) throws(SystemError) -> UInt64 {

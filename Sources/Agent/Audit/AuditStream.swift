@@ -15,8 +15,9 @@ public final class AuditStream {
     public let target: AuditStreamTarget
     let format: AuditStreamFormat
     private var sink: any AuditSink
-    /// Records per batch (and per read of the log).
+    /// Records per batch (and per read of the log), and bytes per batch at most.
     static let batchSize = 500
+    static let batchBytes = 1 << 20
     static let pollMilliseconds: Int32 = 100
     /// Hears each batch once it is delivered (the bench measures the stream's lag with it).
     public var onDelivery: (([StoredAuditRecord]) -> Void)?
@@ -30,6 +31,19 @@ public final class AuditStream {
         case .syslog(let socket): sink = SyslogSink(socket: socket)
         case .collector(let url): sink = CollectorSink(url: url, caBundle: caBundle)
         }
+    }
+
+    /// The whole log leaves the host from here on: recorded like any other read (an access
+    /// record, rule audit.stream). Nil when written, else why not (the caller does not start).
+    public func recordStart() -> String? {
+        let record = AuditRecord(time: wallMilliseconds(), runID: "", owner: 0, kind: .access, proto: "", allowed: true, rule: "audit.stream",
+                                 reason: "root streams every audit record to \(target) (\(format.rawValue))", detail: "from=\(position() + 1)")
+        do throws(StoreError) {
+            try SQLiteAuditStore(path: SQLiteAuditStore.path(home: home), create: false, key: try AuditKey.load(home: home)).append([record])
+        } catch {
+            return error.message
+        }
+        return nil
     }
 
     /// `<home>/audit-streams/<name>.position`: the last sequence number delivered.
@@ -64,17 +78,43 @@ public final class AuditStream {
                     continue
                 }
             }
-            let records = try store?.records(AuditQuery(after: position, pageSize: Self.batchSize)) ?? []
-            if records.isEmpty {
+            let read: [StoredAuditRecord]
+            do { read = try store?.records(AuditQuery(after: position, pageSize: Self.batchSize)) ?? [] } catch {
+                // A busy or briefly locked log is retried, never the end of the stream.
+                report("audit stream to \(target): the audit log cannot be read (\(error.message)); retrying in \(backoff) ms")
+                Self.pause(backoff, stop)
+                backoff = min(backoff * 2, 30_000)
+                continue
+            }
+            if read.isEmpty {
                 if once { break }
                 Self.pause(Self.pollMilliseconds, stop)
                 continue
             }
-            let batch = records.map { AuditStreamEntry($0, format: format, encoder: encoder) }
+            if let first = read.first, first.sequence > position + 1 {
+                // Records 1…first-1 are gone (a retention purge, a new log): said, not hidden.
+                report("audit stream to \(target): records \(position + 1)…\(first.sequence - 1) are no longer in the log (purged before they were delivered); continuing at \(first.sequence)")
+            }
+            // At most `batchBytes` a batch (at least one record), so no single batch is too large
+            // to deliver and blocks the stream for good.
+            var batch: [AuditStreamEntry] = []
+            var bytes = 0
+            for stored in read {
+                let entry = AuditStreamEntry(stored, format: format, encoder: encoder)
+                if !batch.isEmpty && bytes + entry.line.utf8.count > Self.batchBytes { break }
+                bytes += entry.line.utf8.count + 1
+                batch.append(entry)
+            }
+            let records = Array(read.prefix(batch.count))
             do {
                 try sink.deliver(batch)
             } catch {
                 report("audit stream to \(target): records \(batch[0].sequence)… not delivered (\(error.description)); retrying in \(backoff) ms")
+                // Part of the batch may have landed (a file rotated midway): start after it.
+                if let landed = sink.lastDelivered(), landed > position {
+                    position = landed
+                    try? save(position)
+                }
                 Self.pause(backoff, stop)
                 backoff = min(backoff * 2, 30_000)
                 continue

@@ -1,4 +1,5 @@
 import FoundationEssentials
+import Glibc
 import Policy
 import Store
 import WardenSystem
@@ -13,7 +14,22 @@ public enum AuditStreamTarget: Equatable, Sendable, CustomStringConvertible {
     case syslog(socket: String)
     case collector(url: String)
 
-    public static func parse(_ text: String, maxBytes: UInt64 = 100 << 20, keep: Int = 5) throws(PolicyError) -> AuditStreamTarget {
+    /// `@FILE` reads the target from a file of Warden's own uid that no one else may read (a
+    /// collector URL may carry a token or a password, and argv is public).
+    public static func parse(_ given: String, maxBytes: UInt64 = 100 << 20, keep: Int = 5) throws(PolicyError) -> AuditStreamTarget {
+        var text = given
+        if given.hasPrefix("@") {
+            let path = String(given.dropFirst())
+            guard let file = try? FileDescriptor.open(path, O_RDONLY | O_NONBLOCK, resolve: .noLinks) else {
+                throw PolicyError(.invalidValue, "\(path.prefix(80)): cannot be opened")
+            }
+            var st = stat()
+            guard fstat(file.raw, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG, st.st_uid == geteuid(), st.st_mode & 0o077 == 0,
+                  let bytes = try? file.readAll(limit: 8192) else {
+                throw PolicyError(.invalidValue, "\(path.prefix(80)): must be a regular file of uid \(geteuid()) that no one else may read or write (mode 0600)")
+            }
+            text = String(decoding: bytes, as: UTF8.self).trimmingWhitespace()
+        }
         if text.hasPrefix("file:") {
             let path = String(text.dropFirst(5))
             guard path.hasPrefix("/"), !path.split(separator: "/").contains("..") else {
@@ -70,16 +86,26 @@ public enum AuditStreamTarget: Equatable, Sendable, CustomStringConvertible {
         }
     }
 
-    /// The name its delivery position is kept under.
+    /// The name its delivery position is kept under (of the whole target: two collectors that
+    /// differ only in a token are two streams).
     public var cursorName: String {
-        String(SHA256.hex(Array(description.utf8)).prefix(16))
+        let whole: String = switch self {
+        case .collector(let url): url
+        default: description
+        }
+        return String(SHA256.hex(Array(whole.utf8)).prefix(16))
     }
 
+    /// For messages: a collector's URL without its user information or query.
     public var description: String {
         switch self {
         case .file(let path, _, _): return "file:" + path
         case .syslog(let socket): return "syslog:" + socket
-        case .collector(let url): return AgentWebhook.redacted(url)
+        case .collector(let url):
+            var rest = Substring(AgentWebhook.redacted(url).dropFirst(8))
+            let authorityEnd = rest.firstIndex { $0 == "/" || $0 == "?" } ?? rest.endIndex
+            if let at = rest[..<authorityEnd].lastIndex(of: "@") { rest = rest[rest.index(after: at)...] }
+            return "https://" + rest
         }
     }
 }

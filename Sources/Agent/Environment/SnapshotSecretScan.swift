@@ -113,7 +113,10 @@ struct SnapshotSecretScan {
 
         /// Extended attributes (a user may hide data in `user.*` ones).
         mutating func attributes(_ file: FileDescriptor, path: String) -> Finding? {
-            for (name, value) in ExtendedAttributes.all(file) {
+            guard let attributes = ExtendedAttributes.all(file) else {
+                return .unreadable(path: path, why: "its extended attributes cannot be read whole")
+            }
+            for (name, value) in attributes {
                 if let found = bytes(name + [61] + value, place: path + " (an extended attribute)") { return found }
             }
             return nil

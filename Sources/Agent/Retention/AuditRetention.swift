@@ -10,6 +10,11 @@ public enum AuditRetention {
     public struct Outcome: Sendable, Equatable {
         public var purged: AuditPurge?
         public var failure: String?
+
+        public init(purged: AuditPurge? = nil, failure: String? = nil) {
+            self.purged = purged
+            self.failure = failure
+        }
     }
 
     public static func run(home: String, policy: OrgPolicy, now: Int64, dryRun: Bool = false) -> Outcome {

@@ -1,3 +1,4 @@
+import FoundationEssentials
 import WardenSystem
 
 /// The key behind the audit log's checkpoints and exported heads (R26). Its file is 32 random
@@ -8,9 +9,30 @@ import WardenSystem
 public struct AuditKey: Sendable {
     public static let systemPath = "/etc/warden/audit.key"
     private let macKey: [UInt8]
+    /// Where the newest checkpoint is restated, beside the key and outside the home (root's,
+    /// 0600): a head exported automatically, so deleting the newest checkpoints with the tail
+    /// shows without any file kept by hand. Nil: none (tests).
+    public let anchorPath: String?
 
-    public init(fileBytes: [UInt8]) {
+    public init(fileBytes: [UInt8], anchorPath: String? = nil) {
         macKey = HMACSHA256.mac(key: fileBytes, Array("warden audit checkpoints v1".utf8))
+        self.anchorPath = anchorPath
+    }
+
+    /// The anchor as last saved, if any (a file that does not parse is reported by `verify`
+    /// as not genuine).
+    public func anchor() -> AuditHead? {
+        guard let anchorPath, let bytes = try? Files.read(anchorPath, limit: 1 << 16) else { return nil }
+        return (try? JSONDecoder().decode(AuditHead.self, from: Data(bytes)))
+            ?? AuditHead(sequence: 0, hash: "", time: 0, mac: "unreadable")
+    }
+
+    func saveAnchor(_ head: AuditHead) throws(StoreError) {
+        guard let anchorPath else { return }
+        guard let data = try? JSONEncoder().encode(head) else { throw StoreError(.unavailable, "the audit anchor cannot be encoded") }
+        do { try Files.writeAtomically(anchorPath, Array(data), mode: 0o600) } catch {
+            throw StoreError(.unavailable, "the audit anchor \(anchorPath) cannot be written: \(error.description)")
+        }
     }
 
     /// The key file's path: WARDEN_AUDIT_KEY, else the system path.
@@ -21,7 +43,10 @@ public struct AuditKey: Sendable {
 
     /// Reads (or makes) the key file; refused inside the home, readable by others, or not root's.
     public static func load(home: String, path: String = AuditKey.path()) throws(StoreError) -> AuditKey {
-        AuditKey(fileBytes: try KeyFileProvider(path: path, home: home, what: "audit key").key())
+        let bytes = try KeyFileProvider(path: path, home: home, what: "audit key").key()
+        let directory = String(path[..<(path.lastIndex(of: "/") ?? path.startIndex)])
+        let canonical = (try? Files.canonicalPath(home)) ?? home
+        return AuditKey(fileBytes: bytes, anchorPath: directory + "/audit-anchor-" + String(SHA256.hex(Array(canonical.utf8)).prefix(16)) + ".json")
     }
 
     /// Hex HMAC of `fields`, each length-prefixed so no two field lists encode alike.
@@ -70,6 +95,13 @@ public struct AuditHead: Sendable, Equatable, Codable {
     public var mac: String
 
     public static let purpose = "head"
+
+    init(sequence: Int64, hash: String, time: Int64, mac: String) {
+        self.sequence = sequence
+        self.hash = hash
+        self.time = time
+        self.mac = mac
+    }
 
     public init(sequence: Int64, hash: String, time: Int64, key: AuditKey) {
         self.sequence = sequence

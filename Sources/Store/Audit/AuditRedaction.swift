@@ -11,7 +11,7 @@ public struct AuditRedaction: Sendable {
     }
 
     public static let withheld = "(withheld: privacy mode)"
-    static let credentialHeaders = ["authorization:", "proxy-authorization:", "cookie:", "set-cookie:", "x-api-key:"]
+    static let credentialHeaders = ["authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key"]
 
     public func apply(_ record: AuditRecord) -> AuditRecord {
         var record = record
@@ -38,6 +38,8 @@ public struct AuditRedaction: Sendable {
         return result
     }
 
+    /// Each credential header's value, as a header line (`Cookie: a=1; b=2`, to the end of the
+    /// line) or as JSON (`"Authorization": "Bearer x"`, to the closing quote), becomes "…".
     static func credentialValues(_ text: String) -> String {
         let bytes = Array(text.utf8)
         let lower = bytes.map { $0 >= 0x41 && $0 <= 0x5A ? $0 + 32 : $0 }
@@ -45,14 +47,28 @@ public struct AuditRedaction: Sendable {
         output.reserveCapacity(bytes.count)
         var index = 0
         scan: while index < bytes.count {
-            // A header name starts a word: "x-authorization:" is not "authorization:".
-            let startsWord = index == 0 || !(Self.isNameByte(lower[index - 1]))
-            if startsWord {
+            // A header name starts a word: "x-authorization" is not "authorization".
+            if index == 0 || !Self.isNameByte(lower[index - 1]) {
                 for header in headerBytes where index + header.count <= bytes.count && lower[index..<(index + header.count)].elementsEqual(header) {
-                    output += bytes[index..<(index + header.count)]
-                    output += Array(" \(QueryRedaction.placeholder)".utf8)
-                    index += header.count
-                    while index < bytes.count && bytes[index] != 0x0A && bytes[index] != 0x3B { index += 1 }
+                    var end = index + header.count
+                    if end < bytes.count && bytes[end] == 0x22 { end += 1 }  // the name's closing quote (JSON)
+                    while end < bytes.count && bytes[end] == 0x20 { end += 1 }
+                    guard end < bytes.count && bytes[end] == 0x3A else { continue }
+                    end += 1
+                    while end < bytes.count && bytes[end] == 0x20 { end += 1 }
+                    output += bytes[index..<end]
+                    if end < bytes.count && bytes[end] == 0x22 {
+                        // A JSON string: up to its closing quote (escaped quotes skipped).
+                        var close = end + 1
+                        while close < bytes.count && bytes[close] != 0x22 { close += bytes[close] == 0x5C ? 2 : 1 }
+                        output.append(0x22)
+                        output += Array(QueryRedaction.placeholder.utf8)
+                        index = min(close, bytes.count)
+                    } else {
+                        output += Array(QueryRedaction.placeholder.utf8)
+                        index = end
+                        while index < bytes.count && bytes[index] != 0x0A { index += 1 }
+                    }
                     continue scan
                 }
             }
@@ -64,8 +80,8 @@ public struct AuditRedaction: Sendable {
 
     private static let headerBytes = credentialHeaders.map { Array($0.utf8) }
 
-    /// Whether some colon follows the last letters of a credential header's name
-    /// ("…tion:", "…kie:", "…key:"), without copying the text.
+    /// Whether some colon follows the last letters of a credential header's name ("…tion:",
+    /// "…kie:", "…key:", also with a closing quote and spaces between), without copying.
     static func mayHoldCredentialHeader(_ bytes: String.UTF8View) -> Bool {
         var last: (UInt8, UInt8, UInt8) = (0, 0, 0)
         for byte in bytes {
@@ -75,6 +91,8 @@ public struct AuditRedaction: Sendable {
                 default: break
                 }
             }
+            // Quotes and spaces between a name and its colon are passed over.
+            if byte == 0x22 || byte == 0x20 { continue }
             let lower = byte >= 0x41 && byte <= 0x5A ? byte + 32 : byte
             last = (last.1, last.2, lower)
         }

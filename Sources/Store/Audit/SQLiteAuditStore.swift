@@ -122,6 +122,7 @@ public final class SQLiteAuditStore: AuditStore {
     /// erase the evidence of tampering). Nil when nothing is old enough.
     public func purge(before cutoff: Int64, record: (_ first: Int64, _ last: Int64, _ count: Int64) -> AuditRecord) throws(StoreError) -> AuditPurge? {
         guard key != nil else { throw StoreError(.unavailable, "purging the audit log needs the audit key") }
+        guard try purgeable(before: cutoff) != nil else { return nil }
         let verification = try verify()
         if let problem = verification.problem {
             throw StoreError(.corrupt, "the audit chain does not verify, so nothing is purged: \(problem)")
@@ -143,13 +144,19 @@ public final class SQLiteAuditStore: AuditStore {
 
     /// What a purge at `cutoff` would remove (nil: nothing is old enough): the prefix of the
     /// chain before the first record at or after the cutoff.
+    /// Only records a keyed checkpoint already vouches for go (times are fields anyone with
+    /// write access could change), at most `purgeChunk` at a time so that the write lock is
+    /// held briefly (the sweep comes back every 30 s).
     public func purgeable(before cutoff: Int64) throws(StoreError) -> AuditPurge? {
         let bounds = try database.query("SELECT min(seq), max(seq) FROM audit_records").first
         guard let lowest = bounds?[0].integer, let highest = bounds?[1].integer else { return nil }
         let keepFrom = try database.query("SELECT min(seq) FROM audit_records WHERE time >= ?", [.integer(cutoff)]).first?[0].integer ?? highest + 1
-        let last = keepFrom - 1
+        let covered = try lastCheckpoint()?.sequence ?? 0
+        let last = min(keepFrom - 1, covered, lowest + Self.purgeChunk - 1)
         return last >= lowest ? AuditPurge(first: lowest, last: last, count: last - lowest + 1) : nil
     }
+
+    static let purgeChunk: Int64 = 50_000
 
     /// A keyed checkpoint of the chain's head now (a writer's clean stop, a purge, `warden audit
     /// head`). Nothing when the log is empty or this store has no key.
@@ -187,6 +194,9 @@ public final class SQLiteAuditStore: AuditStore {
                                          firstSequence: firstSequence ?? last?.firstSequence ?? 1,
                                          anchorHash: anchorHash ?? last?.anchorHash ?? AuditChain.genesis, mac: "")
         checkpoint.mac = key.mac(AuditCheckpoint.purpose, checkpoint.macFields)
+        // Beside the key, outside the home: what deleting the newest checkpoints cannot undo.
+        // Written under the write lock, so concurrent writers never move it backwards.
+        try key.saveAnchor(AuditHead(sequence: sequence, hash: hash, time: checkpoint.time, key: key))
         try database.query("INSERT INTO audit_checkpoints (seq, hash, time, reason, first_seq, anchor_hash, mac) VALUES (?, ?, ?, ?, ?, ?, ?)",
                              [.integer(checkpoint.sequence), .text(checkpoint.hash), .integer(checkpoint.time), .text(checkpoint.reason),
                               .integer(checkpoint.firstSequence), .text(checkpoint.anchorHash), .text(checkpoint.mac)])
@@ -260,6 +270,13 @@ public final class SQLiteAuditStore: AuditStore {
     /// rewritten chain, a deleted range and a cut tail are each named. Without the key only
     /// the chain is checked, and the result says so.
     public func verify(head: AuditHead? = nil) throws(StoreError) -> AuditVerification {
+        // One read transaction: a purge or an append meanwhile is not seen half done.
+        try database.execute("BEGIN")
+        defer { try? database.execute("COMMIT") }
+        return try verifyLocked(head: head)
+    }
+
+    private func verifyLocked(head: AuditHead?) throws(StoreError) -> AuditVerification {
         var result = AuditVerification(checked: 0, firstBad: nil, problem: nil, head: AuditChain.genesis)
         func broken(_ sequence: Int64?, _ problem: String) -> AuditVerification {
             result.firstBad = sequence ?? 0
@@ -274,6 +291,9 @@ public final class SQLiteAuditStore: AuditStore {
                 return broken(checkpoint.sequence, "checkpoint \(checkpoint.id) (\(checkpoint.reason), record \(checkpoint.sequence)) is not genuine: its MAC does not match, so it was written or changed without Warden's audit key")
             }
             if let head, !head.isGenuine(key) { return broken(head.sequence, "the exported head is not genuine: its MAC does not match Warden's audit key") }
+            if let anchor = key.anchor(), !anchor.isGenuine(key) {
+                return broken(anchor.sequence, "the anchor \(key.anchorPath ?? "") is not genuine: its MAC does not match Warden's audit key")
+            }
         }
         // Where the kept chain begins: the newest checkpoint says (a purge moves it on).
         let anchor = checkpoints.last
@@ -286,8 +306,18 @@ public final class SQLiteAuditStore: AuditStore {
         }
         var expectedAt: [Int64: AuditCheckpoint] = [:]
         for checkpoint in checkpoints where checkpoint.sequence >= firstSequence && expectedAt[checkpoint.sequence] == nil { expectedAt[checkpoint.sequence] = checkpoint }
-        if let head, head.sequence >= firstSequence { expectedAt[head.sequence] = expectedAt[head.sequence] ?? AuditCheckpoint(
-            id: 0, sequence: head.sequence, hash: head.hash, time: head.time, reason: "head", firstSequence: firstSequence, anchorHash: "", mac: "") }
+        // The exported head, and the anchor every checkpoint leaves beside the key (outside the
+        // home): both must still be in the log, and what they say must hold.
+        var heads: [(head: AuditHead, source: String)] = []
+        if let head { heads.append((head, "the exported head")) }
+        if let saved = key?.anchor() { heads.append((saved, "the anchor beside the audit key")) }
+        for (given, source) in heads {
+            guard given.sequence >= firstSequence else {
+                return broken(given.sequence, "\(source) names record \(given.sequence), which is no longer in the log (it now begins at record \(firstSequence)); it cannot be checked, so the log is not vouched for: export a newer head")
+            }
+            expectedAt[given.sequence] = expectedAt[given.sequence] ?? AuditCheckpoint(
+                id: 0, sequence: given.sequence, hash: given.hash, time: given.time, reason: source, firstSequence: firstSequence, anchorHash: "", mac: "")
+        }
         var after = firstSequence - 1
         var expectedSequence = firstSequence
         while true {
@@ -306,7 +336,7 @@ public final class SQLiteAuditStore: AuditStore {
                     return broken(stored.sequence, "record \(stored.sequence) does not match its hash: it (or the one before it) was changed after it was written")
                 }
                 if let expected = expectedAt[stored.sequence], expected.hash != stored.hash {
-                    let source = expected.id == 0 ? "the exported head (\(Timestamp.text(expected.time / 1000)))"
+                    let source = expected.id == 0 ? "\(expected.reason) (\(Timestamp.text(expected.time / 1000)))"
                         : "keyed checkpoint \(expected.id) (\(expected.reason), \(Timestamp.text(expected.time / 1000)))"
                     return broken(stored.sequence, "the chain was rewritten: record \(stored.sequence)'s hash differs from \(source); the records were re-hashed without the key")
                 }
@@ -317,8 +347,8 @@ public final class SQLiteAuditStore: AuditStore {
             }
         }
         result.head = previous
-        if let head, head.sequence > highest {
-            return broken(highest + 1, "the log was truncated: the exported head (\(Timestamp.text(head.time / 1000))) names record \(head.sequence), but the log ends at record \(highest)")
+        for (given, source) in heads where given.sequence > highest {
+            return broken(highest + 1, "the log was truncated: \(source) (\(Timestamp.text(given.time / 1000))) names record \(given.sequence), but the log ends at record \(highest)")
         }
         if let newest = checkpoints.max(by: { $0.sequence < $1.sequence }), newest.sequence > highest {
             return broken(highest + 1, "the log was truncated: keyed checkpoint \(newest.id) (\(newest.reason), \(Timestamp.text(newest.time / 1000))) covers record \(newest.sequence), but the log ends at record \(highest)")
