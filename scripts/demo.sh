@@ -178,3 +178,5 @@ echo "-- what the network guard recorded for this agent (neither upload left; HT
 "$warden" audit --home "$agents/home" --run "$id"
 echo "-- its exfiltration flags (the credentials were a canary planted in the sandbox; the GET never left):"
 "$warden" audit --home "$agents/home" --run "$id" --flagged
+echo "-- the audit log holds together: every hash, and every keyed checkpoint (an edited, re-hashed or cut log would be named here):"
+"$warden" audit verify --home "$agents/home"

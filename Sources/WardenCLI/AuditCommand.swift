@@ -176,7 +176,7 @@ struct AuditVerifyCommand: ParsableCommand {
         } else if let problem = result.problem {
             printError("warden: audit log not intact: \(problem)")
         } else {
-            print("audit chain intact: \(result.checked) records, \(result.checkpoints) keyed checkpoints" + (exported.map { "; the exported head (record \($0.sequence)) is held" } ?? "") + "; head \(result.head)")
+            print("audit chain intact: \(result.checked) records, \(result.checkpoints) keyed checkpoint\(result.checkpoints == 1 ? "" : "s")" + (exported.map { "; the exported head (record \($0.sequence)) is held" } ?? "") + "; head \(result.head)")
         }
         if result.firstBad != nil { throw ExitCode(1) }
     }

@@ -103,7 +103,7 @@ final class AuditAccessTests {
     @Test func theLogVerifiesAndAnExportedHeadIsHeld() throws {
         guard finished(as: 4242) != nil else { return }
         let verify = agents.warden(["audit", "verify", "--home", agents.home], as: 0)
-        #expect(verify.status == 0 && verify.stdout.contains("keyed checkpoints"), "\(verify.stdout) \(verify.stderr)")
+        #expect(verify.status == 0 && verify.stdout.contains("keyed checkpoint"), "\(verify.stdout) \(verify.stderr)")
         let headFile = agents.base + "/head.json"
         let head = agents.warden(["audit", "head", "--home", agents.home, "--output", headFile], as: 0)
         #expect(head.status == 0, "\(head.stderr)")
