@@ -1,5 +1,7 @@
 import Foundation
+import Store
 import Testing
+import WardenSystem
 
 /// Exfiltration detection's actions and its records, through the real binaries as root against
 /// the test network: a blocking rule refuses before the server sees the data, `stop` ends the
@@ -43,6 +45,16 @@ struct DetectionTests {
         let keyID = canaries.split(separator: ";").first { $0.contains("aws_access_key_id=") }?.split(separator: "=").last.map(String.init) ?? ""
         #expect(keyID.hasPrefix("AKIA") && keyID.count == 20, "\(canaries)")
         #expect(!detail.contains(keyID) && !(planted?["reason"] as? String ?? "").contains(keyID))
+        // The fingerprint is keyed with the audit key: no one reading the log can test guesses
+        // against it (an unkeyed SHA-256 would let them).
+        let fields = detail.split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces) }
+        let label = fields.first { $0.hasPrefix("canary=") }.map { String($0.dropFirst(7)) } ?? ""
+        let fingerprint = fields.first { $0.hasPrefix("fingerprint=") }.map { String($0.dropFirst(12)) } ?? ""
+        let value = canaries.components(separatedBy: "; ").first { $0.hasPrefix(label + "=") }.map { String($0.dropFirst(label.count + 1)) } ?? ""
+        let key = try? AuditKey.load(home: guarded.home)
+        #expect(!value.isEmpty && fingerprint.count == 12 && fingerprint == key.map { String($0.mac("fingerprint", [value]).prefix(12)) },
+                "\(label) \(fingerprint)")
+        #expect(fingerprint != SHA256.hex(Array(value.utf8)).prefix(12), "not the unkeyed digest")
         let linked = records.first { $0["kind"] as? String == "connection" && ($0["flags"] as? [String] ?? []).contains("exfil.8.planted-value") }
         #expect(linked != nil, "the connection carries the flag it raised")
     }

@@ -1,6 +1,7 @@
 import NetGuard
 import Policy
 import Sandbox
+import Store
 
 /// Fake credentials planted in each sandbox where agents and tools look for real ones (R: #7).
 /// Each sandbox gets its own random set; any of them leaving the sandbox — as it is or base64,
@@ -43,9 +44,9 @@ public struct CanaryCredentials: Sendable {
         return CanaryCredentials(canaries: canaries, files: files)
     }
 
-    /// The values as detection looks for them.
-    public var planted: [PlantedValue] {
-        canaries.map { PlantedValue(origin: .canary, label: $0.label, value: $0.value, fingerprint: GuardDetection.fingerprint($0.value)) }
+    /// The values as detection looks for them (fingerprints keyed with `key`).
+    public func planted(key: AuditKey? = nil) -> [PlantedValue] {
+        canaries.map { PlantedValue(origin: .canary, label: $0.label, value: $0.value, fingerprint: GuardDetection.fingerprint($0.value, key: key)) }
     }
 
     /// What the audit log keeps of the set: every canary's place and value (they are fake, and

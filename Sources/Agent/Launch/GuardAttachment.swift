@@ -62,16 +62,21 @@ public struct GuardPlan {
         if org.detection.enabled {
             let canaries = plantCanaries ? CanaryCredentials.generate() : nil
             plan.canaries = canaries
-            plan.detection = try GuardDetection(policy: org.detection, planted: (canaries?.planted ?? []) + Self.planted(secrets),
+            // Fingerprints in flags are keyed with the audit key (the guard cannot start without it).
+            let key: AuditKey
+            do { key = try AuditKey.load(home: home) } catch {
+                throw GuardError(.auditUnavailable, "network guard: the audit key cannot be read: \(error.message)")
+            }
+            plan.detection = try GuardDetection(policy: org.detection, planted: (canaries?.planted(key: key) ?? []) + Self.planted(secrets, key: key),
                                                 pushTargets: Self.pushTargets(org.detection.publishTargets, origin: origin))
         }
         return plan
     }
 
     /// Secrets as detection watches them: a value may reach only its own hosts (R18).
-    static func planted(_ secrets: [GivenSecret]) -> [PlantedValue] {
+    static func planted(_ secrets: [GivenSecret], key: AuditKey? = nil) -> [PlantedValue] {
         secrets.map { secret in
-            PlantedValue(origin: .secret, label: "secret \(secret.name)", value: secret.value, fingerprint: GuardDetection.fingerprint(secret.value),
+            PlantedValue(origin: .secret, label: "secret \(secret.name)", value: secret.value, fingerprint: GuardDetection.fingerprint(secret.value, key: key),
                          hosts: secret.hosts.compactMap { try? DomainPattern.parse($0, forAllow: false) })
         }
     }

@@ -17,7 +17,7 @@ extension AgentOwner {
         SnapshotStore.removePlantedFiles(canaries?.files ?? [], from: home)
         guard !Files.listDirectory(home).isEmpty else { return note("the agent changed nothing in $HOME; the snapshot stays as it was") }
         let homeTarget = EnvironmentSnapshot.targets.filter { $0.path == GeneratedEtc.agentHome }
-        if let finding = Self.secretIn(building, secrets: secrets, canaries: canaries?.planted ?? [], targets: homeTarget) {
+        if let finding = Self.secretIn(building, secrets: secrets, canaries: canaries?.planted() ?? [], targets: homeTarget) {
             return note("not kept: \(finding) (snapshots never keep secrets or canaries)")
         }
         if let why = DiskWatermark.shortfall(home: layout.home, minimum: startPolicy?.sandbox.minFreeDisk ?? SandboxPolicy().minFreeDisk) {

@@ -1,5 +1,6 @@
 import Glibc
 import Policy
+import Store
 import Synchronization
 import WardenSystem
 
@@ -25,9 +26,11 @@ public struct GuardDetection: Sendable {
         self.stopSandbox = stopSandbox
     }
 
-    /// A short, one-way name for a value: the first 12 hex digits of its SHA-256. Enough to
-    /// tell which value leaked; far too little to recover it.
-    public static func fingerprint(_ value: String) -> String {
+    /// A short, one-way name for a value: 12 hex digits. Enough to tell which value leaked; far
+    /// too little to recover it. Keyed with the audit key (HMAC), so a reader of the audit log
+    /// cannot test guesses for a weak secret against it; unkeyed only without a key (tests).
+    public static func fingerprint(_ value: String, key: AuditKey? = nil) -> String {
+        if let key { return String(key.mac("fingerprint", [value]).prefix(12)) }
         var hash = SHA256()
         hash.update(Array(value.utf8))
         return hash.finish().prefix(6).map { String($0, radix: 16).leftPadded(2) }.joined()
