@@ -62,11 +62,11 @@ public struct GuardPlan {
         if org.detection.enabled {
             let canaries = plantCanaries ? CanaryCredentials.generate() : nil
             plan.canaries = canaries
-            // Fingerprints in flags are keyed with the audit key (the guard cannot start without it).
-            let key: AuditKey
-            do { key = try AuditKey.load(home: home) } catch {
-                throw GuardError(.auditUnavailable, "network guard: the audit key cannot be read: \(error.message)")
-            }
+            // Fingerprints in flags are keyed with the audit key. Without it no guard starts
+            // (NetworkGuard.start fails closed), so a plan made without it is never used; it is
+            // not refused here, where a run that needs no guard (rootless, refused layers)
+            // would otherwise fail for the wrong reason.
+            let key = try? AuditKey.load(home: home)
             plan.detection = try GuardDetection(policy: org.detection, planted: (canaries?.planted(key: key) ?? []) + Self.planted(secrets, key: key),
                                                 pushTargets: Self.pushTargets(org.detection.publishTargets, origin: origin))
         }
