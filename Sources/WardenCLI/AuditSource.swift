@@ -24,7 +24,7 @@ enum AuditSource {
             let records = try Self.reading { () throws(StoreError) in try store.records(query) }
             if let access = AuditAccess.readRecord(readerUID: 0, reader: "root", role: "admin", filters: AuditAccess.describe(query),
                                                    records: records, now: wallMilliseconds()) {
-                do { try SQLiteAuditStore(path: SQLiteAuditStore.path(home: home), key: try AuditKey.load(home: home)).append([access]) } catch {
+                do { try AuditAccess.record(access, home: home) } catch {
                     printError("warden: the read cannot be recorded, so nothing is shown: \(error.message)")
                     throw ExitCode(122)
                 }

@@ -38,7 +38,7 @@ public struct AuditReadService: Sendable {
                 let records = try store.records(query)
                 if let access = AuditAccess.readRecord(readerUID: callerUID, reader: caller.name, role: caller.role?.rawValue ?? "",
                                                        filters: AuditAccess.describe(query), records: records, now: wallMilliseconds()) {
-                    do { try SQLiteAuditStore(path: path, key: try AuditKey.load(home: home)).append([access]) } catch {
+                    do { try AuditAccess.record(access, home: home) } catch {
                         return .failure(122, "warden: the read cannot be recorded, so nothing is shown: \(error.message)")
                     }
                 }
@@ -53,7 +53,7 @@ public struct AuditReadService: Sendable {
                     let access = AuditRecord(time: wallMilliseconds(), runID: "", owner: callerUID, kind: .access, proto: "", allowed: true, rule: "audit.read",
                                              reason: "\(caller.name) (\(caller.role?.rawValue ?? "")) read the per-destination summary of run \(run) (uids \(others.sorted().map(String.init).joined(separator: ",")))",
                                              detail: "filters=summary run=\(run)")
-                    do { try SQLiteAuditStore(path: path, key: try AuditKey.load(home: home)).append([access]) } catch {
+                    do { try AuditAccess.record(access, home: home) } catch {
                         return .failure(122, "warden: the read cannot be recorded, so nothing is shown: \(error.message)")
                     }
                 }

@@ -39,7 +39,7 @@ public final class AuditStream {
         let record = AuditRecord(time: wallMilliseconds(), runID: "", owner: 0, kind: .access, proto: "", allowed: true, rule: "audit.stream",
                                  reason: "root streams every audit record to \(target) (\(format.rawValue))", detail: "from=\(position() + 1)")
         do throws(StoreError) {
-            try SQLiteAuditStore(path: SQLiteAuditStore.path(home: home), create: false, key: try AuditKey.load(home: home)).append([record])
+            try AuditAccess.record(record, home: home)
         } catch {
             return error.message
         }

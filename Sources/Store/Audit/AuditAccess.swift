@@ -12,6 +12,12 @@ public enum AuditAccess {
                            count: Int64(others.count), detail: "filters=\(filters.isEmpty ? "none" : filters); records=\(first.sequence)…\(last.sequence)")
     }
 
+    /// Appends an access record to the log in `home`, with its key (so checkpoints go on):
+    /// the one way reads, summaries and stream starts are recorded before anything is shown.
+    public static func record(_ record: AuditRecord, home: String) throws(StoreError) {
+        try SQLiteAuditStore(path: SQLiteAuditStore.path(home: home), create: false, key: try AuditKey.load(home: home)).append([record])
+    }
+
     /// A query's filters as the access record states them.
     public static func describe(_ query: AuditQuery) -> String {
         var parts: [String] = []
